@@ -16,8 +16,14 @@
 pub mod candidates;
 pub mod data;
 pub mod error;
+pub mod evidence;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 pub mod fsutil;
+pub mod graph;
 pub mod ids;
+pub mod neighbors;
+pub mod progress;
 pub mod ranker;
 pub mod scenario;
 pub mod split;
