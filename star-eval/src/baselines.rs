@@ -60,7 +60,10 @@ impl ItemKnn {
     pub fn score(&self, r: &RankRequest, c: ItemId) -> f32 {
         let g = self.store.graph();
         let pc = g.popularity_excluding(c, r.user) as f32;
-        let hist = &r.history[r.history.len().saturating_sub(self.store.config().max_history)..];
+        let hist = &r.history[r
+            .history
+            .len()
+            .saturating_sub(self.store.config().max_history)..];
         hist.iter()
             .filter(|&&h| h != c)
             .map(|&h| {
@@ -107,7 +110,10 @@ impl Ranker for UserKnn {
 
     fn rank(&self, r: &RankRequest) -> Result<Ranking, RankError> {
         let g = self.store.graph();
-        let hist = &r.history[r.history.len().saturating_sub(self.store.config().max_history)..];
+        let hist = &r.history[r
+            .history
+            .len()
+            .saturating_sub(self.store.config().max_history)..];
         let nbrs = user_neighbors(g, hist, self.k, Some(r.user));
         let scores: Vec<f32> = r
             .candidates
@@ -169,10 +175,18 @@ impl EvidenceScorer {
     /// Scores of evidence records that belong to one request.
     pub fn scores(&self, evidence: &[CandidateEvidence]) -> Vec<f32> {
         let max = |f: &dyn Fn(&CandidateEvidence) -> f32| {
-            evidence.iter().map(f).fold(0.0f32, f32::max).max(f32::MIN_POSITIVE)
+            evidence
+                .iter()
+                .map(f)
+                .fold(0.0f32, f32::max)
+                .max(f32::MIN_POSITIVE)
         };
         let lp = |e: &CandidateEvidence| (1.0 + e.popularity as f32).ln();
-        let (mi, mu, mp) = (max(&|e| e.item_cf_score), max(&|e| e.user_cf_score), max(&lp));
+        let (mi, mu, mp) = (
+            max(&|e| e.item_cf_score),
+            max(&|e| e.user_cf_score),
+            max(&lp),
+        );
         let w = &self.weights;
         evidence
             .iter()
@@ -193,7 +207,10 @@ impl Ranker for EvidenceScorer {
 
     fn rank(&self, r: &RankRequest) -> Result<Ranking, RankError> {
         let ev = self.store.evidence(r);
-        Ok(Ranking::from_scores(&r.candidates, &self.scores(&ev.candidates)))
+        Ok(Ranking::from_scores(
+            &r.candidates,
+            &self.scores(&ev.candidates),
+        ))
     }
 }
 

@@ -9,12 +9,16 @@
 
 mod builder;
 pub mod generic;
+pub mod load;
 pub mod movielens;
 pub mod recbole;
+#[cfg(feature = "fetch")]
+pub mod registry;
 pub mod synthetic;
 pub(crate) mod text;
 
 pub use builder::{DatasetBuilder, Dedup, PreprocessOptions};
+pub use load::{detect_format, load_dir, DatasetFormat};
 
 use crate::ids::{ItemId, UserId};
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,396 @@
+//! Evaluation reports: the results JSON every script and plot reads, a Markdown table, and a
+//! per-user JSONL dump for later analysis.
+//!
+//! The JSON has this shape (method keys in the order the methods were pushed; metric values
+//! are fractions in `[0, 1]`):
+//!
+//! ```json
+//! {"dataset": "movielens-100k", "split": "test", "candidates": 20, "seed": 42, "users": 943,
+//!  "methods": {"Pop": {"metrics": {"HR@1": 0.21, "HR@3": 0.0, "HR@5": 0.0, "HR@10": 0.0,
+//!                                  "NDCG@5": 0.0, "NDCG@10": 0.0, "MRR": 0.0, "avg_HR": 0.0,
+//!                                  "valid_ratio": 1.0},
+//!                      "latency_ms": {"p50": 0.0, "p95": 0.0}, "wall_s": 0.0,
+//!                      "scenarios": {"cold_user": {"users": 0, "metrics": {}}}}}}
+//! ```
+//!
+//! `scenarios` holds every scenario except `classic` (that is `metrics`) when the run had a
+//! scenario tagger; an empty slice has `"users": 0` and all-zero metrics (`{}` is read as zeros).
+
+use crate::error::{EvalError, Result};
+use crate::metrics::Metrics;
+use crate::runner::{CaseResult, Latency, MethodResult, ScenarioResult};
+use serde::{Deserialize, Serialize};
+use star_cf::candidates::CandidateHeader;
+use star_cf::fsutil::write_atomic;
+use star_cf::scenario::Scenario;
+use star_cf::split::SplitKind;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+/// One method's entry in a report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MethodReport {
+    /// Mean metrics over all cases.
+    pub metrics: Metrics,
+    /// Percentiles of the per-case `rank` latency.
+    pub latency_ms: Latency,
+    /// Wall time of the whole run in seconds.
+    pub wall_s: f64,
+    /// Per scenario except `classic`: the slice's size and metrics.
+    #[serde(default)]
+    pub scenarios: BTreeMap<String, ScenarioResult>,
+    /// Per-case results, kept in memory for [`EvalReport::per_user_jsonl`]. Not part of the
+    /// JSON, so empty after [`EvalReport::load_json`].
+    #[serde(skip)]
+    pub cases: Vec<CaseResult>,
+}
+
+impl From<MethodResult> for MethodReport {
+    fn from(r: MethodResult) -> Self {
+        MethodReport {
+            metrics: r.metrics,
+            latency_ms: r.latency_ms,
+            wall_s: r.wall_s,
+            scenarios: r.scenarios,
+            cases: r.cases,
+        }
+    }
+}
+
+/// All methods evaluated on one candidate file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// Dataset name.
+    pub dataset: String,
+    /// Which held-out item the cases target (`"valid"` or `"test"`).
+    pub split: SplitKind,
+    /// Candidates per case (1 + negatives).
+    pub candidates: usize,
+    /// The candidate-sampling seed.
+    pub seed: u64,
+    /// Number of cases (one per user).
+    pub users: usize,
+    /// Method name → results, in insertion order (a JSON object on disk).
+    #[serde(with = "ordered_methods")]
+    pub methods: Vec<(String, MethodReport)>,
+}
+
+/// One line of [`EvalReport::per_user_jsonl`].
+#[derive(Serialize)]
+struct PerUserLine<'a> {
+    method: &'a str,
+    user: &'a str,
+    rank: usize,
+    valid: bool,
+    latency_ms: f64,
+    scenarios: &'a [Scenario],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+impl EvalReport {
+    /// An empty report for the candidate file described by `header`.
+    pub fn new(header: &CandidateHeader) -> EvalReport {
+        EvalReport {
+            dataset: header.dataset.clone(),
+            split: header.split,
+            candidates: header.num_candidates,
+            seed: header.seed,
+            users: header.cases,
+            methods: Vec::new(),
+        }
+    }
+
+    /// Adds a method's results. A method with the same name is replaced in place (with a
+    /// warning), so the JSON object never holds a key twice.
+    pub fn push(&mut self, result: MethodResult) {
+        let name = result.name.clone();
+        let entry = MethodReport::from(result);
+        match self.methods.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => {
+                tracing::warn!(method = %name, "method evaluated twice; keeping the later result");
+                slot.1 = entry;
+            }
+            None => self.methods.push((name, entry)),
+        }
+    }
+
+    /// The entry of a method by name.
+    pub fn method(&self, name: &str) -> Option<&MethodReport> {
+        self.methods.iter().find(|(n, _)| n == name).map(|(_, m)| m)
+    }
+
+    /// The report as pretty-printed JSON.
+    pub fn to_json_string(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report always serialises")
+    }
+
+    /// Writes the JSON atomically: a temporary file in the same directory, then a rename.
+    /// Parent directories are created.
+    pub fn save_json(&self, path: &Path) -> Result<()> {
+        write_atomic(path, |w| {
+            serde_json::to_writer_pretty(&mut *w, self)?;
+            w.write_all(b"\n")
+        })?;
+        Ok(())
+    }
+
+    /// Reads a report written by [`EvalReport::save_json`]; errors name the file.
+    pub fn load_json(path: &Path) -> Result<EvalReport> {
+        let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
+        serde_json::from_str(&text).map_err(|source| EvalError::Json {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Writes one JSON line per case and method (`method`, `user` as the original id, `rank`,
+    /// `valid`, `latency_ms`, `scenarios`, and `error` when the ranker failed), methods in
+    /// report order and cases in candidate-file order. Methods loaded from JSON have no cases.
+    pub fn per_user_jsonl(&self, path: &Path) -> Result<()> {
+        write_atomic(path, |w| {
+            for (method, m) in &self.methods {
+                for c in &m.cases {
+                    let line = PerUserLine {
+                        method,
+                        user: &c.user_raw,
+                        rank: c.rank,
+                        valid: c.valid,
+                        latency_ms: c.latency_ms,
+                        scenarios: &c.scenarios,
+                        error: c.error.as_deref(),
+                    };
+                    serde_json::to_writer(&mut *w, &line)?;
+                    w.write_all(b"\n")?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Scenario names that have at least one case for some method, in [`Scenario::ALL`] order
+    /// (unknown names after, alphabetically).
+    fn non_empty_scenarios(&self) -> Vec<String> {
+        let mut names: Vec<&String> = self
+            .methods
+            .iter()
+            .flat_map(|(_, m)| m.scenarios.iter())
+            .filter(|(_, s)| s.users > 0)
+            .map(|(n, _)| n)
+            .collect();
+        let order = |n: &str| {
+            Scenario::ALL
+                .iter()
+                .position(|s| s.as_str() == n)
+                .unwrap_or(Scenario::ALL.len())
+        };
+        names.sort_by(|a, b| order(a).cmp(&order(b)).then(a.cmp(b)));
+        names.dedup();
+        names.into_iter().cloned().collect()
+    }
+
+    /// The report as Markdown: a header line, the main table (metrics ×100 with 2 decimals,
+    /// `valid` = % valid outputs, latency percentiles of one `rank` call, wall time of the
+    /// run), then one table per non-empty scenario slice.
+    pub fn to_markdown(&self) -> String {
+        let pct = |v: f64| format!("{:.2}", 100.0 * v);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "## `{}`, {} split: {} users, {} candidates each (seed {})\n",
+            self.dataset, self.split, self.users, self.candidates, self.seed
+        );
+        out.push_str(
+            "| Method | HR@1 | HR@3 | HR@5 | HR@10 | NDCG@5 | NDCG@10 | MRR | avg-HR | valid | p50 ms | p95 ms | wall s |\n",
+        );
+        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for (name, m) in &self.methods {
+            let _ = write!(out, "| {} |", escape_cell(name));
+            for v in m.metrics.values() {
+                let _ = write!(out, " {} |", pct(v));
+            }
+            let _ = writeln!(
+                out,
+                " {:.3} | {:.3} | {:.2} |",
+                m.latency_ms.p50, m.latency_ms.p95, m.wall_s
+            );
+        }
+        out.push_str("\nMetric values ×100; `valid` is the percentage of outputs that were valid permutations (the rest were repaired).\n");
+        for scenario in self.non_empty_scenarios() {
+            let _ = writeln!(out, "\n### Scenario `{scenario}`\n");
+            out.push_str("| Method | users | HR@1 | HR@3 | HR@5 | NDCG@10 | MRR | avg-HR |\n");
+            out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+            for (name, m) in &self.methods {
+                let s = m.scenarios.get(&scenario).cloned().unwrap_or_default();
+                let x = &s.metrics;
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                    escape_cell(name),
+                    s.users,
+                    pct(x.hr1),
+                    pct(x.hr3),
+                    pct(x.hr5),
+                    pct(x.ndcg10),
+                    pct(x.mrr),
+                    pct(x.avg_hr)
+                );
+            }
+        }
+        out
+    }
+}
+
+fn escape_cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// (De)serialises `Vec<(String, MethodReport)>` as a JSON object that keeps insertion order
+/// (serde_json's default map would sort the keys).
+mod ordered_methods {
+    use super::MethodReport;
+    use serde::de::{Error as _, MapAccess, Visitor};
+    use serde::ser::SerializeMap;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        methods: &[(String, MethodReport)],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(methods.len()))?;
+        for (name, m) in methods {
+            map.serialize_entry(name, m)?;
+        }
+        map.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(String, MethodReport)>, D::Error> {
+        struct Ordered;
+        impl<'de> Visitor<'de> for Ordered {
+            type Value = Vec<(String, MethodReport)>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of method name → results")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out: Vec<(String, MethodReport)> = Vec::new();
+                while let Some((name, m)) = map.next_entry::<String, MethodReport>()? {
+                    if out.iter().any(|(n, _)| *n == name) {
+                        return Err(A::Error::custom(format!("method `{name}` appears twice")));
+                    }
+                    out.push((name, m));
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Ordered)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::CaseOutcome;
+
+    fn header() -> CandidateHeader {
+        CandidateHeader {
+            format: star_cf::candidates::FORMAT.into(),
+            dataset: "movielens-100k".into(),
+            fingerprint: "0".into(),
+            split: SplitKind::Test,
+            seed: 42,
+            num_candidates: 20,
+            cases: 2,
+        }
+    }
+
+    fn result(name: &str, ranks: &[usize]) -> MethodResult {
+        let cases = ranks
+            .iter()
+            .enumerate()
+            .map(|(i, &rank)| CaseResult {
+                user: star_cf::UserId(i as u32),
+                user_raw: format!("u{i}"),
+                rank,
+                valid: true,
+                latency_ms: 1.0 + i as f64,
+                scenarios: if i == 0 {
+                    vec![Scenario::Classic, Scenario::ColdUser]
+                } else {
+                    vec![Scenario::Classic]
+                },
+                error: None,
+            })
+            .collect();
+        MethodResult::from_cases(name.into(), cases, 0.5, &Scenario::ALL)
+    }
+
+    #[test]
+    fn methods_keep_insertion_order_and_round_trip() {
+        let mut r = EvalReport::new(&header());
+        r.push(result("Zeta", &[0, 3]));
+        r.push(result("Alpha", &[1, 1]));
+        let text = r.to_json_string();
+        assert!(text.find("\"Zeta\"").unwrap() < text.find("\"Alpha\"").unwrap());
+        let mut back: EvalReport = serde_json::from_str(&text).unwrap();
+        // serde_json may parse a float 1 ULP off; compare the re-serialised numbers loosely.
+        assert_eq!(back.methods.len(), 2);
+        for ((n1, a), (n2, b)) in back.methods.iter().zip(&r.methods) {
+            assert_eq!(n1, n2);
+            for (x, y) in a.metrics.values().iter().zip(b.metrics.values()) {
+                assert!((x - y).abs() < 1e-12);
+            }
+            assert_eq!(a.scenarios.len(), b.scenarios.len());
+            assert!(a.cases.is_empty());
+        }
+        back.push(result("Zeta", &[2, 2]));
+        assert_eq!(back.methods.len(), 2);
+        assert_eq!(back.methods[0].0, "Zeta");
+        assert_eq!(back.method("Zeta").unwrap().metrics.hr1, 0.0);
+        let zeta = back.method("Alpha").unwrap();
+        let expect = Metrics::from_outcomes(&[CaseOutcome {
+            rank: 1,
+            valid: true,
+        }]);
+        assert_eq!(zeta.metrics, expect);
+        assert_eq!(zeta.scenarios["cold_user"].users, 1);
+        assert_eq!(zeta.scenarios["cold_item"].users, 0);
+        assert_eq!(zeta.scenarios["cold_item"].metrics, Metrics::default());
+    }
+
+    #[test]
+    fn duplicate_method_keys_are_rejected_and_empty_metrics_read_as_zero() {
+        let text = r#"{"dataset":"d","split":"valid","candidates":20,"seed":1,"users":0,
+            "methods":{"A":{"metrics":{},"latency_ms":{"p50":0,"p95":0},"wall_s":0,
+                            "scenarios":{"cold_user":{"users":0,"metrics":{}}}}}}"#;
+        let r: EvalReport = serde_json::from_str(text).unwrap();
+        assert_eq!(r.split, SplitKind::Valid);
+        assert_eq!(r.methods[0].1.metrics, Metrics::default());
+        let dup = r#"{"dataset":"d","split":"valid","candidates":20,"seed":1,"users":0,
+            "methods":{"A":{"metrics":{},"latency_ms":{"p50":0,"p95":0},"wall_s":0},
+                       "A":{"metrics":{},"latency_ms":{"p50":0,"p95":0},"wall_s":0}}}"#;
+        let err = serde_json::from_str::<EvalReport>(dup).unwrap_err();
+        assert!(err.to_string().contains("appears twice"), "{err}");
+    }
+
+    #[test]
+    fn markdown_lists_methods_and_non_empty_scenarios_only() {
+        let mut r = EvalReport::new(&header());
+        r.push(result("Pop|x", &[0, 3]));
+        let md = r.to_markdown();
+        assert!(
+            md.contains("| Pop\\|x | 50.00 | 50.00 | 100.00 | 100.00 |"),
+            "{md}"
+        );
+        assert!(md.contains("### Scenario `cold_user`"));
+        assert!(
+            md.contains("| Pop\\|x | 1 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 |")
+        );
+        assert!(!md.contains("cold_item"));
+        assert!(!md.contains("evolving_interest"));
+    }
+}
