@@ -9,8 +9,31 @@ use std::path::{Path, PathBuf};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/fixtures");
 
+/// The fixtures, copied once per test process into a temporary directory with the `.fixture`
+/// suffix dropped (files such as `u.data` are stored as `u.data.fixture`, so that nothing in the
+/// repository looks like a copy of a real dataset file).
+fn fixtures_root() -> &'static Path {
+    static ROOT: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        for dir in std::fs::read_dir(FIXTURES).unwrap() {
+            let dir = dir.unwrap().path();
+            let out = tmp.path().join(dir.file_name().unwrap());
+            std::fs::create_dir_all(&out).unwrap();
+            for file in std::fs::read_dir(&dir).unwrap() {
+                let file = file.unwrap().path();
+                let name = file.file_name().unwrap().to_string_lossy().to_string();
+                let name = name.strip_suffix(".fixture").unwrap_or(&name).to_string();
+                std::fs::copy(&file, out.join(name)).unwrap();
+            }
+        }
+        tmp
+    })
+    .path()
+}
+
 fn fixture(name: &str) -> PathBuf {
-    Path::new(FIXTURES).join(name)
+    fixtures_root().join(name)
 }
 
 fn opts() -> PreprocessOptions {
