@@ -1,1 +1,24 @@
+//! # star
+//!
+//! STAR ("Single-agent Trajectory-Aligned Recommender", arXiv 2602.09829) on burn: a
+//! multi-agent teacher reasons over collaborative-filtering evidence, and its trajectories are
+//! distilled into one compact student that ranks candidates in a single pass.
+//!
+//! This facade re-exports the member crates and holds the pipeline steps shared by the `star`
+//! CLI and the examples:
+//!
+//! - [`cf`] (`star-cf`): data, splits, candidate files, the [`cf::Ranker`] protocol, CF graph,
+//!   neighbours and CST evidence;
+//! - [`eval`] (`star-eval`): metrics, the protocol runner, baselines and reports;
+//! - [`model`] (`star-model`), [`agents`] (`star-agents`), [`train`] (`star-train`): the
+//!   student, the teacher and distillation;
+//! - [`pipeline`]: load → split → candidate files → evidence store → evaluation, with every
+//!   artefact cached in a run directory.
 
+pub use star_agents as agents;
+pub use star_cf as cf;
+pub use star_eval as eval;
+pub use star_model as model;
+pub use star_train as train;
+
+pub mod pipeline;

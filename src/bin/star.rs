@@ -1,1 +1,261 @@
-fn main() {}
+//! The `star` command line: data preparation and evaluation (more stages land with their issues).
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use star::cf::data::{Dedup, PreprocessOptions};
+use star::cf::fetch::{fetch, KnownDataset};
+use star::cf::scenario::Scenario;
+use star::cf::split::{Split, SplitKind};
+use star::pipeline::{self, DataSpec};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "star", version, about = "STAR: trajectory-aligned LLM-style recommendation on burn")]
+struct Cli {
+    /// Cache directory for datasets.
+    #[arg(long, global = true, env = "STAR_HOME")]
+    home: Option<PathBuf>,
+    /// Log less (warnings and errors only).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fetch, inspect and split datasets.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Evaluate methods on the 1+N candidate files.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Download a dataset into the cache ($STAR_HOME/datasets).
+    Fetch {
+        /// movielens-100k, movielens-1m, movielens-latest-small or movielens-25m.
+        dataset: String,
+    },
+    /// Print dataset statistics.
+    Stats(DataArgs),
+    /// Split (temporal leave-one-out) and write the valid and test candidate files.
+    Split {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        protocol: ProtocolArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Pop, ItemKNN, UserKNN and the CST evidence scorer.
+    Baselines {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        protocol: ProtocolArgs,
+        /// Which held-out item to evaluate on.
+        #[arg(long, default_value = "test")]
+        split: SplitKind,
+        /// Write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write per-user results (JSON lines) to this file.
+        #[arg(long)]
+        per_user: Option<PathBuf>,
+        /// Worker threads for the evaluation (latency is per request either way).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// Dataset name: movielens-100k, movielens-1m, movielens-latest-small, movielens-25m,
+    /// synthetic[:SEED], or any name together with --data.
+    #[arg(long, default_value = "movielens-100k")]
+    dataset: String,
+    /// Read the dataset from this directory (format detected) instead of the cache.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Keep only interactions rated at least this much.
+    #[arg(long)]
+    min_rating: Option<f32>,
+    /// k-core: every user and item keeps at least this many interactions.
+    #[arg(long, default_value_t = 0)]
+    k_core: usize,
+    /// Repeated (user, item) pairs: first, last or all.
+    #[arg(long, default_value = "first", value_parser = pipeline::parse_dedup)]
+    dedup: Dedup,
+}
+
+#[derive(Args, Clone)]
+struct ProtocolArgs {
+    /// Seed of the negative sampling.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Negatives per case (the paper's protocol: 19, i.e. 20 candidates).
+    #[arg(long, default_value_t = 19)]
+    negatives: usize,
+    /// Run directory holding candidate files and caches (default: runs/<dataset>).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn spec(&self, home: &Option<PathBuf>) -> DataSpec {
+        DataSpec {
+            dataset: self.dataset.clone(),
+            data_dir: self.data.clone(),
+            home: home.clone().unwrap_or_else(star::cf::fetch::star_home),
+            preprocess: PreprocessOptions {
+                min_rating: self.min_rating,
+                dedup: self.dedup,
+                user_core: self.k_core,
+                item_core: self.k_core,
+            },
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = if cli.quiet { "warn" } else { "info" };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Data(DataCommand::Fetch { dataset }) => {
+            let known = KnownDataset::from_name(&dataset).with_context(|| {
+                format!(
+                    "unknown dataset `{dataset}` (known: {})",
+                    KnownDataset::ALL.map(|d| d.name()).join(", ")
+                )
+            })?;
+            let home = cli.home.unwrap_or_else(star::cf::fetch::star_home);
+            let dir = fetch(&home, known)?;
+            println!("{}: {}", known.name(), dir.display());
+        }
+        Command::Data(DataCommand::Stats(args)) => {
+            let ds = args.spec(&cli.home).load()?;
+            let s = ds.stats();
+            println!("dataset       {}", s.name);
+            println!("users         {}", s.users);
+            println!("items         {}", s.items);
+            println!("interactions  {}", s.interactions);
+            println!("density       {:.4}%", 100.0 * s.density);
+            println!(
+                "per user      min {} / median {} / max {}",
+                s.min_user_interactions, s.median_user_interactions, s.max_user_interactions
+            );
+            println!(
+                "per item      min {} / max {}",
+                s.min_item_interactions, s.max_item_interactions
+            );
+            println!("genres        {}", s.genres);
+            println!("time span     {} .. {}", s.first_timestamp, s.last_timestamp);
+        }
+        Command::Data(DataCommand::Split { data, protocol }) => {
+            let ds = data.spec(&cli.home).load()?;
+            let split = Split::temporal_leave_one_out(&ds);
+            let run_dir = protocol
+                .run_dir
+                .clone()
+                .unwrap_or_else(|| pipeline::default_run_dir(&ds));
+            let store = pipeline::evidence_store(&ds, &split, &run_dir)?;
+            let tagger = pipeline::scenario_tagger(&ds, &store);
+            println!(
+                "{}: {} train interactions, {} valid users, {} test users",
+                ds.name,
+                split.num_train_interactions(),
+                split.eval_users(SplitKind::Valid).len(),
+                split.eval_users(SplitKind::Test).len()
+            );
+            for kind in [SplitKind::Valid, SplitKind::Test] {
+                let set = pipeline::candidates(
+                    &ds,
+                    &split,
+                    &run_dir,
+                    kind,
+                    protocol.seed,
+                    protocol.negatives,
+                )?;
+                let mut counts = std::collections::BTreeMap::new();
+                for (i, c) in set.cases.iter().enumerate() {
+                    let req = set.request(i, &split);
+                    for s in tagger.tag(&req, c.target(), split.users[c.user.idx()].train.len()) {
+                        *counts.entry(s).or_insert(0usize) += 1;
+                    }
+                }
+                let slices: Vec<String> = Scenario::ALL
+                    .iter()
+                    .map(|s| format!("{s} {}", counts.get(s).copied().unwrap_or(0)))
+                    .collect();
+                println!(
+                    "{kind}: {} cases of {} candidates -> {} ({})",
+                    set.cases.len(),
+                    set.header.num_candidates,
+                    pipeline::candidate_path(&run_dir, kind, protocol.seed).display(),
+                    slices.join(", ")
+                );
+            }
+        }
+        Command::Eval(EvalCommand::Baselines {
+            data,
+            protocol,
+            split,
+            json,
+            per_user,
+            threads,
+        }) => {
+            let t = Instant::now();
+            let prepared = pipeline::prepare(
+                &data.spec(&cli.home),
+                protocol.run_dir.as_deref(),
+                split,
+                protocol.seed,
+                protocol.negatives,
+            )?;
+            let report = pipeline::eval_baselines(&prepared, threads)?;
+            println!("{}", report.to_markdown());
+            let stem = format!("eval-baselines-{split}");
+            report.save_json(&prepared.run_dir.join(format!("{stem}.json")))?;
+            star::cf::fsutil::write_atomic(&prepared.run_dir.join(format!("{stem}.md")), |w| {
+                use std::io::Write;
+                w.write_all(report.to_markdown().as_bytes())
+            })?;
+            if let Some(path) = json {
+                report.save_json(&path)?;
+                eprintln!("wrote {}", path.display());
+            }
+            if let Some(path) = per_user {
+                report.per_user_jsonl(&path)?;
+                eprintln!("wrote {}", path.display());
+            }
+            tracing::info!("done in {:.2}s", t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(())
+}

@@ -140,7 +140,6 @@ pub fn fetch(home: &Path, ds: KnownDataset) -> Result<PathBuf> {
         Ok(dir) => return Ok(dir),
         Err(e) => e,
     };
-    tracing::warn!("{}: {official_err}", ds.name());
     if ds == KnownDataset::MovieLens100k {
         eprintln!(
             "GroupLens is not reachable ({official_err}); trying the copy of MovieLens-100K in the recbole==1.2.1 wheel"
@@ -220,7 +219,7 @@ fn download(ds: KnownDataset, url: &str, dest: &Path) -> Result<()> {
     let resp = agent
         .get(url)
         .call()
-        .map_err(|e| fetch_err(ds, format!("GET {url}: {e}")))?;
+        .map_err(|e| fetch_err(ds, e.to_string()))?;
     let total: Option<u64> = resp.header("Content-Length").and_then(|v| v.parse().ok());
     let bar = crate::progress::bytes_bar(total, &format!("downloading {}", ds.name()));
     let part = dest.with_extension("zip.part");

@@ -143,12 +143,15 @@ pub struct EvidenceWeights {
 }
 
 impl Default for EvidenceWeights {
+    /// Chosen on the MovieLens-100K *valid* split (seed 42) from a small grid
+    /// (item/user CF in {0.5, 1, 2}, genre and popularity in {0, 0.2, 0.5, 1}); the grid's
+    /// avg-HR spread was under 1 point, so these are round values near the top.
     fn default() -> Self {
         EvidenceWeights {
             item_cf: 1.0,
             user_cf: 1.0,
-            genre: 0.2,
-            popularity: 0.2,
+            genre: 0.5,
+            popularity: 0.0,
         }
     }
 }
