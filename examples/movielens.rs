@@ -49,9 +49,22 @@ fn main() -> Result<()> {
     spec.data_dir = args.data.clone();
 
     let t0 = Instant::now();
-    let prepared = pipeline::prepare(&spec, args.run_dir.as_deref(), SplitKind::Test, args.seed, 19)?;
+    let prepared = pipeline::prepare(
+        &spec,
+        args.run_dir.as_deref(),
+        SplitKind::Test,
+        args.seed,
+        19,
+    )?;
     // The valid candidates are drawn too, so later stages (model selection) read the same file.
-    pipeline::candidates(&prepared.ds, &prepared.split, &prepared.run_dir, SplitKind::Valid, args.seed, 19)?;
+    pipeline::candidates(
+        &prepared.ds,
+        &prepared.split,
+        &prepared.run_dir,
+        SplitKind::Valid,
+        args.seed,
+        19,
+    )?;
     let t_prepare = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
@@ -67,7 +80,13 @@ fn main() -> Result<()> {
     })?;
 
     println!("{markdown}");
-    println!("stages: prepare {t_prepare:.2}s, baselines {t_eval:.2}s, total {:.2}s", t0.elapsed().as_secs_f64());
-    println!("wrote {}/report.md, report.json, per_user.jsonl", dir.display());
+    println!(
+        "stages: prepare {t_prepare:.2}s, baselines {t_eval:.2}s, total {:.2}s",
+        t0.elapsed().as_secs_f64()
+    );
+    println!(
+        "wrote {}/report.md, report.json, per_user.jsonl",
+        dir.display()
+    );
     Ok(())
 }

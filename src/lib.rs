@@ -14,6 +14,21 @@
 //!   student, the teacher and distillation;
 //! - [`pipeline`]: load → split → candidate files → evidence store → evaluation, with every
 //!   artefact cached in a run directory.
+//!
+//! ```no_run
+//! use star::cf::evidence::{EvidenceConfig, EvidenceStore};
+//! use star::cf::prelude::*;
+//!
+//! let ds = star::cf::data::load_dir("my-data".as_ref(), Some("mine"), &PreprocessOptions::default())?;
+//! let split = Split::temporal_leave_one_out(&ds);
+//! let cands = CandidateSet::sample(&ds, &split, SplitKind::Test, 19, 42)?;
+//! let store = EvidenceStore::build(&ds, &split, EvidenceConfig::default());
+//! let req = cands.request(0, &split);
+//! for ev in store.evidence(&req).candidates {
+//!     println!("{}: {}", store.item_label(ev.item), store.sentences(&ev).join(" "));
+//! }
+//! # Ok::<(), star::cf::CfError>(())
+//! ```
 
 pub use star_agents as agents;
 pub use star_cf as cf;

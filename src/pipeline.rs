@@ -183,7 +183,9 @@ pub fn prepare(
 ) -> Result<Prepared> {
     let ds = spec.load()?;
     let split = Split::temporal_leave_one_out(&ds);
-    let run_dir = run_dir.map(Path::to_path_buf).unwrap_or_else(|| default_run_dir(&ds));
+    let run_dir = run_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| default_run_dir(&ds));
     let candidates = candidates(&ds, &split, &run_dir, kind, seed, negatives)?;
     let store = evidence_store(&ds, &split, &run_dir)?;
     Ok(Prepared {

@@ -12,7 +12,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "star", version, about = "STAR: trajectory-aligned LLM-style recommendation on burn")]
+#[command(
+    name = "star",
+    version,
+    about = "STAR: trajectory-aligned LLM-style recommendation on burn"
+)]
 struct Cli {
     /// Cache directory for datasets.
     #[arg(long, global = true, env = "STAR_HOME")]
@@ -175,7 +179,10 @@ fn run(cli: Cli) -> Result<()> {
                 s.min_item_interactions, s.max_item_interactions
             );
             println!("genres        {}", s.genres);
-            println!("time span     {} .. {}", s.first_timestamp, s.last_timestamp);
+            println!(
+                "time span     {} .. {}",
+                s.first_timestamp, s.last_timestamp
+            );
         }
         Command::Data(DataCommand::Split { data, protocol }) => {
             let ds = data.spec(&cli.home).load()?;

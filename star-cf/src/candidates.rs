@@ -253,8 +253,12 @@ impl CandidateSet {
                 kind,
                 id: id.to_string(),
             };
-            let user = ds.user_by_raw(&c.user).ok_or_else(|| unknown("user", &c.user))?;
-            let target = ds.item_by_raw(&c.target).ok_or_else(|| unknown("item", &c.target))?;
+            let user = ds
+                .user_by_raw(&c.user)
+                .ok_or_else(|| unknown("user", &c.user))?;
+            let target = ds
+                .item_by_raw(&c.target)
+                .ok_or_else(|| unknown("item", &c.target))?;
             let candidates = c
                 .candidates
                 .iter()
@@ -321,7 +325,11 @@ impl CandidateSet {
                     self.header.split
                 )));
             }
-            let seen: HashSet<ItemId> = ds.user_interactions(c.user).iter().map(|i| i.item).collect();
+            let seen: HashSet<ItemId> = ds
+                .user_interactions(c.user)
+                .iter()
+                .map(|i| i.item)
+                .collect();
             if let Some(bad) = c
                 .candidates
                 .iter()

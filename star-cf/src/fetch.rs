@@ -109,7 +109,9 @@ pub fn star_home() -> PathBuf {
     if let Some(h) = std::env::var_os("STAR_HOME").filter(|h| !h.is_empty()) {
         return PathBuf::from(h);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| ".".into());
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ".".into());
     home.join(".cache").join("star")
 }
 
@@ -127,7 +129,8 @@ pub fn cached(home: &Path, ds: KnownDataset) -> Option<PathBuf> {
         return Some(official);
     }
     let recbole = root.join("recbole");
-    (ds == KnownDataset::MovieLens100k && recbole.join("ml-100k.inter").is_file()).then_some(recbole)
+    (ds == KnownDataset::MovieLens100k && recbole.join("ml-100k.inter").is_file())
+        .then_some(recbole)
 }
 
 /// Makes sure the dataset is in the cache and returns its directory.
@@ -233,7 +236,8 @@ fn download(ds: KnownDataset, url: &str, dest: &Path) -> Result<()> {
         if n == 0 {
             break;
         }
-        out.write_all(&buf[..n]).map_err(|e| CfError::io(&part, e))?;
+        out.write_all(&buf[..n])
+            .map_err(|e| CfError::io(&part, e))?;
         bar.inc(n as u64);
     }
     out.sync_all().map_err(|e| CfError::io(&part, e))?;
@@ -249,10 +253,21 @@ fn fetch_recbole(home: &Path, root: &Path) -> Result<PathBuf> {
         std::fs::create_dir_all(&pip_dir).map_err(|e| CfError::io(&pip_dir, e))?;
         let mut last = String::from("no Python found");
         let mut ok = false;
-        for (prog, pre) in [("python3", &["-m", "pip"][..]), ("python", &["-m", "pip"]), ("pip3", &[]), ("pip", &[])] {
+        for (prog, pre) in [
+            ("python3", &["-m", "pip"][..]),
+            ("python", &["-m", "pip"]),
+            ("pip3", &[]),
+            ("pip", &[]),
+        ] {
             let out = std::process::Command::new(prog)
                 .args(pre)
-                .args(["download", "--no-deps", "--only-binary=:all:", "recbole==1.2.1", "-d"])
+                .args([
+                    "download",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "recbole==1.2.1",
+                    "-d",
+                ])
                 .arg(&pip_dir)
                 .output();
             match out {
@@ -264,7 +279,10 @@ fn fetch_recbole(home: &Path, root: &Path) -> Result<PathBuf> {
                     last = format!(
                         "`{prog} {} download recbole==1.2.1` failed: {}",
                         pre.join(" "),
-                        String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("")
+                        String::from_utf8_lossy(&o.stderr)
+                            .lines()
+                            .last()
+                            .unwrap_or("")
                     )
                 }
                 Err(e) => last = format!("{prog}: {e}"),
@@ -278,7 +296,10 @@ fn fetch_recbole(home: &Path, root: &Path) -> Result<PathBuf> {
     if digest != RECBOLE_SHA256 {
         return Err(fetch_err(
             ds,
-            format!("{}: SHA-256 is {digest}, expected {RECBOLE_SHA256}", wheel.display()),
+            format!(
+                "{}: SHA-256 is {digest}, expected {RECBOLE_SHA256}",
+                wheel.display()
+            ),
         ));
     }
     let dest = root.join("recbole");
@@ -288,7 +309,8 @@ fn fetch_recbole(home: &Path, root: &Path) -> Result<PathBuf> {
             .contains(&rest)
             .then(|| PathBuf::from(rest))
     })?;
-    cached(home, ds).ok_or_else(|| fetch_err(ds, format!("{} holds no ml-100k.inter", wheel.display())))
+    cached(home, ds)
+        .ok_or_else(|| fetch_err(ds, format!("{} holds no ml-100k.inter", wheel.display())))
 }
 
 /// Unpacks the entries of `zip` that `select` maps to a relative path, into `dest`
@@ -348,8 +370,14 @@ mod tests {
 
     #[test]
     fn names_and_cache_layout() {
-        assert_eq!(KnownDataset::from_name("ml-1m"), Some(KnownDataset::MovieLens1m));
-        assert_eq!(KnownDataset::from_name("movielens-100k"), Some(KnownDataset::MovieLens100k));
+        assert_eq!(
+            KnownDataset::from_name("ml-1m"),
+            Some(KnownDataset::MovieLens1m)
+        );
+        assert_eq!(
+            KnownDataset::from_name("movielens-100k"),
+            Some(KnownDataset::MovieLens100k)
+        );
         assert_eq!(KnownDataset::from_name("netflix"), None);
         let home = tempfile::tempdir().unwrap();
         assert!(cached(home.path(), KnownDataset::MovieLens100k).is_none());
@@ -374,8 +402,14 @@ mod tests {
             z.finish().unwrap();
         }
         let dest = home.path().join("out");
-        unzip(&zpath, &dest, |n| n.ends_with("keep.txt").then(|| PathBuf::from("keep.txt"))).unwrap();
-        assert_eq!(std::fs::read_to_string(dest.join("keep.txt")).unwrap(), "kept");
+        unzip(&zpath, &dest, |n| {
+            n.ends_with("keep.txt").then(|| PathBuf::from("keep.txt"))
+        })
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dest.join("keep.txt")).unwrap(),
+            "kept"
+        );
         assert!(!dest.join("skip.txt").exists());
         std::fs::write(home.path().join("abc"), "abc").unwrap();
         assert_eq!(

@@ -99,12 +99,51 @@ pub fn intersect_count(a: &[u32], b: &[u32], skip: Option<u32>) -> u32 {
     n
 }
 
+/// Catalogues up to this size also keep a dense item × item co-occurrence table (`u16`
+/// counts, 2·n² bytes: 5.7 MB for MovieLens-100K, 27 MB for MovieLens-1M), which turns a
+/// co-occurrence look-up into one memory read. Larger catalogues use sorted-list intersections.
+pub const DENSE_COOC_MAX_ITEMS: usize = 4096;
+
 /// The train graph: user → items and item → users, plus popularity.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CfGraph {
     user_items: Csr,
     item_users: Csr,
     popularity_rank: Vec<u32>,
+    /// Row-major `num_items²` co-occurrence counts, when the catalogue is small enough.
+    dense_cooc: Option<Vec<u16>>,
+}
+
+/// Builds the symmetric co-occurrence table; threads own disjoint row ranges.
+fn dense_co_occurrence(user_items: &Csr, n_items: usize) -> Vec<u16> {
+    let mut table = vec![0u16; n_items * n_items];
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(n_items.max(1));
+    let rows_per = n_items.div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for (t, chunk) in table.chunks_mut(rows_per * n_items).enumerate() {
+            let (lo, hi) = (t * rows_per, ((t + 1) * rows_per).min(n_items));
+            s.spawn(move || {
+                for u in 0..user_items.rows() {
+                    let items = user_items.row(u);
+                    let start = items.partition_point(|&i| (i as usize) < lo);
+                    for &i in &items[start..] {
+                        if i as usize >= hi {
+                            break;
+                        }
+                        let row = &mut chunk[(i as usize - lo) * n_items..][..n_items];
+                        for &j in items {
+                            if j != i {
+                                row[j as usize] += 1;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    table
 }
 
 impl CfGraph {
@@ -126,11 +165,33 @@ impl CfGraph {
         for (r, &i) in order.iter().enumerate() {
             popularity_rank[i] = r as u32 + 1;
         }
+        let dense_cooc = (split.num_items <= DENSE_COOC_MAX_ITEMS
+            && split.num_users() <= u16::MAX as usize)
+            .then(|| dense_co_occurrence(&user_items, split.num_items));
         CfGraph {
             user_items,
             item_users,
             popularity_rank,
+            dense_cooc,
         }
+    }
+
+    /// The dense co-occurrence counts of `item` with every item, when the table exists.
+    pub fn co_occurrence_row(&self, item: ItemId) -> Option<&[u16]> {
+        let n = self.num_items();
+        self.dense_cooc
+            .as_ref()
+            .map(|t| &t[item.idx() * n..(item.idx() + 1) * n])
+    }
+
+    /// Drops the dense table (saving memory); look-ups fall back to intersections.
+    pub fn drop_dense_co_occurrence(&mut self) {
+        self.dense_cooc = None;
+    }
+
+    /// Whether co-occurrences are served from the dense table.
+    pub fn has_dense_co_occurrence(&self) -> bool {
+        self.dense_cooc.is_some()
     }
 
     /// Number of users.
@@ -185,9 +246,22 @@ impl CfGraph {
             .collect()
     }
 
-    /// Number of users other than `skip` who interacted with both items.
+    /// Number of users other than `skip` who interacted with both items (0 when `a == b`).
+    #[inline]
     pub fn co_occurrence(&self, a: ItemId, b: ItemId, skip: Option<UserId>) -> u32 {
-        intersect_count(self.users_of(a), self.users_of(b), skip.map(|u| u.0))
+        if a == b {
+            return 0;
+        }
+        match &self.dense_cooc {
+            Some(t) => {
+                let n = t[a.idx() * self.num_items() + b.idx()] as u32;
+                match skip {
+                    Some(u) if n > 0 && self.has_edge(u, a) && self.has_edge(u, b) => n - 1,
+                    _ => n,
+                }
+            }
+            None => intersect_count(self.users_of(a), self.users_of(b), skip.map(|u| u.0)),
+        }
     }
 
     /// The user → items adjacency.
@@ -211,13 +285,51 @@ mod tests {
         let b: Vec<u32> = (0..400).step_by(5).collect();
         let small = [0u32, 15, 16, 30, 399];
         let count = |x: &[u32], y: &[u32], skip: Option<u32>| {
-            x.iter().filter(|v| y.contains(v) && Some(**v) != skip).count() as u32
+            x.iter()
+                .filter(|v| y.contains(v) && Some(**v) != skip)
+                .count() as u32
         };
         assert_eq!(intersect_count(&a, &b, None), count(&a, &b, None));
         assert_eq!(intersect_count(&a, &b, Some(15)), count(&a, &b, Some(15)));
         assert_eq!(intersect_count(&small, &a, None), count(&small, &a, None));
-        assert_eq!(intersect_count(&a, &small, Some(30)), count(&a, &small, Some(30)));
+        assert_eq!(
+            intersect_count(&a, &small, Some(30)),
+            count(&a, &small, Some(30))
+        );
         assert_eq!(intersect_count(&[], &a, None), 0);
+    }
+
+    #[test]
+    fn dense_table_equals_intersections() {
+        use crate::data::synthetic::{generate, SyntheticConfig};
+        let ds = generate(&SyntheticConfig {
+            users: 80,
+            items: 150,
+            max_len: 60,
+            ..Default::default()
+        })
+        .unwrap();
+        let g = CfGraph::from_split(&Split::temporal_leave_one_out(&ds));
+        assert!(g.has_dense_co_occurrence());
+        let mut checked = 0;
+        for a in (0..g.num_items()).step_by(7) {
+            for b in (0..g.num_items()).step_by(3) {
+                let (a, b) = (ItemId::from(a), ItemId::from(b));
+                for skip in [None, Some(UserId(0)), Some(UserId(17))] {
+                    let expect = if a == b {
+                        0
+                    } else {
+                        intersect_count(g.users_of(a), g.users_of(b), skip.map(|u| u.0))
+                    };
+                    assert_eq!(g.co_occurrence(a, b, skip), expect, "{a} {b} {skip:?}");
+                    checked += (expect > 0) as usize;
+                }
+            }
+        }
+        assert!(
+            checked > 100,
+            "too few co-occurring pairs checked: {checked}"
+        );
     }
 
     #[test]

@@ -46,15 +46,32 @@ pub fn item_neighbors(
 ) -> Vec<Neighbor> {
     let mut counts = vec![0u32; graph.num_items()];
     let mut touched = Vec::new();
-    for &v in graph.users_of(item) {
-        if Some(v) == exclude.map(|u| u.0) {
-            continue;
-        }
-        for &j in graph.items_of(UserId(v)) {
-            if counts[j as usize] == 0 {
-                touched.push(j);
+    if let Some(row) = graph.co_occurrence_row(item) {
+        for (j, &c) in row.iter().enumerate() {
+            if c > 0 {
+                counts[j] = c as u32;
+                touched.push(j as u32);
             }
-            counts[j as usize] += 1;
+        }
+        if let Some(u) = exclude.filter(|&u| graph.has_edge(u, item)) {
+            for &j in graph.items_of(u) {
+                if j != item.0 {
+                    counts[j as usize] -= 1;
+                }
+            }
+        }
+        touched.retain(|&j| counts[j as usize] > 0);
+    } else {
+        for &v in graph.users_of(item) {
+            if Some(v) == exclude.map(|u| u.0) {
+                continue;
+            }
+            for &j in graph.items_of(UserId(v)) {
+                if counts[j as usize] == 0 {
+                    touched.push(j);
+                }
+                counts[j as usize] += 1;
+            }
         }
     }
     let pop_ex = |i: ItemId| match exclude {
@@ -136,13 +153,19 @@ impl NeighborLists {
     /// Each user's neighbours by their own train set (the user excluded), computed on all cores.
     pub fn users(graph: &CfGraph, k: usize) -> NeighborLists {
         Self::build(graph.num_users(), k, |u| {
-            let hist: Vec<ItemId> = graph.items_of(UserId::from(u)).iter().map(|&i| ItemId(i)).collect();
+            let hist: Vec<ItemId> = graph
+                .items_of(UserId::from(u))
+                .iter()
+                .map(|&i| ItemId(i))
+                .collect();
             user_neighbors(graph, &hist, k, Some(UserId::from(u)))
         })
     }
 
     fn build(rows: usize, k: usize, f: impl Fn(usize) -> Vec<Neighbor> + Sync) -> NeighborLists {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(rows.max(1));
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(rows.max(1));
         let chunk = rows.div_ceil(threads.max(1)).max(1);
         let parts: Vec<Vec<Vec<Neighbor>>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..rows)
@@ -152,7 +175,10 @@ impl NeighborLists {
                     s.spawn(move || (start..(start + chunk).min(rows)).map(f).collect())
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("neighbour worker panicked")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("neighbour worker panicked"))
+                .collect()
         });
         let mut offsets = vec![0u32];
         let mut entries = Vec::new();
@@ -160,7 +186,11 @@ impl NeighborLists {
             entries.extend(l);
             offsets.push(entries.len() as u32);
         }
-        NeighborLists { k, offsets, entries }
+        NeighborLists {
+            k,
+            offsets,
+            entries,
+        }
     }
 
     /// The list size the lists were built with.
@@ -222,6 +252,29 @@ mod tests {
         // without b, x and z share nobody
         assert_eq!(nb.len(), 1);
         assert_eq!((nb[0].id, nb[0].count), (it("y").0, 1));
+    }
+
+    #[test]
+    fn dense_and_sparse_item_neighbors_agree() {
+        use crate::data::synthetic::{generate, SyntheticConfig};
+        let ds = generate(&SyntheticConfig {
+            users: 60,
+            items: 120,
+            max_len: 50,
+            ..Default::default()
+        })
+        .unwrap();
+        let dense = CfGraph::from_split(&Split::temporal_leave_one_out(&ds));
+        let mut sparse = dense.clone();
+        sparse.drop_dense_co_occurrence();
+        assert!(dense.has_dense_co_occurrence() && !sparse.has_dense_co_occurrence());
+        for i in (0..ds.num_items()).step_by(5) {
+            for ex in [None, Some(UserId(3)), Some(UserId(40))] {
+                let a = item_neighbors(&dense, ItemId::from(i), 15, ex);
+                assert!(!a.is_empty());
+                assert_eq!(a, item_neighbors(&sparse, ItemId::from(i), 15, ex));
+            }
+        }
     }
 
     #[test]

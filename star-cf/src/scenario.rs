@@ -112,7 +112,11 @@ impl ScenarioTagger {
         if train_len <= self.config.cold_user_max_train {
             out.push(Scenario::ColdUser);
         }
-        if self.item_train_count.get(target.idx()).copied().unwrap_or(0) as usize
+        if self
+            .item_train_count
+            .get(target.idx())
+            .copied()
+            .unwrap_or(0) as usize
             <= self.config.cold_item_max_train
         {
             out.push(Scenario::ColdItem);

@@ -46,7 +46,9 @@ impl std::str::FromStr for SplitKind {
         match s {
             "valid" | "validation" => Ok(SplitKind::Valid),
             "test" => Ok(SplitKind::Test),
-            other => Err(format!("unknown split `{other}` (expected `valid` or `test`)")),
+            other => Err(format!(
+                "unknown split `{other}` (expected `valid` or `test`)"
+            )),
         }
     }
 }
@@ -173,7 +175,10 @@ impl Split {
 
     /// Every training sample: for each user and each position `t >= 1` of the train sequence,
     /// the (at most `max_history`) items before `t` and the item at `t`.
-    pub fn training_samples(&self, max_history: usize) -> impl Iterator<Item = TrainingSample> + '_ {
+    pub fn training_samples(
+        &self,
+        max_history: usize,
+    ) -> impl Iterator<Item = TrainingSample> + '_ {
         self.users.iter().enumerate().flat_map(move |(u, us)| {
             (1..us.train.len()).map(move |t| TrainingSample {
                 user: UserId::from(u),
@@ -216,7 +221,10 @@ mod tests {
         assert_eq!(s.users[u1.idx()].train, [item("a"), item("b")]);
         assert_eq!(s.target(u1, SplitKind::Valid), Some(item("c")));
         assert_eq!(s.target(u1, SplitKind::Test), Some(item("d")));
-        assert_eq!(s.history(u1, SplitKind::Test), [item("a"), item("b"), item("c")]);
+        assert_eq!(
+            s.history(u1, SplitKind::Test),
+            [item("a"), item("b"), item("c")]
+        );
         assert_eq!(s.history(u1, SplitKind::Valid), [item("a"), item("b")]);
         let u2 = ds.user_by_raw("u2").unwrap();
         assert_eq!(s.target(u2, SplitKind::Valid), None);

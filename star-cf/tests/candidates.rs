@@ -28,14 +28,28 @@ fn cases_hold_one_positive_and_nineteen_unseen_negatives() {
         let mut positions = HashSet::new();
         for c in &set.cases {
             assert_eq!(c.candidates.len(), 20);
-            assert_eq!(c.candidates.iter().collect::<HashSet<_>>().len(), 20, "distinct");
+            assert_eq!(
+                c.candidates.iter().collect::<HashSet<_>>().len(),
+                20,
+                "distinct"
+            );
             assert_eq!(Some(c.target()), split.target(c.user, kind));
-            let seen: HashSet<ItemId> = ds.user_interactions(c.user).iter().map(|i| i.item).collect();
+            let seen: HashSet<ItemId> = ds
+                .user_interactions(c.user)
+                .iter()
+                .map(|i| i.item)
+                .collect();
             let positives = c.candidates.iter().filter(|i| seen.contains(i)).count();
-            assert_eq!(positives, 1, "exactly one candidate is an item of the user: the target");
+            assert_eq!(
+                positives, 1,
+                "exactly one candidate is an item of the user: the target"
+            );
             positions.insert(c.positive_index);
         }
-        assert!(positions.len() > 5, "the true item's position is shuffled: {positions:?}");
+        assert!(
+            positions.len() > 5,
+            "the true item's position is shuffled: {positions:?}"
+        );
         set.validate_against(&ds, &split).unwrap();
     }
 }
@@ -75,13 +89,26 @@ fn file_round_trip_and_validation_errors() {
     let l3 = bad[2].replace("\"candidates\":[\"", "\"candidates\":[\"no-such-item\",\"");
     bad[2] = &l3;
     let e = err(&write("unknown.jsonl", bad.join("\n")));
-    assert!(e.contains("unknown.jsonl:3") && e.contains("no-such-item"), "{e}");
+    assert!(
+        e.contains("unknown.jsonl:3") && e.contains("no-such-item"),
+        "{e}"
+    );
 
     // unknown user
     let first_user = &ds.users[set.cases[0].user.idx()].raw_id;
-    let l2 = lines[1].replacen(&format!("\"user\":\"{first_user}\""), "\"user\":\"ghost\"", 1);
-    let e = err(&write("ghost.jsonl", [lines[0], &l2].join("\n") + "\n" + &lines[2..].join("\n")));
-    assert!(e.contains("ghost.jsonl:2") && e.contains("unknown user id `ghost`"), "{e}");
+    let l2 = lines[1].replacen(
+        &format!("\"user\":\"{first_user}\""),
+        "\"user\":\"ghost\"",
+        1,
+    );
+    let e = err(&write(
+        "ghost.jsonl",
+        [lines[0], &l2].join("\n") + "\n" + &lines[2..].join("\n"),
+    ));
+    assert!(
+        e.contains("ghost.jsonl:2") && e.contains("unknown user id `ghost`"),
+        "{e}"
+    );
 
     // truncated
     let e = err(&write("trunc.jsonl", lines[..5].join("\n")));
@@ -92,7 +119,13 @@ fn file_round_trip_and_validation_errors() {
     assert!(err(&dir.path().join("missing.jsonl")).contains("not found"));
     let e = err(&write("garbage.jsonl", "hello\n".into()));
     assert!(e.contains("garbage.jsonl:1"), "{e}");
-    let other = generate(&SyntheticConfig { users: 60, items: 250, seed: 4, ..Default::default() }).unwrap();
+    let other = generate(&SyntheticConfig {
+        users: 60,
+        items: 250,
+        seed: 4,
+        ..Default::default()
+    })
+    .unwrap();
     let e = CandidateSet::load(&path, &other).unwrap_err().to_string();
     assert!(e.contains("different dataset"), "{e}");
 
@@ -103,6 +136,12 @@ fn file_round_trip_and_validation_errors() {
         &format!("\"positive_index\":{}", c.positive_index),
         &format!("\"positive_index\":{wrong}"),
     );
-    let e = err(&write("pos.jsonl", [lines[0], &l2].join("\n") + "\n" + &lines[2..].join("\n")));
-    assert!(e.contains("pos.jsonl:2") && e.contains("positive_index"), "{e}");
+    let e = err(&write(
+        "pos.jsonl",
+        [lines[0], &l2].join("\n") + "\n" + &lines[2..].join("\n"),
+    ));
+    assert!(
+        e.contains("pos.jsonl:2") && e.contains("positive_index"),
+        "{e}"
+    );
 }

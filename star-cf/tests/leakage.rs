@@ -21,7 +21,11 @@ struct Raw {
 fn rebuild(ds: &Dataset, raw: &[Raw]) -> Dataset {
     let mut b = DatasetBuilder::new(ds.name.clone());
     for it in &ds.items {
-        let genres: Vec<String> = it.genres.iter().map(|&g| ds.genres[g as usize].clone()).collect();
+        let genres: Vec<String> = it
+            .genres
+            .iter()
+            .map(|&g| ds.genres[g as usize].clone())
+            .collect();
         b.add_item(&it.raw_id, it.title.clone(), it.year, genres);
     }
     for r in raw {
@@ -71,7 +75,12 @@ fn evidence_ignores_future_and_held_out_interactions() {
         .unwrap();
     let w_items: HashSet<ItemId> = ds.user_interactions(w).iter().map(|i| i.item).collect();
     let mut w_cands = vec![split.target(w, SplitKind::Test).unwrap()];
-    w_cands.extend((0..ds.num_items()).map(ItemId::from).filter(|i| !w_items.contains(i)).take(19));
+    w_cands.extend(
+        (0..ds.num_items())
+            .map(ItemId::from)
+            .filter(|i| !w_items.contains(i))
+            .take(19),
+    );
     let w_request = split.request(w, SplitKind::Test, w_cands);
 
     // Two altered datasets: (future) u's train items from the target on are replaced; (held)
@@ -79,7 +88,11 @@ fn evidence_ignores_future_and_held_out_interactions() {
     // replaced. Replacements are items the same user has not interacted with.
     let replacement = |user: UserId, k: usize| -> String {
         let seen: HashSet<ItemId> = ds.user_interactions(user).iter().map(|i| i.item).collect();
-        let free: Vec<ItemId> = (0..ds.num_items()).rev().map(ItemId::from).filter(|i| !seen.contains(i)).collect();
+        let free: Vec<ItemId> = (0..ds.num_items())
+            .rev()
+            .map(ItemId::from)
+            .filter(|i| !seen.contains(i))
+            .collect();
         raw_of(free[k % free.len()])
     };
     let alter = |change: &dyn Fn(UserId, usize, usize) -> bool| -> Dataset {
@@ -87,8 +100,16 @@ fn evidence_ignores_future_and_held_out_interactions() {
         for user in (0..ds.num_users()).map(UserId::from) {
             let seq = ds.user_interactions(user);
             for (k, it) in seq.iter().enumerate() {
-                let item = if change(user, k, seq.len()) { replacement(user, k) } else { raw_of(it.item) };
-                raw.push(Raw { user: ds.users[user.idx()].raw_id.clone(), item, ts: it.timestamp });
+                let item = if change(user, k, seq.len()) {
+                    replacement(user, k)
+                } else {
+                    raw_of(it.item)
+                };
+                raw.push(Raw {
+                    user: ds.users[user.idx()].raw_id.clone(),
+                    item,
+                    ts: it.timestamp,
+                });
             }
         }
         rebuild(&ds, &raw)
@@ -100,7 +121,10 @@ fn evidence_ignores_future_and_held_out_interactions() {
     for b in [&future, &held] {
         let a_ids: Vec<_> = a.items.iter().map(|i| &i.raw_id).collect();
         let b_ids: Vec<_> = b.items.iter().map(|i| &i.raw_id).collect();
-        assert_eq!(a_ids, b_ids, "the alteration must keep the item catalogue (dense ids)");
+        assert_eq!(
+            a_ids, b_ids,
+            "the alteration must keep the item catalogue (dense ids)"
+        );
         assert_ne!(a.fingerprint(), b.fingerprint());
     }
     let sa = Split::temporal_leave_one_out(&a);
@@ -110,7 +134,9 @@ fn evidence_ignores_future_and_held_out_interactions() {
 
     // The datasets do expose leaks to statistics that count the user's own future, or every split.
     let (ga, gf) = (CfGraph::from_split(&sa), CfGraph::from_split(&sf));
-    let naive_differs = prefix.iter().any(|&h| ga.co_occurrence(h, target, None) != gf.co_occurrence(h, target, None))
+    let naive_differs = prefix
+        .iter()
+        .any(|&h| ga.co_occurrence(h, target, None) != gf.co_occurrence(h, target, None))
         || ga.popularity(target) != gf.popularity(target);
     assert!(naive_differs, "u's future must change naive statistics");
     let everything = |s: &Split| {
@@ -131,8 +157,14 @@ fn evidence_ignores_future_and_held_out_interactions() {
     };
     let (all_a, all_h) = (everything(&sa), everything(&sh));
     assert!(
-        w_request.candidates.iter().any(|&c| all_a.popularity(c) != all_h.popularity(c)
-            || w_request.history.iter().any(|&h| all_a.co_occurrence(h, c, None) != all_h.co_occurrence(h, c, None))),
+        w_request
+            .candidates
+            .iter()
+            .any(|&c| all_a.popularity(c) != all_h.popularity(c)
+                || w_request
+                    .history
+                    .iter()
+                    .any(|&h| all_a.co_occurrence(h, c, None) != all_h.co_occurrence(h, c, None))),
         "held-out interactions must matter to a statistic that (wrongly) used every split"
     );
 
@@ -145,10 +177,20 @@ fn evidence_ignores_future_and_held_out_interactions() {
     for (ca, cf) in xa.candidates.iter().zip(&xf.candidates) {
         assert_eq!(ea.sentences(ca), ef.sentences(cf));
     }
-    assert!(xa.candidates[0].user_cf_hits > 0 || xa.candidates[0].anchor.is_some(), "the target has some evidence");
-    assert_eq!(ea.evidence(&w_request), eh.evidence(&w_request), "test evidence saw held-out data");
+    assert!(
+        xa.candidates[0].user_cf_hits > 0 || xa.candidates[0].anchor.is_some(),
+        "the target has some evidence"
+    );
+    assert_eq!(
+        ea.evidence(&w_request),
+        eh.evidence(&w_request),
+        "test evidence saw held-out data"
+    );
     // Personal item neighbours also leave the user out.
     for &h in &prefix {
-        assert_eq!(ea.item_neighbors(h, 20, Some(u)), ef.item_neighbors(h, 20, Some(u)));
+        assert_eq!(
+            ea.item_neighbors(h, 20, Some(u)),
+            ef.item_neighbors(h, 20, Some(u))
+        );
     }
 }

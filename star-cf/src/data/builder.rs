@@ -314,7 +314,8 @@ fn dense_order(raw: &[String], used: &[bool]) -> DenseMap {
     let numeric: Option<Vec<i128>> = order.iter().map(|&i| raw[i].parse::<i128>().ok()).collect();
     match numeric {
         Some(nums) => {
-            let mut pairs: Vec<(i128, usize)> = nums.into_iter().zip(order.iter().copied()).collect();
+            let mut pairs: Vec<(i128, usize)> =
+                nums.into_iter().zip(order.iter().copied()).collect();
             pairs.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| raw[a.1].cmp(&raw[b.1])));
             order = pairs.into_iter().map(|(_, i)| i).collect();
         }
@@ -371,7 +372,11 @@ mod tests {
             })
             .unwrap();
         let u1 = last.user_by_raw("u1").unwrap();
-        let times: Vec<i64> = last.user_interactions(u1).iter().map(|i| i.timestamp).collect();
+        let times: Vec<i64> = last
+            .user_interactions(u1)
+            .iter()
+            .map(|i| i.timestamp)
+            .collect();
         assert_eq!(times, [10, 50, 70]);
         let all = toy()
             .build(&PreprocessOptions {
@@ -395,7 +400,14 @@ mod tests {
         // k-core: a 2-core keeps the 2x2 block {a,b}x{x,y} and drops the pendant c-z edge and
         // the user d who watched only x.
         let mut b = DatasetBuilder::new("core");
-        for (u, i) in [("a", "x"), ("a", "y"), ("b", "x"), ("b", "y"), ("c", "z"), ("d", "x")] {
+        for (u, i) in [
+            ("a", "x"),
+            ("a", "y"),
+            ("b", "x"),
+            ("b", "y"),
+            ("c", "z"),
+            ("d", "x"),
+        ] {
             b.add_interaction(u, i, None, 0);
         }
         let core = b
@@ -418,6 +430,9 @@ mod tests {
                 ..Default::default()
             })
             .unwrap_err();
-        assert!(err.to_string().contains("removed every interaction"), "{err}");
+        assert!(
+            err.to_string().contains("removed every interaction"),
+            "{err}"
+        );
     }
 }

@@ -50,9 +50,30 @@ impl Default for SyntheticConfig {
 }
 
 const GENRES: [&str; 24] = [
-    "Action", "Adventure", "Animation", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
-    "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western", "Noir",
-    "Family", "Sport", "History", "Biography", "Music", "Satire", "Heist",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+    "Noir",
+    "Family",
+    "Sport",
+    "History",
+    "Biography",
+    "Music",
+    "Satire",
+    "Heist",
 ];
 const ADJECTIVES: [&str; 20] = [
     "Silent", "Crimson", "Last", "Hidden", "Broken", "Golden", "Distant", "Electric", "Lonely",
@@ -126,7 +147,10 @@ pub fn generate(cfg: &SyntheticConfig) -> Result<Dataset> {
     let related: Vec<Vec<usize>> = (0..cfg.items)
         .map(|i| {
             let pool = &by_genre[item_genre[i]];
-            (0..3).map(|_| *pool.choose(&mut rng).unwrap()).filter(|&j| j != i).collect()
+            (0..3)
+                .map(|_| *pool.choose(&mut rng).unwrap())
+                .filter(|&j| j != i)
+                .collect()
         })
         .collect();
 
@@ -173,7 +197,12 @@ pub fn generate(cfg: &SyntheticConfig) -> Result<Dataset> {
             };
             seen.insert(item);
             t += rng.random_range(60..86_400);
-            b.add_interaction(&raw, &format!("i{item}"), Some(rng.random_range(3..=5) as f32), t);
+            b.add_interaction(
+                &raw,
+                &format!("i{item}"),
+                Some(rng.random_range(3..=5) as f32),
+                t,
+            );
             prev = Some(item);
         }
     }
@@ -197,8 +226,14 @@ mod tests {
         assert_eq!(a.fingerprint(), b.fingerprint());
         assert_eq!(a.num_users(), 40);
         let s = a.stats();
-        assert!(s.min_user_interactions >= 20 && s.max_user_interactions <= 60, "{s:?}");
-        assert!(a.items.iter().all(|i| i.year.is_some() && !i.genres.is_empty()));
+        assert!(
+            s.min_user_interactions >= 20 && s.max_user_interactions <= 60,
+            "{s:?}"
+        );
+        assert!(a
+            .items
+            .iter()
+            .all(|i| i.year.is_some() && !i.genres.is_empty()));
         let c = generate(&SyntheticConfig { seed: 7, ..cfg }).unwrap();
         assert_ne!(a.fingerprint(), c.fingerprint());
         // Zipf: the most popular item is far above the median one.
@@ -207,6 +242,9 @@ mod tests {
             pop[it.item.idx()] += 1;
         }
         pop.sort_unstable();
-        assert!(pop[pop.len() - 1] >= 4 * pop[pop.len() / 2].max(1), "{pop:?}");
+        assert!(
+            pop[pop.len() - 1] >= 4 * pop[pop.len() / 2].max(1),
+            "{pop:?}"
+        );
     }
 }

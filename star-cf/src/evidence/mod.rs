@@ -307,7 +307,11 @@ impl EvidenceStore {
             item: candidate,
             popularity: pop_c,
             popularity_rank: self.popularity_rank_excluding(user, pop_c),
-            item_cf_score: if weights > 0.0 { weighted / weights } else { 0.0 },
+            item_cf_score: if weights > 0.0 {
+                weighted / weights
+            } else {
+                0.0
+            },
             anchor,
             co_occurring_items: co_items,
             recent_co_occurrence: recent,

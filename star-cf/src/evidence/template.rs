@@ -100,8 +100,9 @@ pub struct Templates {
 impl Templates {
     /// Parses a JSON object of `name → template text`; every name of [`TEMPLATE_FIELDS`] is required.
     pub fn from_json(source: &str, json: &str) -> Result<Templates> {
-        let raw: BTreeMap<String, String> = serde_json::from_str(json)
-            .map_err(|e| CfError::Invalid(format!("{source}: not a JSON object of strings: {e}")))?;
+        let raw: BTreeMap<String, String> = serde_json::from_str(json).map_err(|e| {
+            CfError::Invalid(format!("{source}: not a JSON object of strings: {e}"))
+        })?;
         let mut map = BTreeMap::new();
         for (name, fields) in TEMPLATE_FIELDS {
             let text = raw.get(*name).ok_or_else(|| {

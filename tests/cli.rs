@@ -1,0 +1,246 @@
+//! The `star` binary end to end: good runs produce well-formed results; bad input gives a clear
+//! error naming the file/line/id and a non-zero exit, never a panic.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn star(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_star"))
+        .args(args)
+        .env("STAR_HOME", home)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run star")
+}
+
+/// Asserts a failure whose stderr contains every `needle`, without a panic.
+fn fails_with(out: &Output, needles: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, stderr: {err}");
+    assert!(!err.contains("panicked"), "panic: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks `{n}`: {err}");
+    }
+}
+
+#[test]
+fn synthetic_split_and_baselines_write_well_formed_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let out = star(
+        tmp.path(),
+        &[
+            "data",
+            "split",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(run.join("candidates/test-seed42.jsonl").is_file());
+    assert!(run.join("candidates/valid-seed42.jsonl").is_file());
+
+    let json = tmp.path().join("results.json");
+    let out = star(
+        tmp.path(),
+        &[
+            "eval",
+            "baselines",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    let raw = std::fs::read_to_string(&json).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(v["dataset"], "synthetic");
+    assert_eq!(v["split"], "test");
+    assert_eq!(v["candidates"], 20);
+    let methods = v["methods"].as_object().unwrap();
+    assert_eq!(methods.len(), 4);
+    // methods appear in report order in the file
+    let at = |n: &str| {
+        raw.find(&format!("\"{n}\": {{"))
+            .unwrap_or_else(|| panic!("{n} missing"))
+    };
+    assert!(
+        at("Pop") < at("ItemKNN")
+            && at("ItemKNN") < at("UserKNN")
+            && at("UserKNN") < at("CST-evidence")
+    );
+    for (name, m) in methods {
+        assert!(table.contains(&format!("| {name} |")), "table lacks {name}");
+        for key in [
+            "HR@1",
+            "HR@3",
+            "HR@5",
+            "HR@10",
+            "NDCG@5",
+            "NDCG@10",
+            "MRR",
+            "avg_HR",
+            "valid_ratio",
+        ] {
+            let x = m["metrics"][key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{name} lacks {key}"));
+            assert!((0.0..=1.0).contains(&x), "{name} {key} = {x}");
+        }
+        assert!(
+            m["latency_ms"]["p95"].as_f64().unwrap() >= m["latency_ms"]["p50"].as_f64().unwrap()
+        );
+        assert!(m["scenarios"]["cold_user"]["users"].is_u64());
+    }
+    // CF baselines beat popularity on data with real co-occurrence structure.
+    let avg = |n: &str| methods[n]["metrics"]["avg_HR"].as_f64().unwrap();
+    assert!(avg("ItemKNN") > avg("Pop") && avg("CST-evidence") > avg("Pop"));
+
+    // A candidate file with an unknown item id is rejected, naming file and line.
+    let cands = run.join("candidates/test-seed42.jsonl");
+    let text = std::fs::read_to_string(&cands).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines[3] = lines[3].replacen("\"candidates\":[\"", "\"candidates\":[\"i999999\",\"", 1);
+    std::fs::write(&cands, lines.join("\n")).unwrap();
+    let out = star(
+        tmp.path(),
+        &[
+            "eval",
+            "baselines",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+        ],
+    );
+    fails_with(&out, &["test-seed42.jsonl:4", "unknown item id `i999999`"]);
+}
+
+#[test]
+fn bad_input_is_reported_not_panicked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = tmp.path();
+
+    // missing directory
+    let out = star(
+        h,
+        &[
+            "data",
+            "stats",
+            "--dataset",
+            "mine",
+            "--data",
+            "/no/such/dir",
+        ],
+    );
+    fails_with(&out, &["/no/such/dir", "not found"]);
+
+    // a directory in no known format
+    let empty = h.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = star(
+        h,
+        &[
+            "data",
+            "stats",
+            "--dataset",
+            "mine",
+            "--data",
+            empty.to_str().unwrap(),
+        ],
+    );
+    fails_with(&out, &["empty"]);
+
+    // an empty interactions file
+    let d = h.join("emptyfile");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("interactions.csv"), "").unwrap();
+    let out = star(
+        h,
+        &[
+            "data",
+            "stats",
+            "--dataset",
+            "mine",
+            "--data",
+            d.to_str().unwrap(),
+        ],
+    );
+    fails_with(&out, &["interactions.csv"]);
+
+    // a malformed line: the error names the file and the line
+    let d = h.join("broken");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("interactions.csv"),
+        "user,item,rating,timestamp\nu1,i1,5,10\nu1,i2,five,11\n",
+    )
+    .unwrap();
+    let out = star(
+        h,
+        &[
+            "data",
+            "stats",
+            "--dataset",
+            "mine",
+            "--data",
+            d.to_str().unwrap(),
+        ],
+    );
+    fails_with(&out, &["interactions.csv:3"]);
+
+    // unknown dataset names
+    fails_with(
+        &star(h, &["data", "fetch", "netflix"]),
+        &["unknown dataset `netflix`"],
+    );
+    fails_with(
+        &star(h, &["data", "stats", "--dataset", "netflix"]),
+        &["unknown dataset `netflix`"],
+    );
+
+    // the good version of the same file works and counts what it holds
+    std::fs::write(
+        d.join("interactions.csv"),
+        "user,item,rating,timestamp\nu1,i1,5,10\nu1,i2,4,11\nu2,i1,3,12\n",
+    )
+    .unwrap();
+    let out = star(
+        h,
+        &[
+            "data",
+            "stats",
+            "--dataset",
+            "mine",
+            "--data",
+            d.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        s.contains("users         2")
+            && s.contains("items         2")
+            && s.contains("interactions  3"),
+        "{s}"
+    );
+}
