@@ -18,6 +18,9 @@ fn fixtures_root() -> &'static Path {
         let tmp = tempfile::tempdir().unwrap();
         for dir in std::fs::read_dir(FIXTURES).unwrap() {
             let dir = dir.unwrap().path();
+            if !dir.is_dir() {
+                continue; // README.md
+            }
             let out = tmp.path().join(dir.file_name().unwrap());
             std::fs::create_dir_all(&out).unwrap();
             for file in std::fs::read_dir(&dir).unwrap() {
