@@ -122,6 +122,14 @@ fn save_load_round_trip_and_rejections() {
         e.contains("evidence.bin") && e.contains("another dataset"),
         "{e}"
     );
+    // same interactions, other item metadata: candidate files stay valid, the store does not
+    let mut renamed = ds.clone();
+    renamed.items[0].title = "Renamed".into();
+    assert_eq!(renamed.fingerprint(), ds.fingerprint());
+    let e = EvidenceStore::load(&path, Some(&renamed))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("item metadata"), "{e}");
     // corrupt and foreign files
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();

@@ -110,7 +110,8 @@ impl DatasetBuilder {
         self.item_ids.contains_key(raw_id)
     }
 
-    /// Adds or replaces an item's metadata. Empty genre names are ignored.
+    /// Adds or replaces an item's metadata. Empty genre names and placeholders meaning "no genre"
+    /// (`unknown`, `(no genres listed)`) are ignored.
     pub fn add_item<S: Into<String>>(
         &mut self,
         raw_id: &str,
@@ -127,7 +128,7 @@ impl DatasetBuilder {
             .into_iter()
             .map(Into::into)
             .map(|g: String| g.trim().to_string())
-            .filter(|g| !g.is_empty())
+            .filter(|g| !g.is_empty() && !is_placeholder_genre(g))
             .collect();
     }
 
@@ -299,6 +300,12 @@ impl DatasetBuilder {
         out.sort_by_key(|i| (i.user, i.timestamp));
         Ok(Dataset::from_parts(name, users, items, genre_vocab, out))
     }
+}
+
+/// Genre names that mean "no genre" in the sources (`unknown` in MovieLens 100K and its RecBole
+/// copy, `(no genres listed)` in the MovieLens CSV releases).
+fn is_placeholder_genre(g: &str) -> bool {
+    g.eq_ignore_ascii_case("unknown") || g.eq_ignore_ascii_case("(no genres listed)")
 }
 
 struct DenseMap {

@@ -231,6 +231,34 @@ impl Dataset {
         format!("{h:016x}")
     }
 
+    /// A stable fingerprint of the item metadata (titles, years, genres). Kept apart from
+    /// [`Dataset::fingerprint`] so that candidate files stay valid when only metadata differs
+    /// (e.g. the GroupLens and RecBole copies of MovieLens-100K), while caches that render
+    /// metadata (the evidence store) notice the change.
+    pub fn metadata_fingerprint(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        for g in &self.genres {
+            eat(g.as_bytes());
+            eat(&[0]);
+        }
+        for it in &self.items {
+            eat(it.title.as_bytes());
+            eat(&[0]);
+            eat(&it.year.unwrap_or(0).to_le_bytes());
+            for g in &it.genres {
+                eat(&g.to_le_bytes());
+            }
+            eat(&[1]);
+        }
+        format!("{h:016x}")
+    }
+
     /// Rebuilds the raw-id look-up tables (after deserialisation).
     pub fn rebuild_index(&mut self) {
         self.user_index = self

@@ -112,12 +112,13 @@ pub struct RequestEvidence {
     pub candidates: Vec<CandidateEvidence>,
 }
 
-const MAGIC: &[u8; 8] = b"STAREVD1";
+const MAGIC: &[u8; 8] = b"STAREVD2";
 
 /// Precomputed CF structures that answer evidence look-ups.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EvidenceStore {
     fingerprint: String,
+    metadata_fingerprint: String,
     config: EvidenceConfig,
     graph: CfGraph,
     item_lists: NeighborLists,
@@ -140,6 +141,7 @@ impl EvidenceStore {
         sorted_popularity.sort_unstable();
         EvidenceStore {
             fingerprint: ds.fingerprint(),
+            metadata_fingerprint: ds.metadata_fingerprint(),
             config,
             graph,
             item_lists,
@@ -406,7 +408,8 @@ impl EvidenceStore {
         })
     }
 
-    /// Loads a store; with `ds`, also checks that it was built from that dataset.
+    /// Loads a store; with `ds`, also checks that it was built from that dataset (interactions
+    /// and item metadata).
     pub fn load(path: &Path, ds: Option<&Dataset>) -> Result<EvidenceStore> {
         let f = std::fs::File::open(path).map_err(|e| CfError::io(path, e))?;
         let mut r = std::io::BufReader::new(f);
@@ -414,16 +417,21 @@ impl EvidenceStore {
         r.read_exact(&mut magic)
             .map_err(|_| CfError::format(path, "not an evidence store (too short)"))?;
         if &magic != MAGIC {
-            return Err(CfError::format(path, "not an evidence store (bad magic)"));
+            return Err(CfError::format(
+                path,
+                "not an evidence store, or one written by another version of star",
+            ));
         }
         let store: EvidenceStore = bincode::deserialize_from(r)
             .map_err(|e| CfError::format(path, format!("corrupt evidence store: {e}")))?;
         if let Some(ds) = ds {
-            if store.fingerprint != ds.fingerprint() {
+            if store.fingerprint != ds.fingerprint()
+                || store.metadata_fingerprint != ds.metadata_fingerprint()
+            {
                 return Err(CfError::format(
                     path,
                     format!(
-                        "built from another dataset or preprocessing ({} vs `{}` {})",
+                        "built from another dataset, preprocessing or item metadata ({} vs `{}` {})",
                         store.fingerprint,
                         ds.name,
                         ds.fingerprint()
