@@ -63,12 +63,14 @@ impl KnownDataset {
         }
     }
 
-    /// Official download URL.
+    /// Download URL: the official GroupLens one, or the same file name under
+    /// `$STAR_MOVIELENS_MIRROR` when that is set (a local mirror or proxy).
     pub fn url(self) -> String {
-        format!(
-            "https://files.grouplens.org/datasets/movielens/{}.zip",
-            self.zip_dir()
-        )
+        let base = std::env::var("STAR_MOVIELENS_MIRROR")
+            .ok()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| OFFICIAL_BASE.to_string());
+        format!("{}/{}.zip", base.trim_end_matches('/'), self.zip_dir())
     }
 
     /// SHA-256 of the official zip.
@@ -98,6 +100,9 @@ impl KnownDataset {
         }
     }
 }
+
+/// Where GroupLens serves the MovieLens zips.
+pub const OFFICIAL_BASE: &str = "https://files.grouplens.org/datasets/movielens";
 
 /// The recbole wheel that carries a copy of MovieLens-100K, and its SHA-256.
 const RECBOLE_WHEEL: &str = "recbole-1.2.1-py3-none-any.whl";
@@ -141,7 +146,8 @@ pub fn fetch(home: &Path, ds: KnownDataset) -> Result<PathBuf> {
     let root = dataset_root(home, ds);
     let official_err = match fetch_official(home, ds, &root) {
         Ok(dir) => return Ok(dir),
-        Err(e) => e,
+        Err(CfError::Fetch { message, .. }) => message,
+        Err(e) => e.to_string(),
     };
     if ds == KnownDataset::MovieLens100k {
         eprintln!(
@@ -150,13 +156,17 @@ pub fn fetch(home: &Path, ds: KnownDataset) -> Result<PathBuf> {
         match fetch_recbole(home, &root) {
             Ok(dir) => return Ok(dir),
             Err(e) => {
+                let e = match e {
+                    CfError::Fetch { message, .. } => message,
+                    e => e.to_string(),
+                };
                 return Err(CfError::Fetch {
                     dataset: ds.name().into(),
                     message: format!(
                         "{official_err}; recbole fallback: {e}. {}",
                         by_hand(ds, &root)
                     ),
-                })
+                });
             }
         }
     }
@@ -385,6 +395,52 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("u.data"), "1\t1\t5\t1\n").unwrap();
         assert_eq!(cached(home.path(), KnownDataset::MovieLens100k), Some(dir));
+    }
+
+    /// Serves `body` once over HTTP on 127.0.0.1 and returns the base URL.
+    fn serve_once(body: Vec<u8>) -> String {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            let mut stream = stream;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(&body).unwrap();
+        });
+        format!("http://{addr}")
+    }
+
+    #[test]
+    fn download_is_verified_and_a_bad_checksum_is_rejected() {
+        let home = tempfile::tempdir().unwrap();
+        std::env::set_var(
+            "STAR_MOVIELENS_MIRROR",
+            serve_once(b"not the real zip".to_vec()),
+        );
+        let err = fetch(home.path(), KnownDataset::MovieLens1m)
+            .unwrap_err()
+            .to_string();
+        std::env::remove_var("STAR_MOVIELENS_MIRROR");
+        assert!(err.contains("SHA-256 is"), "{err}");
+        assert!(err.contains(KnownDataset::MovieLens1m.sha256()), "{err}");
+        // the message says where to put the files by hand
+        assert!(
+            err.contains("ratings.dat") && err.contains("--data DIR"),
+            "{err}"
+        );
+        // the bad download is not kept, and nothing was unpacked
+        assert!(!home.path().join("downloads/ml-1m.zip").exists());
+        assert!(cached(home.path(), KnownDataset::MovieLens1m).is_none());
     }
 
     #[test]
