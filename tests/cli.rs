@@ -13,6 +13,11 @@ fn star(home: &Path, args: &[&str]) -> Output {
         .expect("run star")
 }
 
+/// `star data stats --dataset mine --data DIR`.
+fn stats(home: &Path, dir: &str) -> Output {
+    star(home, &["data", "stats", "--dataset", "mine", "--data", dir])
+}
+
 /// Asserts a failure whose stderr contains every `needle`, without a panic.
 fn fails_with(out: &Output, needles: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
@@ -137,50 +142,20 @@ fn bad_input_is_reported_not_panicked() {
     let h = tmp.path();
 
     // missing directory
-    let out = star(
-        h,
-        &[
-            "data",
-            "stats",
-            "--dataset",
-            "mine",
-            "--data",
-            "/no/such/dir",
-        ],
-    );
+    let out = stats(h, "/no/such/dir");
     fails_with(&out, &["/no/such/dir", "not found"]);
 
     // a directory in no known format
     let empty = h.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let out = star(
-        h,
-        &[
-            "data",
-            "stats",
-            "--dataset",
-            "mine",
-            "--data",
-            empty.to_str().unwrap(),
-        ],
-    );
+    let out = stats(h, empty.to_str().unwrap());
     fails_with(&out, &["empty"]);
 
     // an empty interactions file
     let d = h.join("emptyfile");
     std::fs::create_dir_all(&d).unwrap();
     std::fs::write(d.join("interactions.csv"), "").unwrap();
-    let out = star(
-        h,
-        &[
-            "data",
-            "stats",
-            "--dataset",
-            "mine",
-            "--data",
-            d.to_str().unwrap(),
-        ],
-    );
+    let out = stats(h, d.to_str().unwrap());
     fails_with(&out, &["interactions.csv"]);
 
     // a malformed line: the error names the file and the line
@@ -191,17 +166,7 @@ fn bad_input_is_reported_not_panicked() {
         "user,item,rating,timestamp\nu1,i1,5,10\nu1,i2,five,11\n",
     )
     .unwrap();
-    let out = star(
-        h,
-        &[
-            "data",
-            "stats",
-            "--dataset",
-            "mine",
-            "--data",
-            d.to_str().unwrap(),
-        ],
-    );
+    let out = stats(h, d.to_str().unwrap());
     fails_with(&out, &["interactions.csv:3"]);
 
     // unknown dataset names
@@ -220,17 +185,7 @@ fn bad_input_is_reported_not_panicked() {
         "user,item,rating,timestamp\nu1,i1,5,10\nu1,i2,4,11\nu2,i1,3,12\n",
     )
     .unwrap();
-    let out = star(
-        h,
-        &[
-            "data",
-            "stats",
-            "--dataset",
-            "mine",
-            "--data",
-            d.to_str().unwrap(),
-        ],
-    );
+    let out = stats(h, d.to_str().unwrap());
     assert!(
         out.status.success(),
         "{}",
