@@ -1,8 +1,13 @@
 //! # star-model
 //!
-//! burn modules for STAR: the CF encoder (BPR-MF, LightGCN), the student decoder transformer
-//! and the fused top-k scoring kernel. It depends on burn and on `star-cf`'s plain data types
-//! only, so other burn applications can embed it.
+//! burn modules for STAR: the CF encoder (BPR-MF, LightGCN) and, as their issues land, the
+//! student decoder transformer and the fused top-k scoring kernel. It depends on burn and on
+//! `star-cf`'s plain data types only, so other burn applications can embed it.
 //!
-//! *Not implemented yet.* This crate is a shell until the CF-encoder and student-model issues
-//! land; it already selects the burn backends (`flex` by default, `ndarray`, `wgpu`, `cuda`).
+//! Modules are backend-agnostic (burn 0.22 dispatches on the runtime [`burn::tensor::Device`]);
+//! [`device`] turns a `--device` name into a device among the backends compiled in.
+
+pub mod cf;
+pub mod device;
+
+pub use device::{available_devices, device_from_name};

@@ -1,0 +1,37 @@
+//! Collaborative-filtering encoders trained with BPR: [`Mf`] (BPR-MF) and [`LightGcn`].
+//!
+//! Both implement [`CfEncoder`]: final user and item embeddings (scores are dot products) and
+//! the BPR forward pass used for training. [`CfEmbeddings`] exports the final embeddings to a
+//! safetensors file (`users`, `items`) that the student, the teacher's tools and any other
+//! program can read.
+
+mod adjacency;
+mod bpr;
+mod embeddings;
+mod lightgcn;
+mod mf;
+pub mod sampler;
+
+pub use adjacency::Adjacency;
+pub use bpr::{bpr_loss, row_dot, BprBatch, BprOutput};
+pub use embeddings::CfEmbeddings;
+pub use lightgcn::{LightGcn, LightGcnConfig};
+pub use mf::{Mf, MfConfig};
+
+use burn::tensor::Tensor;
+
+/// A CF model that embeds users and items in one space; the score of (u, i) is `e_u · e_i`.
+pub trait CfEncoder {
+    /// Final user `[num_users, dim]` and item `[num_items, dim]` embeddings.
+    fn embeddings(&self) -> (Tensor<2>, Tensor<2>);
+
+    /// The BPR forward pass on a batch of (user, positive, negative) triples, with L2
+    /// regularisation `l2` on the batch's input (layer-0) embeddings.
+    fn bpr(&self, batch: &BprBatch, l2: f64) -> BprOutput;
+
+    /// The final embeddings as a standalone, exportable record.
+    fn export(&self) -> CfEmbeddings {
+        let (u, i) = self.embeddings();
+        CfEmbeddings::new(u, i)
+    }
+}

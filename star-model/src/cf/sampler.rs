@@ -1,0 +1,64 @@
+//! BPR training triples: every train edge once per epoch, in a seeded shuffled order, each with a
+//! uniformly drawn item the user never interacted with in the train split.
+
+use super::bpr::BprBatch;
+use burn::prelude::*;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use star_cf::graph::CfGraph;
+use star_cf::{ItemId, UserId};
+
+/// One (user, positive, negative) triple of dense ids.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Triple {
+    /// User id.
+    pub user: u32,
+    /// An item of the user's train set.
+    pub positive: u32,
+    /// An item outside the user's train set.
+    pub negative: u32,
+}
+
+/// The triples of epoch `epoch`: every train edge once, shuffled, with one negative each.
+/// Depends only on `(graph, seed, epoch)`.
+pub fn epoch_triples(graph: &CfGraph, seed: u64, epoch: usize) -> Vec<Triple> {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let n_items = graph.num_items() as u32;
+    let mut out = Vec::with_capacity(graph.num_edges());
+    for u in 0..graph.num_users() {
+        let items = graph.items_of(UserId::from(u));
+        if items.len() as u32 >= n_items {
+            continue; // no negative exists
+        }
+        for &p in items {
+            let negative = loop {
+                let j = rng.random_range(0..n_items);
+                if !graph.has_edge(UserId::from(u), ItemId(j)) {
+                    break j;
+                }
+            };
+            out.push(Triple {
+                user: u as u32,
+                positive: p,
+                negative,
+            });
+        }
+    }
+    out.shuffle(&mut rng);
+    out
+}
+
+/// Turns triples into a tensor batch on `device`.
+pub fn to_batch(triples: &[Triple], device: &Device) -> BprBatch {
+    let col = |f: fn(&Triple) -> u32| {
+        let v: Vec<i64> = triples.iter().map(|t| f(t) as i64).collect();
+        Tensor::<1, Int>::from_data(TensorData::new(v, [triples.len()]), device)
+    };
+    BprBatch {
+        users: col(|t| t.user),
+        positives: col(|t| t.positive),
+        negatives: col(|t| t.negative),
+    }
+}
