@@ -1,6 +1,17 @@
 //! # star-train
 //!
-//! Distillation for STAR: the tokenizer, the trajectory dataset and batcher, the
-//! trajectory-aligned loss, SFT with burn-train's `Learner`, and GRPO.
+//! Training for STAR on burn-train's `Learner`:
 //!
-//! *Not implemented yet.* This crate is a shell until the distillation issue lands.
+//! - [`cf`]: the CF encoders (BPR-MF, LightGCN) with BPR loss, validation HR@10/NDCG@10 on the
+//!   1+N valid candidates, early stopping on NDCG@10, checkpoints and exact resume;
+//! - [`loader`]: epoch-deterministic data loaders (an epoch's batches depend only on the seed
+//!   and the epoch number, so resuming from a checkpoint replays the same batches);
+//! - [`metrics`]: HR@k / NDCG@k as burn-train metrics.
+//!
+//! Distillation (tokenizer, trajectory dataset, trajectory-aligned loss, SFT, GRPO) lands with
+//! its issue.
+
+pub mod cf;
+pub mod loader;
+pub mod metrics;
+pub mod renderer;

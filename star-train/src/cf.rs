@@ -1,0 +1,508 @@
+//! Training the CF encoders (BPR-MF, LightGCN) with burn-train's `Learner`.
+//!
+//! - Train batches: every train edge once per epoch with a fresh uniform negative
+//!   ([`star_model::cf::sampler::epoch_triples`]), a pure function of (seed, epoch).
+//! - Validation: the 1+N **valid** candidate file; metrics HR@10 and NDCG@10 (and a listwise
+//!   loss) per epoch; early stopping when NDCG@10 has not improved for `patience` epochs.
+//! - Checkpoints every epoch under `<dir>/checkpoint/` (the last two and the best by NDCG@10 are
+//!   kept); `resume` continues from the latest one and replays exactly the epochs an
+//!   uninterrupted run would have run, so the final model is the same.
+//! - The returned model is the checkpoint with the best validation NDCG@10.
+
+use crate::loader::EpochLoader;
+use crate::metrics::{rank_of, RankingMetric, RankingOutput};
+use crate::renderer::EpochLineRenderer;
+use burn::data::dataloader::DataLoader;
+use burn::module::{Module, ModuleDisplay};
+use burn::optim::AdamConfig;
+use burn::prelude::*;
+use burn::tensor::activation;
+use burn::train::checkpoint::{
+    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
+};
+use burn::train::metric::store::{Aggregate, Direction, Split as MetricSplit};
+use burn::train::metric::{Adaptor, ItemLazy, LossInput, LossMetric};
+use burn::train::{
+    InferenceStep, Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining,
+    TrainOutput, TrainStep,
+};
+use star_cf::candidates::CandidateSet;
+use star_cf::graph::CfGraph;
+use star_model::cf::sampler::{epoch_triples, to_batch, Triple};
+use star_model::cf::{
+    Adjacency, BprBatch, CfEmbeddings, CfEncoder, LightGcn, LightGcnConfig, Mf, MfConfig,
+};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Which CF encoder to train.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CfModelKind {
+    /// BPR matrix factorisation.
+    Mf,
+    /// LightGCN.
+    LightGcn,
+}
+
+impl CfModelKind {
+    /// The method name in results: `BPR-MF` or `LightGCN`.
+    pub fn method_name(self) -> &'static str {
+        match self {
+            CfModelKind::Mf => "BPR-MF",
+            CfModelKind::LightGcn => "LightGCN",
+        }
+    }
+}
+
+/// Hyper-parameters of CF training.
+#[derive(Config, Debug, PartialEq)]
+pub struct CfTrainConfig {
+    /// The encoder.
+    pub kind: CfModelKind,
+    /// Embedding size.
+    #[config(default = 64)]
+    pub dim: usize,
+    /// LightGCN propagation layers.
+    #[config(default = 3)]
+    pub layers: usize,
+    /// Maximum number of epochs.
+    #[config(default = 100)]
+    pub max_epochs: usize,
+    /// Triples per batch.
+    #[config(default = 2048)]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[config(default = 1e-3)]
+    pub learning_rate: f64,
+    /// L2 regularisation of the batch's input embeddings.
+    #[config(default = 1e-4)]
+    pub l2: f64,
+    /// Stop when validation NDCG@10 has not improved for this many epochs.
+    #[config(default = 5)]
+    pub patience: usize,
+    /// Seed of initialisation and negative sampling.
+    #[config(default = 42)]
+    pub seed: u64,
+}
+
+/// A CF encoder with its training hyper-parameters, as the `Learner` sees it.
+#[derive(Module, Debug)]
+pub struct CfLearner<M: Module> {
+    /// The encoder.
+    pub encoder: M,
+    /// L2 regularisation.
+    pub l2: f64,
+}
+
+/// A validation batch: users, their candidates and where the true item is.
+#[derive(Clone, Debug)]
+pub struct CandidateBatch {
+    /// User ids `[B]`.
+    pub users: Tensor<1, Int>,
+    /// Candidate item ids `[B, C]`.
+    pub candidates: Tensor<2, Int>,
+    /// Index of the true item in each row `[B]`.
+    pub positive: Tensor<1, Int>,
+}
+
+/// The training output: the BPR loss.
+#[derive(Clone, Debug)]
+pub struct BprStepOutput {
+    /// Loss `[1]`.
+    pub loss: Tensor<1>,
+}
+
+impl ItemLazy for BprStepOutput {
+    fn sync(self) -> Result<Self, burn::tensor::ExecutionError> {
+        self.loss.device().flush()?;
+        Ok(BprStepOutput {
+            loss: self.loss.without_autodiff(),
+        })
+    }
+}
+
+impl Adaptor<LossInput> for BprStepOutput {
+    fn adapt(&self) -> LossInput {
+        LossInput::new(self.loss.clone())
+    }
+}
+
+/// Scores `[B, C]` of each user's candidates from final embeddings.
+pub fn candidate_scores(
+    users: Tensor<2>,
+    items: Tensor<2>,
+    batch_users: Tensor<1, Int>,
+    candidates: Tensor<2, Int>,
+) -> Tensor<2> {
+    let [b, c] = candidates.dims();
+    let d = users.dims()[1];
+    let u = users.select(0, batch_users).reshape([b, 1, d]);
+    let i = items
+        .select(0, candidates.reshape([b * c]))
+        .reshape([b, c, d]);
+    (u * i).sum_dim(2).reshape([b, c])
+}
+
+impl<M: CfEncoder + Module + ModuleDisplay + 'static> TrainStep for CfLearner<M> {
+    type Input = BprBatch;
+    type Output = BprStepOutput;
+
+    fn step(&self, batch: BprBatch) -> TrainOutput<BprStepOutput> {
+        let out = self.encoder.bpr(&batch, self.l2);
+        let grads = out.loss.backward();
+        TrainOutput::new(self, grads, BprStepOutput { loss: out.loss })
+    }
+}
+
+impl<M: CfEncoder + Module + ModuleDisplay + 'static> InferenceStep for CfLearner<M> {
+    type Input = CandidateBatch;
+    type Output = RankingOutput;
+
+    fn step(&self, batch: CandidateBatch) -> RankingOutput {
+        let (users, items) = self.encoder.embeddings();
+        let scores = candidate_scores(users, items, batch.users, batch.candidates);
+        let [b, _] = scores.dims();
+        // listwise loss: -log softmax(scores)[positive]
+        let loss = activation::log_softmax(scores.clone(), 1)
+            .gather(1, batch.positive.clone().reshape([b, 1]))
+            .mean()
+            .neg();
+        RankingOutput {
+            loss,
+            scores,
+            positive: batch.positive,
+        }
+    }
+}
+
+/// One valid case as the loader sees it.
+#[derive(Clone, Debug)]
+struct Case {
+    user: u32,
+    candidates: Vec<u32>,
+    positive: usize,
+}
+
+fn case_batch(cases: &[Case], device: &Device) -> CandidateBatch {
+    let b = cases.len();
+    let c = cases.first().map_or(0, |x| x.candidates.len());
+    let users: Vec<i64> = cases.iter().map(|x| x.user as i64).collect();
+    let cands: Vec<i64> = cases
+        .iter()
+        .flat_map(|x| x.candidates.iter().map(|&i| i as i64))
+        .collect();
+    let pos: Vec<i64> = cases.iter().map(|x| x.positive as i64).collect();
+    CandidateBatch {
+        users: Tensor::from_data(TensorData::new(users, [b]), device),
+        candidates: Tensor::from_data(TensorData::new(cands, [b, c]), device),
+        positive: Tensor::from_data(TensorData::new(pos, [b]), device),
+    }
+}
+
+/// What training produced.
+#[derive(Debug)]
+pub struct CfTrainResult {
+    /// Final embeddings of the best checkpoint.
+    pub embeddings: CfEmbeddings,
+    /// The epoch (1-based) of the best checkpoint.
+    pub best_epoch: usize,
+    /// Its validation NDCG@10 (fraction).
+    pub valid_ndcg10: f64,
+    /// Epochs run in total (including those of an interrupted run that was resumed).
+    pub epochs_run: usize,
+    /// Wall time of this call's training.
+    pub train_seconds: f64,
+    /// The epoch this call resumed after, if it resumed.
+    pub resumed_after: Option<usize>,
+    /// The run directory.
+    pub dir: PathBuf,
+}
+
+/// Errors of CF training.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A file could not be read or written.
+    #[error("{}: {message}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Training stopped with an error.
+    #[error("training failed: {0}")]
+    Training(String),
+    /// A resumed run was started with other settings.
+    #[error("{}: the run directory holds a run with other settings ({saved}); use another directory or drop --resume", dir.display())]
+    ConfigMismatch {
+        /// The settings found in the directory.
+        saved: String,
+        /// The run directory.
+        dir: PathBuf,
+    },
+}
+
+/// The model of either kind, built for a graph.
+enum Encoder {
+    Mf(Mf),
+    LightGcn(Box<LightGcn>),
+}
+
+fn init_encoder(cfg: &CfTrainConfig, graph: &CfGraph, device: &Device) -> Encoder {
+    device.seed(cfg.seed);
+    match cfg.kind {
+        CfModelKind::Mf => Encoder::Mf(
+            MfConfig::new(graph.num_users(), graph.num_items())
+                .with_dim(cfg.dim)
+                .init(device),
+        ),
+        CfModelKind::LightGcn => Encoder::LightGcn(Box::new(
+            LightGcnConfig::new(graph.num_users(), graph.num_items())
+                .with_dim(cfg.dim)
+                .with_layers(cfg.layers)
+                .init(Adjacency::from_graph(graph, device), device),
+        )),
+    }
+}
+
+/// The epochs that have a model checkpoint in `dir/checkpoint`, ascending.
+fn checkpoint_epochs(dir: &Path) -> Vec<usize> {
+    let mut epochs: Vec<usize> = std::fs::read_dir(dir.join("checkpoint"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.strip_prefix("model-")?
+                .strip_suffix(".bpk")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    epochs.sort_unstable();
+    epochs
+}
+
+/// NDCG@10 (fraction) of final embeddings on the valid cases.
+fn valid_ndcg10(emb: &CfEmbeddings, cases: &[Case]) -> f64 {
+    let users: Vec<f32> = emb
+        .users
+        .val()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap_or_default();
+    let items: Vec<f32> = emb
+        .items
+        .val()
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap_or_default();
+    let d = emb.users.val().dims()[1];
+    let metric = RankingMetric::ndcg(10);
+    let total: f64 = cases
+        .iter()
+        .map(|c| {
+            let u = &users[c.user as usize * d..][..d];
+            let scores: Vec<f32> = c
+                .candidates
+                .iter()
+                .map(|&i| {
+                    u.iter()
+                        .zip(&items[i as usize * d..][..d])
+                        .map(|(a, b)| a * b)
+                        .sum()
+                })
+                .collect();
+            metric.case_value(rank_of(&scores, c.positive))
+        })
+        .sum();
+    total / cases.len().max(1) as f64
+}
+
+type Loaders = (
+    Arc<dyn DataLoader<BprBatch>>,
+    Arc<dyn DataLoader<CandidateBatch>>,
+);
+
+/// Runs burn-train's `Learner` on one encoder.
+fn fit<M: CfEncoder + Module + ModuleDisplay + 'static>(
+    encoder: M,
+    cfg: &CfTrainConfig,
+    dir: &Path,
+    (train_loader, valid_loader): Loaders,
+    start_epoch: usize,
+) -> Result<(), TrainError> {
+    let ndcg = RankingMetric::ndcg(10);
+    let strategy = ComposedCheckpointingStrategy::builder()
+        .add(KeepLastNCheckpoints::new(2))
+        .add(MetricCheckpointingStrategy::new(
+            &ndcg,
+            Aggregate::Mean,
+            Direction::Highest,
+            MetricSplit::Valid,
+        ))
+        .build();
+    let early = MetricEarlyStoppingStrategy::new(
+        &ndcg,
+        Aggregate::Mean,
+        Direction::Highest,
+        MetricSplit::Valid,
+        StoppingCondition::NoImprovementSince {
+            n_epochs: cfg.patience,
+        },
+    );
+    let mut training = SupervisedTraining::new(dir, train_loader, valid_loader)
+        .metric_train_numeric(LossMetric::new())
+        .metric_valid_numeric(LossMetric::new())
+        .metric_valid_numeric(RankingMetric::hr(10))
+        .metric_valid_numeric(ndcg)
+        .renderer(Box::new(EpochLineRenderer::new(cfg.kind.method_name())))
+        .with_application_logger(None)
+        .with_default_checkpointers()
+        .with_checkpointing_strategy(strategy)
+        .early_stopping(early)
+        .num_epochs(cfg.max_epochs);
+    if start_epoch > 0 {
+        training = training.checkpoint(start_epoch);
+    }
+    let model = CfLearner {
+        encoder,
+        l2: cfg.l2,
+    };
+    let result = training.launch(Learner::new(
+        model,
+        AdamConfig::new().init(),
+        cfg.learning_rate,
+    ));
+    match result.error {
+        Some(e) => Err(TrainError::Training(e.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// Trains a CF encoder of `cfg.kind` on the train graph, validating on `valid` (a valid-split
+/// candidate file), with all artefacts under `dir`. With `resume`, continues from the latest
+/// checkpoint in `dir` (the settings must be the same).
+pub fn train_cf(
+    cfg: &CfTrainConfig,
+    graph: &CfGraph,
+    valid: &CandidateSet,
+    dir: &Path,
+    device: &Device,
+    resume: bool,
+) -> Result<CfTrainResult, TrainError> {
+    let file_err = |path: &Path, e: &dyn std::fmt::Display| TrainError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| file_err(dir, &e))?;
+    let cfg_path = dir.join("train-config.json");
+    let done = checkpoint_epochs(dir);
+    let start_epoch = if resume {
+        done.last().copied().unwrap_or(0)
+    } else {
+        0
+    };
+    if resume && start_epoch > 0 {
+        let saved = CfTrainConfig::load(&cfg_path).map_err(|e| file_err(&cfg_path, &e))?;
+        // max_epochs only says where to stop; everything else shapes the trajectory
+        if saved.clone().with_max_epochs(cfg.max_epochs) != *cfg {
+            return Err(TrainError::ConfigMismatch {
+                saved: format!("{saved:?}"),
+                dir: dir.to_path_buf(),
+            });
+        }
+    } else {
+        // a fresh run: earlier checkpoints and logs in the directory would be mixed in
+        for sub in ["checkpoint", "train", "valid"] {
+            let _ = std::fs::remove_dir_all(dir.join(sub));
+        }
+        cfg.save(&cfg_path).map_err(|e| file_err(&cfg_path, &e))?;
+    }
+
+    let cases: Vec<Case> = valid
+        .cases
+        .iter()
+        .map(|c| Case {
+            user: c.user.0,
+            candidates: c.candidates.iter().map(|i| i.0).collect(),
+            positive: c.positive_index,
+        })
+        .collect();
+    let graph_arc = Arc::new(graph.clone());
+    let seed = cfg.seed;
+    let g = graph_arc.clone();
+    let train_loader: Arc<dyn DataLoader<BprBatch>> = Arc::new(
+        EpochLoader::new(
+            move |epoch| epoch_triples(&g, seed, epoch),
+            |t: &[Triple], d: &Device| to_batch(t, d),
+            cfg.batch_size,
+            graph.num_edges(),
+            device.clone(),
+        )
+        .starting_at(start_epoch),
+    );
+    let valid_cases = cases.clone();
+    let n_valid = cases.len();
+    let valid_loader: Arc<dyn DataLoader<CandidateBatch>> = Arc::new(EpochLoader::new(
+        move |_| valid_cases.clone(),
+        case_batch,
+        4096,
+        n_valid,
+        device.clone(),
+    ));
+
+    let t = Instant::now();
+    let loaders = (train_loader, valid_loader);
+    let fresh = || init_encoder(cfg, graph, device);
+    // parameters must be created on an autodiff device to be tracked
+    match init_encoder(cfg, graph, &device.clone().autodiff()) {
+        Encoder::Mf(m) => fit(m, cfg, dir, loaders, start_epoch)?,
+        Encoder::LightGcn(m) => fit(*m, cfg, dir, loaders, start_epoch)?,
+    }
+    let train_seconds = t.elapsed().as_secs_f64();
+
+    // Pick the kept checkpoint with the best validation NDCG@10 (ties: the earlier epoch).
+    let epochs = checkpoint_epochs(dir);
+    let mut best: Option<(usize, f64, CfEmbeddings)> = None;
+    for &epoch in &epochs {
+        let path = dir.join("checkpoint").join(format!("model-{epoch}.bpk"));
+        let emb = match fresh() {
+            Encoder::Mf(m) => CfLearner {
+                encoder: m,
+                l2: cfg.l2,
+            }
+            .try_load_file(&path)
+            .map_err(|e| file_err(&path, &e))?
+            .encoder
+            .export(),
+            Encoder::LightGcn(m) => CfLearner {
+                encoder: *m,
+                l2: cfg.l2,
+            }
+            .try_load_file(&path)
+            .map_err(|e| file_err(&path, &e))?
+            .encoder
+            .export(),
+        };
+        let score = valid_ndcg10(&emb, &cases);
+        if best.as_ref().is_none_or(|(_, s, _)| score > *s) {
+            best = Some((epoch, score, emb));
+        }
+    }
+    let (best_epoch, valid_ndcg10, embeddings) = best.ok_or_else(|| {
+        TrainError::Training(format!("no checkpoint written in {}", dir.display()))
+    })?;
+    Ok(CfTrainResult {
+        embeddings,
+        best_epoch,
+        valid_ndcg10,
+        epochs_run: epochs.last().copied().unwrap_or(0),
+        train_seconds,
+        resumed_after: (start_epoch > 0).then_some(start_epoch),
+        dir: dir.to_path_buf(),
+    })
+}

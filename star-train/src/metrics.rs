@@ -1,0 +1,206 @@
+//! HR@k and NDCG@k over candidate lists, as burn-train metrics, with the rank convention of the
+//! evaluation protocol (ties broken by candidate order, as `Ranking::from_scores` does).
+
+use burn::prelude::*;
+use burn::tensor::{ExecutionError, TensorReadError};
+use burn::train::metric::state::{FormatOptions, NumericMetricState};
+use burn::train::metric::{
+    Adaptor, ItemLazy, LossInput, Metric, MetricAttributes, MetricMetadata, MetricName, Numeric,
+    NumericAttributes, NumericEntry, SerializedEntry,
+};
+use std::sync::Arc;
+
+/// What a ranking validation step returns: candidate scores and where the positive is.
+#[derive(Clone, Debug)]
+pub struct RankingOutput {
+    /// A validation loss `[1]`.
+    pub loss: Tensor<1>,
+    /// Scores `[B, C]` of each case's candidates.
+    pub scores: Tensor<2>,
+    /// Index of the true item in each row `[B]`.
+    pub positive: Tensor<1, Int>,
+}
+
+impl ItemLazy for RankingOutput {
+    fn sync(self) -> Result<Self, ExecutionError> {
+        self.loss.device().flush()?;
+        Ok(RankingOutput {
+            loss: self.loss.without_autodiff(),
+            scores: self.scores.without_autodiff(),
+            positive: self.positive.without_autodiff(),
+        })
+    }
+}
+
+impl Adaptor<LossInput> for RankingOutput {
+    fn adapt(&self) -> LossInput {
+        LossInput::new(self.loss.clone())
+    }
+}
+
+/// Input of [`RankingMetric`].
+#[derive(Clone, Debug)]
+pub struct RankingInput {
+    scores: Tensor<2>,
+    positive: Tensor<1, Int>,
+}
+
+impl Adaptor<RankingInput> for RankingOutput {
+    fn adapt(&self) -> RankingInput {
+        RankingInput {
+            scores: self.scores.clone(),
+            positive: self.positive.clone(),
+        }
+    }
+}
+
+/// 0-based rank of candidate `positive` in `scores`: the candidates scored higher, plus the
+/// equally scored ones that come before it (the protocol's stable tie-break). NaN ranks last.
+pub fn rank_of(scores: &[f32], positive: usize) -> usize {
+    let key = |s: f32| if s.is_nan() { f32::NEG_INFINITY } else { s };
+    let p = key(scores[positive]);
+    scores
+        .iter()
+        .enumerate()
+        .filter(|&(i, &s)| key(s) > p || (key(s) == p && i < positive))
+        .count()
+}
+
+/// Which ranking metric.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RankingKind {
+    /// Hit rate: the true item is in the top k.
+    Hr,
+    /// NDCG with one relevant item: `1 / log2(rank + 2)` inside the top k.
+    Ndcg,
+}
+
+/// HR@k or NDCG@k in percent, averaged over the cases of an epoch.
+#[derive(Clone)]
+pub struct RankingMetric {
+    kind: RankingKind,
+    k: usize,
+    name: MetricName,
+    state: NumericMetricState,
+}
+
+impl RankingMetric {
+    /// HR@k.
+    pub fn hr(k: usize) -> Self {
+        Self::new(RankingKind::Hr, k)
+    }
+
+    /// NDCG@k.
+    pub fn ndcg(k: usize) -> Self {
+        Self::new(RankingKind::Ndcg, k)
+    }
+
+    fn new(kind: RankingKind, k: usize) -> Self {
+        let name = match kind {
+            RankingKind::Hr => format!("HR@{k}"),
+            RankingKind::Ndcg => format!("NDCG@{k}"),
+        };
+        RankingMetric {
+            kind,
+            k,
+            name: Arc::new(name),
+            state: NumericMetricState::default(),
+        }
+    }
+
+    /// The value of one case of rank `rank` (in [0, 1]).
+    pub fn case_value(&self, rank: usize) -> f64 {
+        if rank >= self.k {
+            return 0.0;
+        }
+        match self.kind {
+            RankingKind::Hr => 1.0,
+            RankingKind::Ndcg => 1.0 / ((rank + 2) as f64).log2(),
+        }
+    }
+}
+
+impl Metric for RankingMetric {
+    type Input = RankingInput;
+
+    fn name(&self) -> MetricName {
+        self.name.clone()
+    }
+
+    fn attributes(&self) -> MetricAttributes {
+        NumericAttributes {
+            unit: Some("%".into()),
+            higher_is_better: true,
+        }
+        .into()
+    }
+
+    fn update(
+        &mut self,
+        item: &RankingInput,
+        _metadata: &MetricMetadata,
+    ) -> Result<SerializedEntry, TensorReadError> {
+        let [b, c] = item.scores.dims();
+        let scores: Vec<f32> = item
+            .scores
+            .clone()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec()?;
+        let positive: Vec<i64> = item
+            .positive
+            .clone()
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec()?;
+        let mean = (0..b)
+            .map(|r| self.case_value(rank_of(&scores[r * c..(r + 1) * c], positive[r] as usize)))
+            .sum::<f64>()
+            / b.max(1) as f64;
+        self.state.update(100.0 * mean, b);
+        Ok(self
+            .state
+            .compute_update(FormatOptions::new(self.name()).unit("%").precision(2)))
+    }
+
+    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
+        Ok(self
+            .state
+            .compute_final(FormatOptions::new(self.name()).unit("%").precision(2)))
+    }
+
+    fn clear(&mut self) {
+        self.state.reset()
+    }
+}
+
+impl Numeric for RankingMetric {
+    fn value(&self) -> Option<NumericEntry> {
+        Some(self.state.current_value())
+    }
+
+    fn running_value(&self) -> Option<NumericEntry> {
+        Some(self.state.running_value())
+    }
+
+    fn final_value(&self) -> NumericEntry {
+        self.state.final_value()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_follow_the_protocol_tie_break() {
+        assert_eq!(rank_of(&[0.1, 0.9, 0.5], 2), 1);
+        assert_eq!(rank_of(&[0.5, 0.5, 0.5], 0), 0);
+        assert_eq!(rank_of(&[0.5, 0.5, 0.5], 2), 2);
+        assert_eq!(rank_of(&[f32::NAN, 0.0], 1), 0);
+        let n = RankingMetric::ndcg(10);
+        assert!((n.case_value(2) - 0.5).abs() < 1e-12);
+        assert_eq!(n.case_value(10), 0.0);
+        assert_eq!(RankingMetric::hr(3).case_value(2), 1.0);
+    }
+}

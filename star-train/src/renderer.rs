@@ -1,0 +1,149 @@
+//! A quiet plain-text renderer for burn-train: one line per split and epoch with each metric's
+//! epoch value, e.g. `epoch 3/50 valid: Loss 2.4412 | HR@10 71.23 % | NDCG@10 44.10 %`.
+//! burn's own CLI renderer prints a line per batch and no metric values.
+
+use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
+use burn::train::metric::{MetricDefinition, MetricId};
+use burn::train::renderer::{
+    EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
+    MetricsRendererTraining,
+};
+use std::collections::BTreeMap;
+
+/// Prints one line per epoch and split to stderr.
+#[derive(Default)]
+pub struct EpochLineRenderer {
+    label: String,
+    names: Vec<(MetricId, String)>,
+    latest: BTreeMap<String, String>,
+    split: String,
+    epoch: usize,
+    total_epochs: usize,
+}
+
+impl EpochLineRenderer {
+    /// A renderer whose lines start with `label` (e.g. the method name).
+    pub fn new(label: &str) -> Self {
+        EpochLineRenderer {
+            label: label.to_string(),
+            ..Default::default()
+        }
+    }
+
+    fn record(&mut self, state: MetricState) {
+        let MetricState::Numeric(entry, _) = state else {
+            return;
+        };
+        let Some(name) = self
+            .names
+            .iter()
+            .find(|(id, _)| *id == entry.metric_id)
+            .map(|(_, n)| n.clone())
+        else {
+            return;
+        };
+        // formatted = "epoch <running value> [unit] - batch <current> [unit]"
+        let f = &entry.serialized_entry.formatted;
+        let value = f
+            .strip_prefix("epoch ")
+            .and_then(|r| r.split(" - batch").next())
+            .unwrap_or(f)
+            .to_string();
+        self.latest.insert(name, value);
+    }
+}
+
+impl MetricsRendererTraining for EpochLineRenderer {
+    fn update_train(&mut self, state: MetricState) {
+        self.record(state);
+    }
+
+    fn update_valid(&mut self, state: MetricState) {
+        self.record(state);
+    }
+
+    fn on_train_end(
+        &mut self,
+        _summary: Option<burn::train::LearnerSummary>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        Ok(())
+    }
+}
+
+impl TrainingProgressLogger for EpochLineRenderer {
+    fn start(
+        &mut self,
+        total_epochs: usize,
+        starting_epoch: usize,
+        _total_items: Option<usize>,
+        _label: Option<&str>,
+    ) {
+        self.total_epochs = total_epochs;
+        self.epoch = starting_epoch.max(1);
+        if starting_epoch > 1 {
+            eprintln!("{}: resuming at epoch {starting_epoch}", self.label);
+        }
+    }
+
+    fn update_epoch(&mut self, epoch: usize) {
+        self.epoch = epoch + 1;
+    }
+
+    fn start_split(&mut self, split: &str, _total_items: usize) {
+        self.split = split.to_string();
+        self.latest.clear();
+    }
+
+    fn update_split(&mut self, _items_processed: usize) {}
+
+    fn end_split(&mut self) {
+        let metrics: Vec<String> = self
+            .latest
+            .iter()
+            .map(|(n, v)| format!("{n} {v}"))
+            .collect();
+        eprintln!(
+            "{}: epoch {}/{} {}: {}",
+            self.label,
+            self.epoch,
+            self.total_epochs,
+            self.split,
+            metrics.join(" | ")
+        );
+    }
+
+    fn end(&mut self) {}
+
+    fn log_event_training(&mut self, event: String) {
+        tracing::debug!("{}: {event}", self.label);
+    }
+}
+
+impl EvaluationProgressLogger for EpochLineRenderer {
+    fn start_global_progress(&mut self, _total_tests: usize) {}
+    fn start_test(&mut self, _name: &str, _total_items: usize) {}
+    fn update_test_progress(&mut self, _items_processed: usize) {}
+    fn end_test(&mut self) {}
+    fn end_global_progress(&mut self) {}
+    fn log_event_evaluation(&mut self, _event: String) {}
+}
+
+impl MetricsRendererEvaluation for EpochLineRenderer {
+    fn update_test(&mut self, _name: EvaluationName, _state: MetricState) {}
+
+    fn on_test_end(
+        &mut self,
+        _summary: Option<burn::train::LearnerSummary>,
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        Ok(())
+    }
+}
+
+impl MetricsRenderer for EpochLineRenderer {
+    fn manual_close(&mut self) {}
+
+    fn register_metric(&mut self, definition: MetricDefinition) {
+        self.names
+            .push((definition.metric_id, definition.name.to_string()));
+    }
+}
