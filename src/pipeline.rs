@@ -17,7 +17,10 @@ use star_cf::evidence::{EvidenceConfig, EvidenceStore};
 use star_cf::scenario::{ScenarioConfig, ScenarioTagger};
 use star_cf::split::{Split, SplitKind};
 use star_eval::baselines;
+use star_eval::catalogue::{evaluate_catalogue, CatalogueResult};
 use star_eval::{EvalReport, ProtocolRunner};
+use star_model::cf::{CfEmbeddings, EmbeddingRanker};
+use star_train::cf::{train_cf, CfModelKind, CfTrainConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -197,7 +200,8 @@ pub fn prepare(
     })
 }
 
-/// Evaluates Pop, ItemKNN, UserKNN and the CST evidence scorer on the prepared candidates.
+/// Evaluates Pop, ItemKNN, UserKNN, the CST evidence scorer and every trained CF model found
+/// in the run directory on the prepared candidates.
 pub fn eval_baselines(p: &Prepared, threads: usize) -> Result<EvalReport> {
     let tagger = scenario_tagger(&p.ds, &p.store);
     // Invalid outputs are completed in item-CF score order.
@@ -208,5 +212,124 @@ pub fn eval_baselines(p: &Prepared, threads: usize) -> Result<EvalReport> {
     for method in baselines::all(&p.store) {
         report.push(runner.run(method.as_ref()));
     }
+    for model in trained_cf_models(&p.run_dir)? {
+        report.push(runner.run(&model));
+    }
     Ok(report)
+}
+
+/// Full-catalogue HR@10 / NDCG@10 / MRR@10 (temporal leave-one-out) of Pop and every trained CF
+/// model in the run directory, on the split of the prepared candidates.
+pub fn eval_full_catalogue(p: &Prepared) -> Result<Vec<CatalogueResult>> {
+    let kind = p.candidates.header.split;
+    let mut out = vec![evaluate_catalogue(
+        &p.split,
+        kind,
+        &baselines::Pop::new(p.store.clone()),
+    )];
+    for model in trained_cf_models(&p.run_dir)? {
+        out.push(evaluate_catalogue(&p.split, kind, &model));
+    }
+    Ok(out)
+}
+
+/// Renders full-catalogue results as a Markdown table (×100).
+pub fn catalogue_markdown(results: &[CatalogueResult]) -> String {
+    let mut s = String::from(
+        "| Method | users | HR@10 | NDCG@10 | MRR@10 | wall s |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for r in results {
+        s.push_str(&format!(
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
+            r.method,
+            r.users,
+            100.0 * r.hr10,
+            100.0 * r.ndcg10,
+            100.0 * r.mrr10,
+            r.wall_s
+        ));
+    }
+    s
+}
+
+/// Where a CF model's training run lives: `<run_dir>/cf/<method name>`.
+pub fn cf_dir(run_dir: &Path, kind: CfModelKind) -> PathBuf {
+    run_dir.join("cf").join(kind.method_name())
+}
+
+/// The summary written next to a trained CF model.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct CfRunSummary {
+    /// Method name (`BPR-MF`, `LightGCN`).
+    pub method: String,
+    /// Hyper-parameters.
+    pub config: CfTrainConfig,
+    /// Best epoch (by validation NDCG@10).
+    pub best_epoch: usize,
+    /// Epochs run.
+    pub epochs_run: usize,
+    /// Validation NDCG@10 of the best epoch.
+    pub valid_ndcg10: f64,
+    /// Training wall time of the last call (a resumed run counts only its own part).
+    pub train_seconds: f64,
+    /// The device it trained on.
+    pub device: String,
+}
+
+/// Trains a CF model on the prepared data (valid candidates for early stopping), writes
+/// `embeddings.safetensors` and `summary.json` into [`cf_dir`], and returns the summary.
+pub fn train_cf_model(
+    ds: &Dataset,
+    split: &Split,
+    run_dir: &Path,
+    cfg: &CfTrainConfig,
+    seed: u64,
+    device_name: &str,
+    resume: bool,
+) -> Result<CfRunSummary> {
+    let device = star_model::device_from_name(device_name).map_err(anyhow::Error::msg)?;
+    let valid = candidates(ds, split, run_dir, SplitKind::Valid, seed, 19)?;
+    let graph = star_cf::graph::CfGraph::from_split(split);
+    let dir = cf_dir(run_dir, cfg.kind);
+    let r = train_cf(cfg, &graph, &valid, &dir, &device, resume)?;
+    let path = dir.join("embeddings.safetensors");
+    r.embeddings
+        .save_safetensors(&path)
+        .map_err(anyhow::Error::msg)?;
+    let summary = CfRunSummary {
+        method: cfg.kind.method_name().to_string(),
+        config: cfg.clone(),
+        best_epoch: r.best_epoch,
+        epochs_run: r.epochs_run,
+        valid_ndcg10: r.valid_ndcg10,
+        train_seconds: r.train_seconds,
+        device: if device_name == "default" {
+            star_model::available_devices()
+                .first()
+                .map_or("default", |d| *d)
+                .to_string()
+        } else {
+            device_name.to_string()
+        },
+    };
+    let json = serde_json::to_string_pretty(&summary)?;
+    star_cf::fsutil::write_atomic(&dir.join("summary.json"), |w| {
+        std::io::Write::write_all(w, json.as_bytes())
+    })?;
+    Ok(summary)
+}
+
+/// The trained CF models in the run directory (those with `embeddings.safetensors`), loaded on
+/// the CPU for ranking.
+pub fn trained_cf_models(run_dir: &Path) -> Result<Vec<EmbeddingRanker>> {
+    let mut out = Vec::new();
+    for kind in [CfModelKind::Mf, CfModelKind::LightGcn] {
+        let path = cf_dir(run_dir, kind).join("embeddings.safetensors");
+        if path.is_file() {
+            let device = star_model::device_from_name("default").map_err(anyhow::Error::msg)?;
+            let emb = CfEmbeddings::load_safetensors(&path, &device).map_err(anyhow::Error::msg)?;
+            out.push(EmbeddingRanker::new(kind.method_name(), &emb).map_err(anyhow::Error::msg)?);
+        }
+    }
+    Ok(out)
 }

@@ -199,3 +199,102 @@ fn bad_input_is_reported_not_panicked() {
         "{s}"
     );
 }
+
+#[test]
+fn trained_cf_models_join_the_evaluation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = tmp.path();
+    let run = h.join("run");
+    let run_s = run.to_str().unwrap();
+    let out = star(
+        h,
+        &[
+            "train",
+            "cf",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--epochs",
+            "3",
+            "--batch-size",
+            "1024",
+            "--dim",
+            "16",
+            "--layers",
+            "1",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("BPR-MF: best epoch") && stdout.contains("LightGCN: best epoch"),
+        "{stdout}"
+    );
+    for m in ["BPR-MF", "LightGCN"] {
+        assert!(run
+            .join("cf")
+            .join(m)
+            .join("embeddings.safetensors")
+            .is_file());
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(run.join("cf").join(m).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(summary["epochs_run"], 3);
+    }
+    let json = h.join("r.json");
+    let out = star(
+        h,
+        &[
+            "eval",
+            "baselines",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--json",
+            json.to_str().unwrap(),
+            "--full-catalogue",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for m in ["BPR-MF", "LightGCN"] {
+        assert!(
+            v["methods"][m]["metrics"]["avg_HR"].as_f64().is_some(),
+            "{m} missing"
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Full catalogue") && stdout.contains("| BPR-MF | "),
+        "{stdout}"
+    );
+    // an unknown model name is an error, not a panic
+    fails_with(
+        &star(
+            h,
+            &[
+                "train",
+                "cf",
+                "--dataset",
+                "synthetic",
+                "--run-dir",
+                run_s,
+                "--model",
+                "svd",
+            ],
+        ),
+        &["unknown CF model `svd`"],
+    );
+}

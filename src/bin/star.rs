@@ -7,6 +7,7 @@ use star::cf::fetch::{fetch, KnownDataset};
 use star::cf::scenario::Scenario;
 use star::cf::split::{Split, SplitKind};
 use star::pipeline::{self, DataSpec};
+use star::train::cf::{CfModelKind, CfTrainConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -33,9 +34,53 @@ enum Command {
     /// Fetch, inspect and split datasets.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Train models.
+    #[command(subcommand)]
+    Train(TrainCommand),
     /// Evaluate methods on the 1+N candidate files.
     #[command(subcommand)]
     Eval(EvalCommand),
+}
+
+#[derive(Subcommand)]
+enum TrainCommand {
+    /// Train a CF encoder (BPR-MF or LightGCN) with BPR; early stopping on valid NDCG@10.
+    Cf {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        protocol: ProtocolArgs,
+        /// mf, lightgcn, or all.
+        #[arg(long, default_value = "all")]
+        model: String,
+        /// Maximum epochs.
+        #[arg(long, default_value_t = 100)]
+        epochs: usize,
+        /// Embedding size.
+        #[arg(long, default_value_t = 64)]
+        dim: usize,
+        /// LightGCN layers.
+        #[arg(long, default_value_t = 3)]
+        layers: usize,
+        /// Adam learning rate.
+        #[arg(long, default_value_t = 1e-3)]
+        lr: f64,
+        /// Triples per batch.
+        #[arg(long, default_value_t = 2048)]
+        batch_size: usize,
+        /// L2 regularisation.
+        #[arg(long, default_value_t = 1e-4)]
+        l2: f64,
+        /// Early-stopping patience in epochs.
+        #[arg(long, default_value_t = 5)]
+        patience: usize,
+        /// Continue from the latest checkpoint in the run directory.
+        #[arg(long)]
+        resume: bool,
+        /// Device: flex (default CPU), ndarray, wgpu, cuda[:N] — among the compiled backends.
+        #[arg(long, default_value = "default")]
+        device: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -76,6 +121,9 @@ enum EvalCommand {
         /// Worker threads for the evaluation (latency is per request either way).
         #[arg(long, default_value_t = 1)]
         threads: usize,
+        /// Also rank the whole catalogue (HR@10, NDCG@10, MRR@10) for Pop and trained CF models.
+        #[arg(long)]
+        full_catalogue: bool,
     },
 }
 
@@ -130,7 +178,12 @@ impl DataArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = if cli.quiet { "warn" } else { "info" };
+    // burn-train logs every iteration at info level; keep its warnings only.
+    let filter = if cli.quiet {
+        "warn"
+    } else {
+        "info,burn_train=warn,burn_core=warn,burn_optim=warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -236,6 +289,7 @@ fn run(cli: Cli) -> Result<()> {
             json,
             per_user,
             threads,
+            full_catalogue,
         }) => {
             let t = Instant::now();
             let prepared = pipeline::prepare(
@@ -261,7 +315,76 @@ fn run(cli: Cli) -> Result<()> {
                 report.per_user_jsonl(&path)?;
                 eprintln!("wrote {}", path.display());
             }
+            if full_catalogue {
+                let results = pipeline::eval_full_catalogue(&prepared)?;
+                let md = pipeline::catalogue_markdown(&results);
+                println!("\n### Full catalogue ({split} split, temporal leave-one-out)\n\n{md}");
+                let json = serde_json::to_string_pretty(&results)?;
+                star::cf::fsutil::write_atomic(
+                    &prepared
+                        .run_dir
+                        .join(format!("eval-full-catalogue-{split}.json")),
+                    |w| std::io::Write::write_all(w, json.as_bytes()),
+                )?;
+            }
             tracing::info!("done in {:.2}s", t.elapsed().as_secs_f64());
+        }
+        Command::Train(TrainCommand::Cf {
+            data,
+            protocol,
+            model,
+            epochs,
+            dim,
+            layers,
+            lr,
+            batch_size,
+            l2,
+            patience,
+            resume,
+            device,
+        }) => {
+            let kinds = match model.as_str() {
+                "mf" | "bpr-mf" => vec![CfModelKind::Mf],
+                "lightgcn" => vec![CfModelKind::LightGcn],
+                "all" => vec![CfModelKind::Mf, CfModelKind::LightGcn],
+                other => anyhow::bail!("unknown CF model `{other}` (mf, lightgcn, all)"),
+            };
+            let ds = data.spec(&cli.home).load()?;
+            let split = Split::temporal_leave_one_out(&ds);
+            let run_dir = protocol
+                .run_dir
+                .clone()
+                .unwrap_or_else(|| pipeline::default_run_dir(&ds));
+            for kind in kinds {
+                let cfg = CfTrainConfig::new(kind)
+                    .with_max_epochs(epochs)
+                    .with_dim(dim)
+                    .with_layers(layers)
+                    .with_learning_rate(lr)
+                    .with_batch_size(batch_size)
+                    .with_l2(l2)
+                    .with_patience(patience)
+                    .with_seed(protocol.seed);
+                let s = pipeline::train_cf_model(
+                    &ds,
+                    &split,
+                    &run_dir,
+                    &cfg,
+                    protocol.seed,
+                    &device,
+                    resume,
+                )?;
+                println!(
+                    "{}: best epoch {} of {} (valid NDCG@10 {:.2}), {:.1}s on {} -> {}",
+                    s.method,
+                    s.best_epoch,
+                    s.epochs_run,
+                    100.0 * s.valid_ndcg10,
+                    s.train_seconds,
+                    s.device,
+                    pipeline::cf_dir(&run_dir, kind).display()
+                );
+            }
         }
     }
     Ok(())

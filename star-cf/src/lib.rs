@@ -30,7 +30,7 @@ pub mod split;
 
 pub use error::{CfError, Result};
 pub use ids::{ItemId, UserId};
-pub use ranker::{RankError, RankRequest, Ranker, Ranking};
+pub use ranker::{CatalogueScorer, RankError, RankRequest, Ranker, Ranking};
 
 /// The types most programs need.
 pub mod prelude {
@@ -38,7 +38,7 @@ pub mod prelude {
     pub use crate::data::{Dataset, DatasetBuilder, Dedup, PreprocessOptions};
     pub use crate::error::{CfError, Result};
     pub use crate::ids::{ItemId, UserId};
-    pub use crate::ranker::{RankError, RankRequest, Ranker, Ranking};
+    pub use crate::ranker::{CatalogueScorer, RankError, RankRequest, Ranker, Ranking};
     pub use crate::scenario::{Scenario, ScenarioConfig, ScenarioTagger};
     pub use crate::split::{Split, SplitKind, TrainingSample};
 }

@@ -61,6 +61,16 @@ pub trait Ranker: Send + Sync {
     fn rank(&self, request: &RankRequest) -> Result<Ranking, RankError>;
 }
 
+/// Anything that scores the whole catalogue for a request (full-catalogue evaluation, where
+/// every item the user has not interacted with is a candidate).
+pub trait CatalogueScorer: Send + Sync {
+    /// The method name used in results.
+    fn name(&self) -> String;
+
+    /// One score per item of the catalogue (higher is better), indexed by [`ItemId`].
+    fn score_all(&self, request: &RankRequest) -> Result<Vec<f32>, RankError>;
+}
+
 impl<R: Ranker + ?Sized> Ranker for Box<R> {
     fn name(&self) -> String {
         (**self).name()

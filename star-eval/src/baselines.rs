@@ -12,7 +12,7 @@
 
 use star_cf::evidence::{CandidateEvidence, EvidenceStore};
 use star_cf::neighbors::user_neighbors;
-use star_cf::{ItemId, RankError, RankRequest, Ranker, Ranking};
+use star_cf::{CatalogueScorer, ItemId, RankError, RankRequest, Ranker, Ranking};
 use std::sync::Arc;
 
 /// Ranks by train popularity.
@@ -41,6 +41,19 @@ impl Ranker for Pop {
             .map(|&c| g.popularity_excluding(c, r.user) as f32)
             .collect();
         Ok(Ranking::from_scores(&r.candidates, &scores))
+    }
+}
+
+impl CatalogueScorer for Pop {
+    fn name(&self) -> String {
+        "Pop".into()
+    }
+
+    fn score_all(&self, r: &RankRequest) -> Result<Vec<f32>, RankError> {
+        let g = self.store.graph();
+        Ok((0..g.num_items())
+            .map(|i| g.popularity_excluding(ItemId::from(i), r.user) as f32)
+            .collect())
     }
 }
 

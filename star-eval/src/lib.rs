@@ -39,6 +39,7 @@
 //! ```
 
 pub mod baselines;
+pub mod catalogue;
 pub mod error;
 pub mod metrics;
 pub mod report;

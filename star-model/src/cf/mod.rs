@@ -10,6 +10,7 @@ mod bpr;
 mod embeddings;
 mod lightgcn;
 mod mf;
+mod ranker;
 pub mod sampler;
 
 pub use adjacency::Adjacency;
@@ -17,6 +18,7 @@ pub use bpr::{bpr_loss, row_dot, BprBatch, BprOutput};
 pub use embeddings::CfEmbeddings;
 pub use lightgcn::{LightGcn, LightGcnConfig};
 pub use mf::{Mf, MfConfig};
+pub use ranker::EmbeddingRanker;
 
 use burn::tensor::Tensor;
 

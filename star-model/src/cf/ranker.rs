@@ -1,0 +1,96 @@
+//! Ranking with trained CF embeddings: the score of (u, i) is `e_u · e_i`.
+
+use super::CfEmbeddings;
+use star_cf::{CatalogueScorer, ItemId, RankError, RankRequest, Ranker, Ranking};
+
+/// A [`Ranker`] over exported CF embeddings, held on the CPU for one-request-at-a-time scoring.
+#[derive(Clone, Debug)]
+pub struct EmbeddingRanker {
+    name: String,
+    dim: usize,
+    users: Vec<f32>,
+    items: Vec<f32>,
+}
+
+impl EmbeddingRanker {
+    /// A ranker called `name` (e.g. `"BPR-MF"`) over `embeddings`.
+    pub fn new(name: &str, embeddings: &CfEmbeddings) -> Result<Self, String> {
+        let read = |t: burn::tensor::Tensor<2>| {
+            t.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| format!("reading embeddings: {e:?}"))
+        };
+        let dim = embeddings.users.val().dims()[1];
+        if embeddings.items.val().dims()[1] != dim {
+            return Err("user and item embeddings differ in size".into());
+        }
+        Ok(EmbeddingRanker {
+            name: name.to_string(),
+            dim,
+            users: read(embeddings.users.val())?,
+            items: read(embeddings.items.val())?,
+        })
+    }
+
+    /// Number of users.
+    pub fn num_users(&self) -> usize {
+        self.users.len() / self.dim.max(1)
+    }
+
+    /// Number of items.
+    pub fn num_items(&self) -> usize {
+        self.items.len() / self.dim.max(1)
+    }
+
+    fn user(&self, u: usize) -> &[f32] {
+        &self.users[u * self.dim..(u + 1) * self.dim]
+    }
+
+    /// Score of one (user, item) pair.
+    pub fn score(&self, user: usize, item: ItemId) -> f32 {
+        let i = &self.items[item.idx() * self.dim..][..self.dim];
+        self.user(user).iter().zip(i).map(|(a, b)| a * b).sum()
+    }
+
+    /// Scores of every item for a user.
+    pub fn scores_of_user(&self, user: usize) -> Vec<f32> {
+        (0..self.num_items())
+            .map(|i| self.score(user, ItemId::from(i)))
+            .collect()
+    }
+}
+
+impl Ranker for EmbeddingRanker {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn rank(&self, r: &RankRequest) -> Result<Ranking, RankError> {
+        if r.user.idx() >= self.num_users() {
+            return Err(format!("user {} has no embedding", r.user).into());
+        }
+        if let Some(bad) = r.candidates.iter().find(|c| c.idx() >= self.num_items()) {
+            return Err(format!("item {bad} has no embedding").into());
+        }
+        let scores: Vec<f32> = r
+            .candidates
+            .iter()
+            .map(|&c| self.score(r.user.idx(), c))
+            .collect();
+        Ok(Ranking::from_scores(&r.candidates, &scores))
+    }
+}
+
+impl CatalogueScorer for EmbeddingRanker {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn score_all(&self, r: &RankRequest) -> Result<Vec<f32>, RankError> {
+        if r.user.idx() >= self.num_users() {
+            return Err(format!("user {} has no embedding", r.user).into());
+        }
+        Ok(self.scores_of_user(r.user.idx()))
+    }
+}
