@@ -9,5 +9,6 @@
 
 pub mod cf;
 pub mod device;
+pub mod sasrec;
 
 pub use device::{available_devices, device_from_name};

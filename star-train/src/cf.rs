@@ -11,21 +11,14 @@
 
 use crate::loader::EpochLoader;
 use crate::metrics::{rank_of, RankingMetric, RankingOutput};
-use crate::renderer::EpochLineRenderer;
+pub use crate::run::TrainError;
+use crate::run::{checkpoint_epochs, checkpoint_path, file_err, fit, prepare_run_dir, FitOptions};
 use burn::data::dataloader::DataLoader;
 use burn::module::{Module, ModuleDisplay};
-use burn::optim::AdamConfig;
 use burn::prelude::*;
 use burn::tensor::activation;
-use burn::train::checkpoint::{
-    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
-};
-use burn::train::metric::store::{Aggregate, Direction, Split as MetricSplit};
-use burn::train::metric::{Adaptor, ItemLazy, LossInput, LossMetric};
-use burn::train::{
-    InferenceStep, Learner, MetricEarlyStoppingStrategy, StoppingCondition, SupervisedTraining,
-    TrainOutput, TrainStep,
-};
+use burn::train::metric::{Adaptor, ItemLazy, LossInput};
+use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use star_cf::candidates::CandidateSet;
 use star_cf::graph::CfGraph;
 use star_model::cf::sampler::{epoch_triples, to_batch, Triple};
@@ -219,30 +212,6 @@ pub struct CfTrainResult {
     pub dir: PathBuf,
 }
 
-/// Errors of CF training.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    /// A file could not be read or written.
-    #[error("{}: {message}", path.display())]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
-    /// Training stopped with an error.
-    #[error("training failed: {0}")]
-    Training(String),
-    /// A resumed run was started with other settings.
-    #[error("{}: the run directory holds a run with other settings ({saved}); use another directory or drop --resume", dir.display())]
-    ConfigMismatch {
-        /// The settings found in the directory.
-        saved: String,
-        /// The run directory.
-        dir: PathBuf,
-    },
-}
-
 /// The model of either kind, built for a graph.
 enum Encoder {
     Mf(Mf),
@@ -264,24 +233,6 @@ fn init_encoder(cfg: &CfTrainConfig, graph: &CfGraph, device: &Device) -> Encode
                 .init(Adjacency::from_graph(graph, device), device),
         )),
     }
-}
-
-/// The epochs that have a model checkpoint in `dir/checkpoint`, ascending.
-fn checkpoint_epochs(dir: &Path) -> Vec<usize> {
-    let mut epochs: Vec<usize> = std::fs::read_dir(dir.join("checkpoint"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            name.strip_prefix("model-")?
-                .strip_suffix(".bpk")?
-                .parse()
-                .ok()
-        })
-        .collect();
-    epochs.sort_unstable();
-    epochs
 }
 
 /// NDCG@10 (fraction) of final embeddings on the valid cases.
@@ -322,67 +273,6 @@ fn valid_ndcg10(emb: &CfEmbeddings, cases: &[Case]) -> f64 {
     total / cases.len().max(1) as f64
 }
 
-type Loaders = (
-    Arc<dyn DataLoader<BprBatch>>,
-    Arc<dyn DataLoader<CandidateBatch>>,
-);
-
-/// Runs burn-train's `Learner` on one encoder.
-fn fit<M: CfEncoder + Module + ModuleDisplay + 'static>(
-    encoder: M,
-    cfg: &CfTrainConfig,
-    dir: &Path,
-    (train_loader, valid_loader): Loaders,
-    start_epoch: usize,
-) -> Result<(), TrainError> {
-    let ndcg = RankingMetric::ndcg(10);
-    let strategy = ComposedCheckpointingStrategy::builder()
-        .add(KeepLastNCheckpoints::new(2))
-        .add(MetricCheckpointingStrategy::new(
-            &ndcg,
-            Aggregate::Mean,
-            Direction::Highest,
-            MetricSplit::Valid,
-        ))
-        .build();
-    let early = MetricEarlyStoppingStrategy::new(
-        &ndcg,
-        Aggregate::Mean,
-        Direction::Highest,
-        MetricSplit::Valid,
-        StoppingCondition::NoImprovementSince {
-            n_epochs: cfg.patience,
-        },
-    );
-    let mut training = SupervisedTraining::new(dir, train_loader, valid_loader)
-        .metric_train_numeric(LossMetric::new())
-        .metric_valid_numeric(LossMetric::new())
-        .metric_valid_numeric(RankingMetric::hr(10))
-        .metric_valid_numeric(ndcg)
-        .renderer(Box::new(EpochLineRenderer::new(cfg.kind.method_name())))
-        .with_application_logger(None)
-        .with_default_checkpointers()
-        .with_checkpointing_strategy(strategy)
-        .early_stopping(early)
-        .num_epochs(cfg.max_epochs);
-    if start_epoch > 0 {
-        training = training.checkpoint(start_epoch);
-    }
-    let model = CfLearner {
-        encoder,
-        l2: cfg.l2,
-    };
-    let result = training.launch(Learner::new(
-        model,
-        AdamConfig::new().init(),
-        cfg.learning_rate,
-    ));
-    match result.error {
-        Some(e) => Err(TrainError::Training(e.to_string())),
-        None => Ok(()),
-    }
-}
-
 /// Trains a CF encoder of `cfg.kind` on the train graph, validating on `valid` (a valid-split
 /// candidate file), with all artefacts under `dir`. With `resume`, continues from the latest
 /// checkpoint in `dir` (the settings must be the same).
@@ -394,34 +284,10 @@ pub fn train_cf(
     device: &Device,
     resume: bool,
 ) -> Result<CfTrainResult, TrainError> {
-    let file_err = |path: &Path, e: &dyn std::fmt::Display| TrainError::File {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| file_err(dir, &e))?;
-    let cfg_path = dir.join("train-config.json");
-    let done = checkpoint_epochs(dir);
-    let start_epoch = if resume {
-        done.last().copied().unwrap_or(0)
-    } else {
-        0
-    };
-    if resume && start_epoch > 0 {
-        let saved = CfTrainConfig::load(&cfg_path).map_err(|e| file_err(&cfg_path, &e))?;
-        // max_epochs only says where to stop; everything else shapes the trajectory
-        if saved.clone().with_max_epochs(cfg.max_epochs) != *cfg {
-            return Err(TrainError::ConfigMismatch {
-                saved: format!("{saved:?}"),
-                dir: dir.to_path_buf(),
-            });
-        }
-    } else {
-        // a fresh run: earlier checkpoints and logs in the directory would be mixed in
-        for sub in ["checkpoint", "train", "valid"] {
-            let _ = std::fs::remove_dir_all(dir.join(sub));
-        }
-        cfg.save(&cfg_path).map_err(|e| file_err(&cfg_path, &e))?;
-    }
+    let start_epoch = prepare_run_dir(dir, cfg, resume, |c: CfTrainConfig| {
+        // the epoch limit only says where to stop
+        c.with_max_epochs(0)
+    })?;
 
     let cases: Vec<Case> = valid
         .cases
@@ -456,12 +322,34 @@ pub fn train_cf(
     ));
 
     let t = Instant::now();
-    let loaders = (train_loader, valid_loader);
+    let opts = FitOptions {
+        label: cfg.kind.method_name().to_string(),
+        max_epochs: cfg.max_epochs,
+        patience: cfg.patience,
+        learning_rate: cfg.learning_rate,
+        start_epoch,
+    };
+    let l2 = cfg.l2;
     let fresh = || init_encoder(cfg, graph, device);
     // parameters must be created on an autodiff device to be tracked
     match init_encoder(cfg, graph, &device.clone().autodiff()) {
-        Encoder::Mf(m) => fit(m, cfg, dir, loaders, start_epoch)?,
-        Encoder::LightGcn(m) => fit(*m, cfg, dir, loaders, start_epoch)?,
+        Encoder::Mf(encoder) => fit(
+            CfLearner { encoder, l2 },
+            dir,
+            train_loader,
+            valid_loader,
+            &opts,
+        )?,
+        Encoder::LightGcn(encoder) => fit(
+            CfLearner {
+                encoder: *encoder,
+                l2,
+            },
+            dir,
+            train_loader,
+            valid_loader,
+            &opts,
+        )?,
     }
     let train_seconds = t.elapsed().as_secs_f64();
 
@@ -469,7 +357,7 @@ pub fn train_cf(
     let epochs = checkpoint_epochs(dir);
     let mut best: Option<(usize, f64, CfEmbeddings)> = None;
     for &epoch in &epochs {
-        let path = dir.join("checkpoint").join(format!("model-{epoch}.bpk"));
+        let path = checkpoint_path(dir, epoch);
         let emb = match fresh() {
             Encoder::Mf(m) => CfLearner {
                 encoder: m,

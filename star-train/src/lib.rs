@@ -15,3 +15,5 @@ pub mod cf;
 pub mod loader;
 pub mod metrics;
 pub mod renderer;
+pub mod run;
+pub mod sasrec;

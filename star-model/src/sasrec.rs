@@ -1,0 +1,230 @@
+//! SASRec (Kang & McAuley, 2018): causal self-attention over a user's item sequence; the hidden
+//! state at the last position, dotted with an item's embedding, scores that item as the next one.
+//!
+//! Item ids are shifted by one inside the model (0 is padding); sequences are left-padded to
+//! `max_len`. Training uses the paper's binary cross-entropy with one sampled negative per
+//! position.
+
+use burn::nn::attention::generate_autoregressive_mask;
+use burn::nn::transformer::{
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
+};
+use burn::prelude::*;
+use burn::tensor::activation;
+use star_cf::{CatalogueScorer, ItemId, RankError, RankRequest, Ranker, Ranking};
+
+/// Configuration of [`SasRec`].
+#[derive(Config, Debug)]
+pub struct SasRecConfig {
+    /// Number of items (ids `0..num_items`).
+    pub num_items: usize,
+    /// Longest sequence the model reads (older items are dropped).
+    #[config(default = 50)]
+    pub max_len: usize,
+    /// Hidden size.
+    #[config(default = 64)]
+    pub dim: usize,
+    /// Self-attention blocks.
+    #[config(default = 2)]
+    pub blocks: usize,
+    /// Attention heads.
+    #[config(default = 1)]
+    pub heads: usize,
+    /// Dropout rate.
+    #[config(default = 0.2)]
+    pub dropout: f64,
+}
+
+/// The SASRec model.
+#[derive(Module, Debug)]
+pub struct SasRec {
+    /// Item embeddings `[num_items + 1, dim]` (row 0 = padding).
+    pub item_embedding: Embedding,
+    /// Learned position embeddings `[max_len, dim]`.
+    pub position_embedding: Embedding,
+    /// Embedding dropout.
+    pub dropout: Dropout,
+    /// Causal self-attention blocks (pre-norm).
+    pub encoder: TransformerEncoder,
+    /// Final layer norm.
+    pub norm: LayerNorm,
+    /// Longest sequence.
+    pub max_len: usize,
+}
+
+impl SasRecConfig {
+    /// Initialises the model on `device`.
+    pub fn init(&self, device: &Device) -> SasRec {
+        let emb = |n| {
+            EmbeddingConfig::new(n, self.dim)
+                .with_initializer(Initializer::Normal {
+                    mean: 0.0,
+                    std: 0.02,
+                })
+                .init(device)
+        };
+        SasRec {
+            item_embedding: emb(self.num_items + 1),
+            position_embedding: emb(self.max_len),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            encoder: TransformerEncoderConfig::new(self.dim, self.dim, self.heads, self.blocks)
+                .with_dropout(self.dropout)
+                .with_norm_first(true)
+                .init(device),
+            norm: LayerNormConfig::new(self.dim).init(device),
+            max_len: self.max_len,
+        }
+    }
+}
+
+/// Left-pads the last `max_len` items of `history` into model ids (item id + 1; 0 = padding).
+pub fn left_pad(history: &[ItemId], max_len: usize) -> Vec<i64> {
+    let tail = &history[history.len().saturating_sub(max_len)..];
+    let mut out = vec![0i64; max_len - tail.len()];
+    out.extend(tail.iter().map(|i| i.0 as i64 + 1));
+    out
+}
+
+impl SasRec {
+    /// Hidden states `[B, L, dim]` of left-padded model-id sequences `[B, L]` (`L <= max_len`);
+    /// rows at padding positions are zero.
+    pub fn forward(&self, seq: Tensor<2, Int>) -> Tensor<3> {
+        let [b, l] = seq.dims();
+        let device = seq.device();
+        let dim = self.item_embedding.weight.dims()[1];
+        let pad = seq.clone().equal_elem(0);
+        let positions = Tensor::<1, Int>::arange(0..l as i64, &device)
+            .reshape([1, l])
+            .expand([b, l]);
+        let x = self
+            .item_embedding
+            .forward(seq)
+            .mul_scalar((dim as f64).sqrt())
+            + self.position_embedding.forward(positions);
+        let x = self.dropout.forward(x);
+        let input = TransformerEncoderInput::new(x)
+            .mask_pad(pad.clone())
+            .mask_attn(generate_autoregressive_mask(b, l, &device));
+        // Padding rows attend to nothing real; zero them so no output depends on later items.
+        let keep = pad.bool_not().float().reshape([b, l, 1]);
+        self.norm.forward(self.encoder.forward(input)) * keep
+    }
+
+    /// The paper's loss: binary cross-entropy of each position's next item against one sampled
+    /// negative, averaged over non-padding positions. All inputs are model ids `[B, L]`.
+    pub fn bce_loss(
+        &self,
+        input: Tensor<2, Int>,
+        positives: Tensor<2, Int>,
+        negatives: Tensor<2, Int>,
+    ) -> Tensor<1> {
+        let h = self.forward(input);
+        let [b, l, _] = h.dims();
+        let mask = positives.clone().not_equal_elem(0).float();
+        let logit = |items: Tensor<2, Int>| {
+            (h.clone() * self.item_embedding.forward(items))
+                .sum_dim(2)
+                .reshape([b, l])
+        };
+        let loss = activation::log_sigmoid(logit(positives))
+            + activation::log_sigmoid(logit(negatives).neg());
+        (loss * mask.clone()).sum().neg() / mask.sum().clamp_min(1.0)
+    }
+
+    /// Scores `[B, C]` of candidate model ids `[B, C]` after sequences `[B, L]`.
+    pub fn score_candidates(&self, seq: Tensor<2, Int>, candidates: Tensor<2, Int>) -> Tensor<2> {
+        let h = self.last_hidden(seq);
+        let [b, d] = h.dims();
+        let [_, c] = candidates.dims();
+        let items = self.item_embedding.forward(candidates);
+        (items * h.reshape([b, 1, d])).sum_dim(2).reshape([b, c])
+    }
+
+    /// The hidden state at the last position `[B, dim]`.
+    pub fn last_hidden(&self, seq: Tensor<2, Int>) -> Tensor<2> {
+        let h = self.forward(seq);
+        let [b, l, d] = h.dims();
+        h.slice([0..b, l - 1..l, 0..d]).reshape([b, d])
+    }
+}
+
+/// A [`Ranker`] (and [`CatalogueScorer`]) over a trained SASRec; put the model in inference
+/// mode (`valid()`) and on the device you want it to run on first.
+#[derive(Debug)]
+pub struct SasRecRanker {
+    model: SasRec,
+    num_items: usize,
+}
+
+impl SasRecRanker {
+    /// Wraps a model trained for `num_items` items.
+    pub fn new(model: SasRec, num_items: usize) -> Self {
+        SasRecRanker { model, num_items }
+    }
+
+    fn device(&self) -> Device {
+        self.model.item_embedding.weight.device()
+    }
+
+    fn sequence(&self, r: &RankRequest) -> Tensor<2, Int> {
+        let l = self.model.max_len;
+        Tensor::from_data(
+            TensorData::new(left_pad(&r.history, l), [1, l]),
+            &self.device(),
+        )
+    }
+}
+
+impl Ranker for SasRecRanker {
+    fn name(&self) -> String {
+        "SASRec".into()
+    }
+
+    fn rank(&self, r: &RankRequest) -> Result<Ranking, RankError> {
+        if let Some(bad) = r
+            .candidates
+            .iter()
+            .chain(&r.history)
+            .find(|i| i.idx() >= self.num_items)
+        {
+            return Err(format!("item {bad} is outside the model's catalogue").into());
+        }
+        let c = r.candidates.len();
+        let cands: Vec<i64> = r.candidates.iter().map(|i| i.0 as i64 + 1).collect();
+        let cands = Tensor::from_data(TensorData::new(cands, [1, c]), &self.device());
+        let scores: Vec<f32> = self
+            .model
+            .score_candidates(self.sequence(r), cands)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec()
+            .map_err(|e| format!("{e:?}"))?;
+        Ok(Ranking::from_scores(&r.candidates, &scores))
+    }
+}
+
+impl CatalogueScorer for SasRecRanker {
+    fn name(&self) -> String {
+        "SASRec".into()
+    }
+
+    fn score_all(&self, r: &RankRequest) -> Result<Vec<f32>, RankError> {
+        let h = self.model.last_hidden(self.sequence(r));
+        let d = h.dims()[1];
+        let items = self
+            .model
+            .item_embedding
+            .weight
+            .val()
+            .slice([1..self.num_items + 1, 0..d]);
+        Ok(items
+            .matmul(h.transpose())
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec()
+            .map_err(|e| format!("{e:?}"))?)
+    }
+}

@@ -1,0 +1,183 @@
+//! What every training run shares: the run directory (settings file, checkpoints, resume) and
+//! the burn-train `Learner` set-up with validation HR@10/NDCG@10, early stopping on NDCG@10 and
+//! checkpoints kept by NDCG@10.
+
+use crate::metrics::{RankingInput, RankingMetric};
+use crate::renderer::EpochLineRenderer;
+use burn::config::Config;
+use burn::data::dataloader::DataLoader;
+use burn::optim::AdamConfig;
+use burn::train::checkpoint::{
+    ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
+};
+use burn::train::metric::store::{Aggregate, Direction, Split as MetricSplit};
+use burn::train::metric::{Adaptor, LossInput, LossMetric};
+use burn::train::{
+    InferenceStep, Learner, LearnerModel, MetricEarlyStoppingStrategy, StoppingCondition,
+    SupervisedTraining, TrainStep,
+};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Errors of training runs.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A file could not be read or written.
+    #[error("{}: {message}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Training stopped with an error.
+    #[error("training failed: {0}")]
+    Training(String),
+    /// A resumed run was started with other settings.
+    #[error("{}: the run directory holds a run with other settings ({saved}); use another directory or drop --resume", dir.display())]
+    ConfigMismatch {
+        /// The settings found in the directory.
+        saved: String,
+        /// The run directory.
+        dir: PathBuf,
+    },
+}
+
+pub(crate) fn file_err(path: &Path, e: &dyn std::fmt::Display) -> TrainError {
+    TrainError::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// The epochs that have a model checkpoint in `dir/checkpoint`, ascending.
+pub fn checkpoint_epochs(dir: &Path) -> Vec<usize> {
+    let mut epochs: Vec<usize> = std::fs::read_dir(dir.join("checkpoint"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.strip_prefix("model-")?
+                .strip_suffix(".bpk")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    epochs.sort_unstable();
+    epochs
+}
+
+/// Path of the model checkpoint of `epoch`.
+pub fn checkpoint_path(dir: &Path, epoch: usize) -> PathBuf {
+    dir.join("checkpoint").join(format!("model-{epoch}.bpk"))
+}
+
+/// Prepares `dir` for a run with settings `cfg` and returns the number of epochs already done.
+///
+/// Without `resume` (or with nothing to resume) earlier checkpoints and logs are removed and the
+/// settings are written to `train-config.json`. With `resume`, the saved settings must equal
+/// `cfg` once `normalise` has been applied to both (it clears fields, such as the epoch limit,
+/// that do not change the trajectory).
+pub fn prepare_run_dir<C: Config + PartialEq + Clone + std::fmt::Debug>(
+    dir: &Path,
+    cfg: &C,
+    resume: bool,
+    normalise: impl Fn(C) -> C,
+) -> Result<usize, TrainError> {
+    std::fs::create_dir_all(dir).map_err(|e| file_err(dir, &e))?;
+    let cfg_path = dir.join("train-config.json");
+    let done = if resume {
+        checkpoint_epochs(dir).last().copied().unwrap_or(0)
+    } else {
+        0
+    };
+    if done > 0 {
+        let saved = C::load(&cfg_path).map_err(|e| file_err(&cfg_path, &e))?;
+        if normalise(saved.clone()) != normalise(cfg.clone()) {
+            return Err(TrainError::ConfigMismatch {
+                saved: format!("{saved:?}"),
+                dir: dir.to_path_buf(),
+            });
+        }
+    } else {
+        for sub in ["checkpoint", "train", "valid"] {
+            let _ = std::fs::remove_dir_all(dir.join(sub));
+        }
+        cfg.save(&cfg_path).map_err(|e| file_err(&cfg_path, &e))?;
+    }
+    Ok(done)
+}
+
+/// How long and how fast to train.
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    /// Label of the progress lines (the method name).
+    pub label: String,
+    /// Epoch limit.
+    pub max_epochs: usize,
+    /// Early-stopping patience (epochs without a better validation NDCG@10).
+    pub patience: usize,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// Epochs already done (resume after this many).
+    pub start_epoch: usize,
+}
+
+/// Runs burn-train's `Learner` on `model`: Adam, train loss; validation loss, HR@10 and NDCG@10;
+/// early stopping and checkpoint selection on NDCG@10 (the last two checkpoints are kept too).
+pub fn fit<M>(
+    model: M,
+    dir: &Path,
+    train: Arc<dyn DataLoader<<M as TrainStep>::Input>>,
+    valid: Arc<dyn DataLoader<<M as InferenceStep>::Input>>,
+    opts: &FitOptions,
+) -> Result<(), TrainError>
+where
+    M: LearnerModel + 'static,
+    <M as TrainStep>::Output: Adaptor<LossInput>,
+    <M as InferenceStep>::Output: Adaptor<LossInput> + Adaptor<RankingInput>,
+{
+    let ndcg = RankingMetric::ndcg(10);
+    let strategy = ComposedCheckpointingStrategy::builder()
+        .add(KeepLastNCheckpoints::new(2))
+        .add(MetricCheckpointingStrategy::new(
+            &ndcg,
+            Aggregate::Mean,
+            Direction::Highest,
+            MetricSplit::Valid,
+        ))
+        .build();
+    let early = MetricEarlyStoppingStrategy::new(
+        &ndcg,
+        Aggregate::Mean,
+        Direction::Highest,
+        MetricSplit::Valid,
+        StoppingCondition::NoImprovementSince {
+            n_epochs: opts.patience,
+        },
+    );
+    let mut training = SupervisedTraining::new(dir, train, valid)
+        .metric_train_numeric(LossMetric::new())
+        .metric_valid_numeric(LossMetric::new())
+        .metric_valid_numeric(RankingMetric::hr(10))
+        .metric_valid_numeric(ndcg)
+        .renderer(Box::new(EpochLineRenderer::new(&opts.label)))
+        .with_application_logger(None)
+        .with_default_checkpointers()
+        .with_checkpointing_strategy(strategy)
+        .early_stopping(early)
+        .num_epochs(opts.max_epochs);
+    if opts.start_epoch > 0 {
+        training = training.checkpoint(opts.start_epoch);
+    }
+    let result = training.launch(Learner::new(
+        model,
+        AdamConfig::new().init(),
+        opts.learning_rate,
+    ));
+    match result.error {
+        Some(e) => Err(TrainError::Training(e.to_string())),
+        None => Ok(()),
+    }
+}

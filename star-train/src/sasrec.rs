@@ -1,0 +1,381 @@
+//! Training SASRec with burn-train's `Learner`: one training sequence per user (the train
+//! sequence shifted by one: inputs `i_1..i_{n-1}`, targets `i_2..i_n`, the last `max_len`
+//! positions), one fresh negative per position each epoch, validation on the valid candidate
+//! file; early stopping, checkpoints and resume as for the CF encoders.
+
+use crate::loader::EpochLoader;
+use crate::metrics::{rank_of, RankingMetric, RankingOutput};
+use crate::run::{
+    checkpoint_epochs, checkpoint_path, file_err, fit, prepare_run_dir, FitOptions, TrainError,
+};
+use burn::data::dataloader::DataLoader;
+use burn::module::Module;
+use burn::prelude::*;
+use burn::tensor::activation;
+use burn::train::metric::{Adaptor, ItemLazy, LossInput};
+use burn::train::{InferenceStep, TrainOutput, TrainStep};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use star_cf::candidates::CandidateSet;
+use star_cf::graph::CfGraph;
+use star_cf::split::{Split, SplitKind};
+use star_cf::{ItemId, UserId};
+use star_model::sasrec::{left_pad, SasRec, SasRecConfig};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Hyper-parameters of SASRec training.
+#[derive(Config, Debug, PartialEq)]
+pub struct SasRecTrainConfig {
+    /// Longest sequence.
+    #[config(default = 50)]
+    pub max_len: usize,
+    /// Hidden size.
+    #[config(default = 64)]
+    pub dim: usize,
+    /// Self-attention blocks.
+    #[config(default = 2)]
+    pub blocks: usize,
+    /// Attention heads.
+    #[config(default = 1)]
+    pub heads: usize,
+    /// Dropout.
+    #[config(default = 0.2)]
+    pub dropout: f64,
+    /// Maximum epochs.
+    #[config(default = 200)]
+    pub max_epochs: usize,
+    /// Sequences per batch.
+    #[config(default = 128)]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[config(default = 1e-3)]
+    pub learning_rate: f64,
+    /// Early-stopping patience in epochs.
+    #[config(default = 10)]
+    pub patience: usize,
+    /// Seed of initialisation, negatives and dropout.
+    #[config(default = 42)]
+    pub seed: u64,
+}
+
+impl SasRecTrainConfig {
+    /// The model configuration for `num_items` items.
+    pub fn model(&self, num_items: usize) -> SasRecConfig {
+        SasRecConfig::new(num_items)
+            .with_max_len(self.max_len)
+            .with_dim(self.dim)
+            .with_blocks(self.blocks)
+            .with_heads(self.heads)
+            .with_dropout(self.dropout)
+    }
+}
+
+/// SASRec as the `Learner` sees it.
+#[derive(Module, Debug)]
+pub struct SasRecLearner {
+    /// The model.
+    pub model: SasRec,
+}
+
+/// A training batch of model-id sequences `[B, L]`.
+#[derive(Clone, Debug)]
+pub struct SeqBatch {
+    /// Inputs.
+    pub input: Tensor<2, Int>,
+    /// The next item at each position (0 = padding).
+    pub positives: Tensor<2, Int>,
+    /// A sampled negative at each position.
+    pub negatives: Tensor<2, Int>,
+}
+
+/// A validation batch: sequences, candidates (model ids) and where the true item is.
+#[derive(Clone, Debug)]
+pub struct SeqCandidateBatch {
+    /// Sequences `[B, L]`.
+    pub sequences: Tensor<2, Int>,
+    /// Candidates `[B, C]`.
+    pub candidates: Tensor<2, Int>,
+    /// Index of the true item `[B]`.
+    pub positive: Tensor<1, Int>,
+}
+
+/// The training output: the BCE loss.
+#[derive(Clone, Debug)]
+pub struct SeqStepOutput {
+    /// Loss `[1]`.
+    pub loss: Tensor<1>,
+}
+
+impl ItemLazy for SeqStepOutput {
+    fn sync(self) -> Result<Self, burn::tensor::ExecutionError> {
+        self.loss.device().flush()?;
+        Ok(SeqStepOutput {
+            loss: self.loss.without_autodiff(),
+        })
+    }
+}
+
+impl Adaptor<LossInput> for SeqStepOutput {
+    fn adapt(&self) -> LossInput {
+        LossInput::new(self.loss.clone())
+    }
+}
+
+impl TrainStep for SasRecLearner {
+    type Input = SeqBatch;
+    type Output = SeqStepOutput;
+
+    fn step(&self, b: SeqBatch) -> TrainOutput<SeqStepOutput> {
+        let loss = self.model.bce_loss(b.input, b.positives, b.negatives);
+        let grads = loss.backward();
+        TrainOutput::new(self, grads, SeqStepOutput { loss })
+    }
+}
+
+impl InferenceStep for SasRecLearner {
+    type Input = SeqCandidateBatch;
+    type Output = RankingOutput;
+
+    fn step(&self, b: SeqCandidateBatch) -> RankingOutput {
+        let scores = self.model.score_candidates(b.sequences, b.candidates);
+        let [n, _] = scores.dims();
+        let loss = activation::log_softmax(scores.clone(), 1)
+            .gather(1, b.positive.clone().reshape([n, 1]))
+            .mean()
+            .neg();
+        RankingOutput {
+            loss,
+            scores,
+            positive: b.positive,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Example {
+    input: Vec<i64>,
+    positives: Vec<i64>,
+    negatives: Vec<i64>,
+}
+
+/// The training examples of one epoch (one per user with at least two train items), shuffled.
+fn epoch_examples(
+    split: &Split,
+    graph: &CfGraph,
+    max_len: usize,
+    seed: u64,
+    epoch: usize,
+) -> Vec<Example> {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
+    let n_items = graph.num_items() as u32;
+    let mut out = Vec::new();
+    for (u, us) in split.users.iter().enumerate() {
+        let n = us.train.len();
+        if n < 2 || graph.items_of(UserId::from(u)).len() as u32 >= n_items {
+            continue;
+        }
+        let input = left_pad(&us.train[..n - 1], max_len);
+        let positives = left_pad(&us.train[1..], max_len);
+        let negatives = positives
+            .iter()
+            .map(|&p| {
+                if p == 0 {
+                    return 0;
+                }
+                loop {
+                    let j = rng.random_range(0..n_items);
+                    if !graph.has_edge(UserId::from(u), ItemId(j)) {
+                        break j as i64 + 1;
+                    }
+                }
+            })
+            .collect();
+        out.push(Example {
+            input,
+            positives,
+            negatives,
+        });
+    }
+    out.shuffle(&mut rng);
+    out
+}
+
+fn seq_batch(xs: &[Example], device: &Device) -> SeqBatch {
+    let (b, l) = (xs.len(), xs.first().map_or(0, |x| x.input.len()));
+    let t = |f: fn(&Example) -> &Vec<i64>| {
+        let v: Vec<i64> = xs.iter().flat_map(|x| f(x).iter().copied()).collect();
+        Tensor::<2, Int>::from_data(TensorData::new(v, [b, l]), device)
+    };
+    SeqBatch {
+        input: t(|x| &x.input),
+        positives: t(|x| &x.positives),
+        negatives: t(|x| &x.negatives),
+    }
+}
+
+#[derive(Clone, Debug)]
+struct ValidCase {
+    sequence: Vec<i64>,
+    candidates: Vec<i64>,
+    positive: usize,
+}
+
+fn valid_batch(xs: &[ValidCase], device: &Device) -> SeqCandidateBatch {
+    let b = xs.len();
+    let (l, c) = xs
+        .first()
+        .map_or((0, 0), |x| (x.sequence.len(), x.candidates.len()));
+    let seqs: Vec<i64> = xs.iter().flat_map(|x| x.sequence.iter().copied()).collect();
+    let cands: Vec<i64> = xs
+        .iter()
+        .flat_map(|x| x.candidates.iter().copied())
+        .collect();
+    let pos: Vec<i64> = xs.iter().map(|x| x.positive as i64).collect();
+    SeqCandidateBatch {
+        sequences: Tensor::from_data(TensorData::new(seqs, [b, l]), device),
+        candidates: Tensor::from_data(TensorData::new(cands, [b, c]), device),
+        positive: Tensor::from_data(TensorData::new(pos, [b]), device),
+    }
+}
+
+/// What SASRec training produced.
+#[derive(Debug)]
+pub struct SasRecTrainResult {
+    /// The best model (inference mode), on the training device.
+    pub model: SasRec,
+    /// The epoch (1-based) of the best checkpoint.
+    pub best_epoch: usize,
+    /// Its validation NDCG@10 (fraction).
+    pub valid_ndcg10: f64,
+    /// Epochs run in total.
+    pub epochs_run: usize,
+    /// Wall time of this call's training.
+    pub train_seconds: f64,
+    /// The epoch this call resumed after, if it resumed.
+    pub resumed_after: Option<usize>,
+    /// The run directory.
+    pub dir: PathBuf,
+}
+
+/// Trains SASRec on the train sequences of `split`, validating on `valid` (a valid-split
+/// candidate file), with all artefacts under `dir`; `resume` continues from the latest
+/// checkpoint.
+pub fn train_sasrec(
+    cfg: &SasRecTrainConfig,
+    split: &Split,
+    valid: &CandidateSet,
+    dir: &Path,
+    device: &Device,
+    resume: bool,
+) -> Result<SasRecTrainResult, TrainError> {
+    let start_epoch = prepare_run_dir(dir, cfg, resume, |c: SasRecTrainConfig| {
+        c.with_max_epochs(0)
+    })?;
+    let graph = Arc::new(CfGraph::from_split(split));
+    let split_arc = Arc::new(split.clone());
+    let num_items = split.num_items;
+    let cases: Vec<ValidCase> = valid
+        .cases
+        .iter()
+        .map(|c| ValidCase {
+            sequence: left_pad(&split.history(c.user, SplitKind::Valid), cfg.max_len),
+            candidates: c.candidates.iter().map(|i| i.0 as i64 + 1).collect(),
+            positive: c.positive_index,
+        })
+        .collect();
+    let n_train = split.users.iter().filter(|u| u.train.len() >= 2).count();
+    let (seed, max_len) = (cfg.seed, cfg.max_len);
+    let (g, s) = (graph.clone(), split_arc.clone());
+    let seeded = device.clone();
+    let train_loader: Arc<dyn DataLoader<SeqBatch>> = Arc::new(
+        EpochLoader::new(
+            move |epoch| {
+                // dropout draws from the device RNG: reseed it per epoch so a resumed run
+                // replays the same masks
+                seeded.seed(seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9));
+                epoch_examples(&s, &g, max_len, seed, epoch)
+            },
+            seq_batch,
+            cfg.batch_size,
+            n_train,
+            device.clone(),
+        )
+        .starting_at(start_epoch),
+    );
+    let vc = cases.clone();
+    let valid_loader: Arc<dyn DataLoader<SeqCandidateBatch>> = Arc::new(EpochLoader::new(
+        move |_| vc.clone(),
+        valid_batch,
+        512,
+        cases.len(),
+        device.clone(),
+    ));
+
+    let t = Instant::now();
+    let ad = device.clone().autodiff();
+    ad.seed(cfg.seed);
+    let model = SasRecLearner {
+        model: cfg.model(num_items).init(&ad),
+    };
+    let opts = FitOptions {
+        label: "SASRec".into(),
+        max_epochs: cfg.max_epochs,
+        patience: cfg.patience,
+        learning_rate: cfg.learning_rate,
+        start_epoch,
+    };
+    fit(model, dir, train_loader, valid_loader, &opts)?;
+    let train_seconds = t.elapsed().as_secs_f64();
+
+    // The kept checkpoint with the best validation NDCG@10 (ties: the earlier epoch).
+    let epochs = checkpoint_epochs(dir);
+    let mut best: Option<(usize, f64, SasRec)> = None;
+    for &epoch in &epochs {
+        let path = checkpoint_path(dir, epoch);
+        let m = SasRecLearner {
+            model: cfg.model(num_items).init(device),
+        }
+        .try_load_file(&path)
+        .map_err(|e| file_err(&path, &e))?
+        .model;
+        let score = valid_ndcg10(&m, &cases, device);
+        if best.as_ref().is_none_or(|(_, s, _)| score > *s) {
+            best = Some((epoch, score, m));
+        }
+    }
+    let (best_epoch, valid_ndcg10, model) = best.ok_or_else(|| {
+        TrainError::Training(format!("no checkpoint written in {}", dir.display()))
+    })?;
+    Ok(SasRecTrainResult {
+        model,
+        best_epoch,
+        valid_ndcg10,
+        epochs_run: epochs.last().copied().unwrap_or(0),
+        train_seconds,
+        resumed_after: (start_epoch > 0).then_some(start_epoch),
+        dir: dir.to_path_buf(),
+    })
+}
+
+fn valid_ndcg10(model: &SasRec, cases: &[ValidCase], device: &Device) -> f64 {
+    let metric = RankingMetric::ndcg(10);
+    let mut total = 0.0;
+    for chunk in cases.chunks(512) {
+        let b = valid_batch(chunk, device);
+        let c = chunk[0].candidates.len();
+        let scores: Vec<f32> = model
+            .score_candidates(b.sequences, b.candidates)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec()
+            .unwrap_or_default();
+        for (r, case) in chunk.iter().enumerate() {
+            total += metric.case_value(rank_of(&scores[r * c..(r + 1) * c], case.positive));
+        }
+    }
+    total / cases.len().max(1) as f64
+}
