@@ -1,16 +1,20 @@
 //! The main job: `cargo run --release --example movielens`.
 //!
-//! Today it runs the foundation of the STAR pipeline: fetch MovieLens-100K (or another
-//! dataset), split it (temporal leave-one-out), draw the 1+19 candidate files, build the CST
-//! evidence store, evaluate the classical baselines on the test candidates, print the results
-//! table and write `runs/<name>/` (report.md, report.json, per-user results, candidate files,
-//! evidence store). The CF encoder, teacher, distillation and student stages join as their
-//! issues land. A rerun reuses the candidate files and the evidence store.
+//! Runs the STAR pipeline as far as it exists today: fetch MovieLens-100K (or another dataset),
+//! split it (temporal leave-one-out), draw the 1+19 candidate files, build the CST evidence
+//! store, train the neural baselines (BPR-MF, LightGCN, SASRec) with early stopping on the
+//! valid candidates, evaluate every method on the test candidates (and on the full catalogue),
+//! print the results and write `runs/<name>/` (report.md, report.json, per-user results,
+//! candidate files, evidence store, model directories). A rerun skips every finished stage and
+//! resumes an interrupted training from its last checkpoint. The teacher, distillation and
+//! student stages join as their issues land.
 
 use anyhow::Result;
 use clap::Parser;
 use star::cf::split::SplitKind;
 use star::pipeline::{self, DataSpec};
+use star::train::cf::{CfModelKind, CfTrainConfig};
+use star::train::sasrec::SasRecTrainConfig;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -23,12 +27,18 @@ struct Args {
     /// Read the dataset from this directory instead of fetching it.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Seed of the candidate sampling.
+    /// Seed of candidate sampling and training.
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Run directory (default: runs/<dataset>).
     #[arg(long)]
     run_dir: Option<PathBuf>,
+    /// Cap on training epochs of every model (default: each model's own limit).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Device for training: flex (CPU), wgpu or cuda, among the compiled backends.
+    #[arg(long, default_value = "default")]
+    device: String,
     /// Evaluation threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -48,45 +58,102 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let mut spec = DataSpec::named(&args.dataset);
     spec.data_dir = args.data.clone();
-
+    let mut stages: Vec<(String, f64)> = Vec::new();
     let t0 = Instant::now();
-    let prepared = pipeline::prepare(
+
+    // 1. Data, split, candidate files (valid and test), evidence store.
+    let t = Instant::now();
+    let p = pipeline::prepare(
         &spec,
         args.run_dir.as_deref(),
         SplitKind::Test,
         args.seed,
         19,
     )?;
-    // The valid candidates are drawn too, so later stages (model selection) read the same file.
-    pipeline::candidates(
-        &prepared.ds,
-        &prepared.split,
-        &prepared.run_dir,
-        SplitKind::Valid,
-        args.seed,
-        19,
-    )?;
-    let t_prepare = t0.elapsed().as_secs_f64();
+    pipeline::candidates(&p.ds, &p.split, &p.run_dir, SplitKind::Valid, args.seed, 19)?;
+    stages.push(("prepare".into(), t.elapsed().as_secs_f64()));
 
-    let t1 = Instant::now();
-    let report = pipeline::eval_baselines(&prepared, args.threads)?;
-    let t_eval = t1.elapsed().as_secs_f64();
+    // 2. Neural baselines, each skipped when its summary exists and resumed when interrupted.
+    let cap = |n: usize| args.epochs.map_or(n, |c| c.min(n));
+    for kind in [CfModelKind::Mf, CfModelKind::LightGcn] {
+        let dir = pipeline::cf_dir(&p.run_dir, kind);
+        if dir.join("summary.json").is_file() {
+            tracing::info!(
+                "{}: trained already ({})",
+                kind.method_name(),
+                dir.display()
+            );
+            continue;
+        }
+        let t = Instant::now();
+        let rec = CfTrainConfig::recommended(kind).with_seed(args.seed);
+        let cfg = rec.clone().with_max_epochs(cap(rec.max_epochs));
+        let resume = dir.join("checkpoint").is_dir();
+        pipeline::train_cf_model(
+            &p.ds,
+            &p.split,
+            &p.run_dir,
+            &cfg,
+            args.seed,
+            &args.device,
+            resume,
+        )?;
+        stages.push((
+            format!("train {}", kind.method_name()),
+            t.elapsed().as_secs_f64(),
+        ));
+    }
+    let dir = pipeline::sasrec_dir(&p.run_dir);
+    if dir.join("summary.json").is_file() {
+        tracing::info!("SASRec: trained already ({})", dir.display());
+    } else {
+        let t = Instant::now();
+        let rec = SasRecTrainConfig::new().with_seed(args.seed);
+        let cfg = rec.clone().with_max_epochs(cap(rec.max_epochs));
+        let resume = dir.join("checkpoint").is_dir();
+        pipeline::train_sasrec_model(
+            &p.ds,
+            &p.split,
+            &p.run_dir,
+            &cfg,
+            args.seed,
+            &args.device,
+            resume,
+        )?;
+        stages.push(("train SASRec".into(), t.elapsed().as_secs_f64()));
+    }
 
-    let dir = &prepared.run_dir;
+    // 3. Every method on the same test candidates, then on the full catalogue.
+    let t = Instant::now();
+    let report = pipeline::eval_baselines(&p, args.threads)?;
+    let catalogue = pipeline::eval_full_catalogue(&p)?;
+    stages.push(("evaluate".into(), t.elapsed().as_secs_f64()));
+
+    let dir = &p.run_dir;
     report.save_json(&dir.join("report.json"))?;
     report.per_user_jsonl(&dir.join("per_user.jsonl"))?;
-    let markdown = report.to_markdown();
+    let markdown = format!(
+        "{}\n## Full catalogue (test split, temporal leave-one-out)\n\n{}",
+        report.to_markdown(),
+        pipeline::catalogue_markdown(&catalogue)
+    );
     star::cf::fsutil::write_atomic(&dir.join("report.md"), |w| {
         std::io::Write::write_all(w, markdown.as_bytes())
     })?;
+    let json = serde_json::to_string_pretty(&catalogue)?;
+    star::cf::fsutil::write_atomic(&dir.join("full_catalogue.json"), |w| {
+        std::io::Write::write_all(w, json.as_bytes())
+    })?;
 
     println!("{markdown}");
+    let timings: Vec<String> = stages.iter().map(|(s, t)| format!("{s} {t:.1}s")).collect();
     println!(
-        "stages: prepare {t_prepare:.2}s, baselines {t_eval:.2}s, total {:.2}s",
+        "stages: {}; total {:.1}s",
+        timings.join(", "),
         t0.elapsed().as_secs_f64()
     );
     println!(
-        "wrote {}/report.md, report.json, per_user.jsonl",
+        "wrote {}/report.md, report.json, full_catalogue.json, per_user.jsonl",
         dir.display()
     );
     Ok(())

@@ -11,6 +11,8 @@
 //! A step whose artefact exists (and belongs to the same dataset, by fingerprint) reuses it.
 
 use anyhow::{bail, Context, Result};
+use burn::config::Config;
+use burn::module::Module;
 use star_cf::candidates::CandidateSet;
 use star_cf::data::{Dataset, Dedup, PreprocessOptions};
 use star_cf::evidence::{EvidenceConfig, EvidenceStore};
@@ -20,7 +22,9 @@ use star_eval::baselines;
 use star_eval::catalogue::{evaluate_catalogue, CatalogueResult};
 use star_eval::{EvalReport, ProtocolRunner};
 use star_model::cf::{CfEmbeddings, EmbeddingRanker};
+use star_model::sasrec::{SasRecConfig, SasRecRanker};
 use star_train::cf::{train_cf, CfModelKind, CfTrainConfig};
+use star_train::sasrec::{train_sasrec, SasRecTrainConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -215,6 +219,9 @@ pub fn eval_baselines(p: &Prepared, threads: usize) -> Result<EvalReport> {
     for model in trained_cf_models(&p.run_dir)? {
         report.push(runner.run(&model));
     }
+    if let Some(model) = trained_sasrec(&p.run_dir, p.ds.num_items())? {
+        report.push(runner.run(&model));
+    }
     Ok(report)
 }
 
@@ -228,6 +235,9 @@ pub fn eval_full_catalogue(p: &Prepared) -> Result<Vec<CatalogueResult>> {
         &baselines::Pop::new(p.store.clone()),
     )];
     for model in trained_cf_models(&p.run_dir)? {
+        out.push(evaluate_catalogue(&p.split, kind, &model));
+    }
+    if let Some(model) = trained_sasrec(&p.run_dir, p.ds.num_items())? {
         out.push(evaluate_catalogue(&p.split, kind, &model));
     }
     Ok(out)
@@ -257,13 +267,13 @@ pub fn cf_dir(run_dir: &Path, kind: CfModelKind) -> PathBuf {
     run_dir.join("cf").join(kind.method_name())
 }
 
-/// The summary written next to a trained CF model.
+/// The summary written next to a trained model.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct CfRunSummary {
-    /// Method name (`BPR-MF`, `LightGCN`).
+pub struct RunSummary<C> {
+    /// Method name (`BPR-MF`, `LightGCN`, `SASRec`).
     pub method: String,
     /// Hyper-parameters.
-    pub config: CfTrainConfig,
+    pub config: C,
     /// Best epoch (by validation NDCG@10).
     pub best_epoch: usize,
     /// Epochs run.
@@ -274,6 +284,29 @@ pub struct CfRunSummary {
     pub train_seconds: f64,
     /// The device it trained on.
     pub device: String,
+}
+
+/// Summary of a CF model run.
+pub type CfRunSummary = RunSummary<CfTrainConfig>;
+
+/// The device name as reported: `default` resolved to the backend it picks.
+fn device_label(name: &str) -> String {
+    if name == "default" {
+        star_model::available_devices()
+            .first()
+            .map_or("default", |d| *d)
+            .to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+fn write_summary<C: serde::Serialize>(dir: &Path, summary: &RunSummary<C>) -> Result<()> {
+    let json = serde_json::to_string_pretty(summary)?;
+    star_cf::fsutil::write_atomic(&dir.join("summary.json"), |w| {
+        std::io::Write::write_all(w, json.as_bytes())
+    })?;
+    Ok(())
 }
 
 /// Trains a CF model on the prepared data (valid candidates for early stopping), writes
@@ -303,20 +336,73 @@ pub fn train_cf_model(
         epochs_run: r.epochs_run,
         valid_ndcg10: r.valid_ndcg10,
         train_seconds: r.train_seconds,
-        device: if device_name == "default" {
-            star_model::available_devices()
-                .first()
-                .map_or("default", |d| *d)
-                .to_string()
-        } else {
-            device_name.to_string()
-        },
+        device: device_label(device_name),
     };
-    let json = serde_json::to_string_pretty(&summary)?;
-    star_cf::fsutil::write_atomic(&dir.join("summary.json"), |w| {
-        std::io::Write::write_all(w, json.as_bytes())
-    })?;
+    write_summary(&dir, &summary)?;
     Ok(summary)
+}
+
+/// Where the SASRec run lives: `<run_dir>/sasrec`.
+pub fn sasrec_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("sasrec")
+}
+
+/// Trains SASRec (valid candidates for early stopping) and writes `model.bpk`,
+/// `model-config.json` and `summary.json` into [`sasrec_dir`].
+pub fn train_sasrec_model(
+    ds: &Dataset,
+    split: &Split,
+    run_dir: &Path,
+    cfg: &SasRecTrainConfig,
+    seed: u64,
+    device_name: &str,
+    resume: bool,
+) -> Result<RunSummary<SasRecTrainConfig>> {
+    let device = star_model::device_from_name(device_name).map_err(anyhow::Error::msg)?;
+    let valid = candidates(ds, split, run_dir, SplitKind::Valid, seed, 19)?;
+    let dir = sasrec_dir(run_dir);
+    let r = train_sasrec(cfg, split, &valid, &dir, &device, resume)?;
+    cfg.model(ds.num_items())
+        .save(dir.join("model-config.json"))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("model-config.json").display()))?;
+    r.model
+        .save_file(dir.join("model.bpk"))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("model.bpk").display()))?;
+    let summary = RunSummary {
+        method: "SASRec".to_string(),
+        config: cfg.clone(),
+        best_epoch: r.best_epoch,
+        epochs_run: r.epochs_run,
+        valid_ndcg10: r.valid_ndcg10,
+        train_seconds: r.train_seconds,
+        device: device_label(device_name),
+    };
+    write_summary(&dir, &summary)?;
+    Ok(summary)
+}
+
+/// The trained SASRec of the run directory, if there is one, loaded on the CPU for ranking.
+pub fn trained_sasrec(run_dir: &Path, num_items: usize) -> Result<Option<SasRecRanker>> {
+    let dir = sasrec_dir(run_dir);
+    let (cfg_path, model_path) = (dir.join("model-config.json"), dir.join("model.bpk"));
+    if !model_path.is_file() {
+        return Ok(None);
+    }
+    let cfg = SasRecConfig::load(&cfg_path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
+    if cfg.num_items != num_items {
+        anyhow::bail!(
+            "{}: trained for {} items, the dataset has {num_items}",
+            cfg_path.display(),
+            cfg.num_items
+        );
+    }
+    let device = star_model::device_from_name("default").map_err(anyhow::Error::msg)?;
+    let model = cfg
+        .init(&device)
+        .try_load_file(&model_path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", model_path.display()))?;
+    Ok(Some(SasRecRanker::new(model, num_items)))
 }
 
 /// The trained CF models in the run directory (those with `embeddings.safetensors`), loaded on

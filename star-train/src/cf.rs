@@ -79,6 +79,20 @@ pub struct CfTrainConfig {
     pub seed: u64,
 }
 
+impl CfTrainConfig {
+    /// Settings that worked well on MovieLens-100K for each model (valid NDCG@10, CPU time):
+    /// BPR-MF with the defaults; LightGCN with learning rate 5e-3 and batches of 8192, which
+    /// also needs 4× fewer full-graph propagations per epoch.
+    pub fn recommended(kind: CfModelKind) -> Self {
+        match kind {
+            CfModelKind::Mf => CfTrainConfig::new(kind),
+            CfModelKind::LightGcn => CfTrainConfig::new(kind)
+                .with_learning_rate(5e-3)
+                .with_batch_size(8192),
+        }
+    }
+}
+
 /// A CF encoder with its training hyper-parameters, as the `Learner` sees it.
 #[derive(Module, Debug)]
 pub struct CfLearner<M: Module> {

@@ -126,6 +126,8 @@ pub struct FitOptions {
 
 /// Runs burn-train's `Learner` on `model`: Adam, train loss; validation loss, HR@10 and NDCG@10;
 /// early stopping and checkpoint selection on NDCG@10 (the last two checkpoints are kept too).
+/// Progress is one plain-text line per epoch and split (also in CI logs); set `STAR_TUI=1` for
+/// burn's terminal dashboard instead.
 pub fn fit<M>(
     model: M,
     dir: &Path,
@@ -162,12 +164,15 @@ where
         .metric_valid_numeric(LossMetric::new())
         .metric_valid_numeric(RankingMetric::hr(10))
         .metric_valid_numeric(ndcg)
-        .renderer(Box::new(EpochLineRenderer::new(&opts.label)))
         .with_application_logger(None)
         .with_default_checkpointers()
         .with_checkpointing_strategy(strategy)
         .early_stopping(early)
         .num_epochs(opts.max_epochs);
+    // One plain line per epoch by default; STAR_TUI=1 opts into burn's dashboard (terminal only).
+    if std::env::var("STAR_TUI").map_or(true, |v| v != "1") {
+        training = training.renderer(Box::new(EpochLineRenderer::new(&opts.label)));
+    }
     if opts.start_epoch > 0 {
         training = training.checkpoint(opts.start_epoch);
     }
