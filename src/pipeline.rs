@@ -13,6 +13,10 @@
 use anyhow::{bail, Context, Result};
 use burn::config::Config;
 use burn::module::Module;
+use star_agents::chat::openai::{OpenAiClient, OpenAiConfig};
+use star_agents::chat::ChatModel;
+use star_agents::tools::ToolResources;
+use star_agents::{Teacher, TeacherConfig};
 use star_cf::candidates::CandidateSet;
 use star_cf::data::{Dataset, Dedup, PreprocessOptions};
 use star_cf::evidence::{EvidenceConfig, EvidenceStore};
@@ -418,4 +422,76 @@ pub fn trained_cf_models(run_dir: &Path) -> Result<Vec<EmbeddingRanker>> {
         }
     }
     Ok(out)
+}
+
+/// The teacher's shared resources for a prepared run: dataset, evidence store, and the trained
+/// BPR-MF embeddings when the run directory has them (for the `cf_score` tool).
+pub fn teacher_resources(p: &Prepared) -> Result<ToolResources> {
+    let cf = trained_cf_models(&p.run_dir)?
+        .into_iter()
+        .find(|m| star_cf::Ranker::name(m) == CfModelKind::Mf.method_name())
+        .map(Arc::new);
+    Ok(star_agents::orchestrator::resources(
+        Arc::new(p.ds.clone()),
+        &p.split,
+        p.store.clone(),
+        cf,
+    ))
+}
+
+/// Which teacher variant.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TeacherVariant {
+    /// Everything.
+    Full,
+    /// No reflector.
+    NoReflection,
+    /// No CST-evidence tools.
+    NoCst,
+}
+
+/// Builds the rule-based teacher (or, with `chat`, the LLM-prompted one) of a variant.
+pub fn build_teacher(
+    res: ToolResources,
+    chat: Option<Arc<dyn ChatModel>>,
+    variant: TeacherVariant,
+) -> Teacher {
+    let t = match chat {
+        None => Teacher::rule_based(res, TeacherConfig::default()),
+        Some(chat) => Teacher::llm(res, chat, TeacherConfig::default()),
+    };
+    match variant {
+        TeacherVariant::Full => t,
+        TeacherVariant::NoReflection => t.without_reflection(),
+        TeacherVariant::NoCst => t.without_cst(),
+    }
+}
+
+/// The chat model for `--llm`: an OpenAI-compatible server from `STAR_LLM_*` variables.
+pub fn chat_model_from_env() -> Result<Arc<dyn ChatModel>> {
+    let cfg = OpenAiConfig::from_env()?;
+    Ok(Arc::new(OpenAiClient::new(cfg)))
+}
+
+/// Evaluates the teacher and its two ablations on the prepared candidates.
+pub fn eval_teacher(
+    p: &Prepared,
+    chat: Option<Arc<dyn ChatModel>>,
+    threads: usize,
+) -> Result<EvalReport> {
+    let res = teacher_resources(p)?;
+    let tagger = scenario_tagger(&p.ds, &p.store);
+    let repair = baselines::ItemKnn::new(p.store.clone());
+    let runner = ProtocolRunner::new(&p.ds, &p.split, &p.candidates, &repair, Some(&tagger))?
+        .threads(threads.max(1));
+    let mut report = EvalReport::new(&p.candidates.header);
+    for v in [
+        TeacherVariant::Full,
+        TeacherVariant::NoReflection,
+        TeacherVariant::NoCst,
+    ] {
+        let teacher = build_teacher(res.clone(), chat.clone(), v);
+        report.push(runner.run(&teacher));
+    }
+    Ok(report)
 }

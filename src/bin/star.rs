@@ -41,6 +41,49 @@ enum Command {
     /// Evaluate methods on the 1+N candidate files.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Run the teacher and write trajectories (JSONL), resumable and shardable.
+    Teach(TeachArgs),
+}
+
+#[derive(Args)]
+struct TeachArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    protocol: ProtocolArgs,
+    /// Output directory for trajectory files.
+    #[arg(long)]
+    out: PathBuf,
+    /// Which requests: train (training samples), valid or test (candidate files).
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// Training samples per user (the most recent positions of the train sequence).
+    #[arg(long, default_value_t = 10)]
+    per_user: usize,
+    /// Longest history given to the teacher for a training sample.
+    #[arg(long, default_value_t = 200)]
+    max_history: usize,
+    /// This machine's share of the work, `i/n` (episode k goes to shard k mod n).
+    #[arg(long, default_value = "0/1")]
+    shard: star::agents::teach::Shard,
+    /// Episodes run in parallel.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Stop after this many episodes of the shard (for trials).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Use the LLM-prompted teacher (OpenAI-compatible server from STAR_LLM_BASE_URL, STAR_LLM_MODEL, STAR_LLM_API_KEY).
+    #[arg(long)]
+    llm: bool,
+    /// Ablation: no reflector.
+    #[arg(long)]
+    no_reflection: bool,
+    /// Ablation: no CST-evidence tools.
+    #[arg(long)]
+    no_cst: bool,
+    /// Keep episodes whose true item is within the top k (1 = ranked first).
+    #[arg(long, default_value_t = 1)]
+    keep_top: usize,
 }
 
 #[derive(Subcommand)]
@@ -141,6 +184,25 @@ enum DataCommand {
 
 #[derive(Subcommand)]
 enum EvalCommand {
+    /// The teacher and its ablations (no reflection, no CST evidence).
+    Teacher {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        protocol: ProtocolArgs,
+        /// Which held-out item to evaluate on.
+        #[arg(long, default_value = "test")]
+        split: SplitKind,
+        /// Write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Episodes run in parallel.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Use the LLM-prompted teacher (STAR_LLM_* variables).
+        #[arg(long)]
+        llm: bool,
+    },
     /// Pop, ItemKNN, UserKNN and the CST evidence scorer.
     Baselines {
         #[command(flatten)]
@@ -474,6 +536,161 @@ fn run(cli: Cli) -> Result<()> {
                 pipeline::sasrec_dir(&run_dir).display()
             );
         }
+        Command::Eval(EvalCommand::Teacher {
+            data,
+            protocol,
+            split,
+            json,
+            threads,
+            llm,
+        }) => {
+            let prepared = pipeline::prepare(
+                &data.spec(&cli.home),
+                protocol.run_dir.as_deref(),
+                split,
+                protocol.seed,
+                protocol.negatives,
+            )?;
+            let chat = if llm {
+                Some(pipeline::chat_model_from_env()?)
+            } else {
+                None
+            };
+            let report = pipeline::eval_teacher(&prepared, chat, threads)?;
+            println!("{}", report.to_markdown());
+            report.save_json(&prepared.run_dir.join(format!("eval-teacher-{split}.json")))?;
+            if let Some(path) = json {
+                report.save_json(&path)?;
+                eprintln!("wrote {}", path.display());
+            }
+        }
+        Command::Teach(args) => teach(args, &cli.home)?,
+    }
+    Ok(())
+}
+
+fn teach(args: TeachArgs, home: &Option<PathBuf>) -> Result<()> {
+    use star::agents::teach::{candidate_jobs, teach, training_jobs};
+    use star::agents::trajectory::{filter_file, FilterConfig, TrajectoryWriter};
+    use std::sync::atomic::AtomicBool;
+    let kind = match args.split.as_str() {
+        "train" => None,
+        "valid" => Some(SplitKind::Valid),
+        "test" => Some(SplitKind::Test),
+        other => anyhow::bail!("unknown split `{other}` (train, valid, test)"),
+    };
+    let prepared = pipeline::prepare(
+        &args.data.spec(home),
+        args.protocol.run_dir.as_deref(),
+        kind.unwrap_or(SplitKind::Valid),
+        args.protocol.seed,
+        args.protocol.negatives,
+    )?;
+    let mut jobs = match kind {
+        None => training_jobs(
+            &prepared.ds,
+            &prepared.split,
+            args.per_user,
+            args.max_history,
+            args.protocol.negatives,
+            args.protocol.seed,
+        ),
+        Some(_) => candidate_jobs(&prepared.ds, &prepared.split, &prepared.candidates),
+    };
+    let chat = if args.llm {
+        Some(pipeline::chat_model_from_env()?)
+    } else {
+        None
+    };
+    let variant = match (args.no_reflection, args.no_cst) {
+        (false, false) => pipeline::TeacherVariant::Full,
+        (true, false) => pipeline::TeacherVariant::NoReflection,
+        (false, true) => pipeline::TeacherVariant::NoCst,
+        (true, true) => anyhow::bail!("choose one ablation at a time"),
+    };
+    let teacher = pipeline::build_teacher(pipeline::teacher_resources(&prepared)?, chat, variant);
+    let shard = args.shard;
+    let stem = if shard.count == 1 {
+        format!("{}-{}", teacher.name(), args.split)
+    } else {
+        format!(
+            "{}-{}-shard{}of{}",
+            teacher.name(),
+            args.split,
+            shard.index,
+            shard.count
+        )
+    };
+    let path = args.out.join(format!("{stem}.jsonl"));
+    let mut writer = TrajectoryWriter::open(&path)?;
+    if let Some(limit) = args.limit {
+        // keep the first `limit` jobs of this shard
+        let mut seen = 0;
+        let mut k = 0;
+        jobs.retain(|_| {
+            let mine = shard.owns(k);
+            k += 1;
+            if mine {
+                seen += 1;
+            }
+            !mine || seen <= limit
+        });
+    }
+    let total = jobs
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| shard.owns(*k))
+        .count();
+    let bar = star::cf::progress::bar(total as u64, teacher.name());
+    bar.set_position(
+        jobs.iter()
+            .enumerate()
+            .filter(|(k, j)| shard.owns(*k) && writer.contains(&j.meta.id))
+            .count() as u64,
+    );
+    let stop = AtomicBool::new(false);
+    let summary = teach(
+        &teacher,
+        &jobs,
+        shard,
+        &mut writer,
+        args.threads,
+        &stop,
+        &|| bar.inc(1),
+    )?;
+    bar.finish_and_clear();
+    println!(
+        "{}: {} episodes in shard {}/{} ({} already done, {} written, {} failed) in {:.1}s -> {}",
+        teacher.name(),
+        summary.jobs,
+        shard.index,
+        shard.count,
+        summary.skipped,
+        summary.written,
+        summary.failed,
+        summary.wall_s,
+        path.display()
+    );
+    let cfg = FilterConfig {
+        top_k: args.keep_top.max(1),
+        require_valid: true,
+    };
+    let kept_path = args.out.join(format!("{stem}.kept.jsonl"));
+    let stats = filter_file(&path, &kept_path, &cfg)?;
+    let json = serde_json::to_string_pretty(&stats)?;
+    star::cf::fsutil::write_atomic(&args.out.join(format!("{stem}.filter.json")), |w| {
+        std::io::Write::write_all(w, json.as_bytes())
+    })?;
+    println!(
+        "outcome filter (true item in the top {}): kept {} of {} episodes ({:.1}%) -> {}",
+        cfg.top_k,
+        stats.kept,
+        stats.total,
+        100.0 * stats.kept_share(),
+        kept_path.display()
+    );
+    if summary.failed > 0 {
+        anyhow::bail!("{} episodes failed; rerun to retry them", summary.failed);
     }
     Ok(())
 }

@@ -91,6 +91,9 @@ pub struct CandidateEvidence {
     pub co_occurring_items: u32,
     /// Total co-occurrences with the `recent_window` most recent history items.
     pub recent_co_occurrence: u32,
+    /// The candidate's link to each of the `recent_window` most recent history items, newest
+    /// first: `(co-occurrence count, cosine similarity)`.
+    pub recent_links: Vec<(u32, f32)>,
     /// How many of the `user_k` nearest users interacted with the candidate.
     pub user_cf_hits: u32,
     /// Number of nearest users consulted.
@@ -249,6 +252,7 @@ impl EvidenceStore {
         let (mut weighted, mut weights) = (0.0f32, 0.0f32);
         let mut anchor: Option<Anchor> = None;
         let (mut co_items, mut recent) = (0u32, 0u32);
+        let mut recent_links = vec![(0u32, 0.0f32); self.config.recent_window.min(n)];
         for (pos, &h) in history.iter().enumerate() {
             let steps_ago = (n - pos) as u32;
             let w = 0.5f32.powf((steps_ago - 1) as f32 / self.config.recency_half_life);
@@ -266,6 +270,7 @@ impl EvidenceStore {
             co_items += 1;
             if steps_ago as usize <= self.config.recent_window {
                 recent += count;
+                recent_links[steps_ago as usize - 1] = (count, score);
             }
             // strongest count; on ties the more recent item (later in the loop) wins
             if anchor.as_ref().is_none_or(|a| count >= a.count) {
@@ -317,6 +322,7 @@ impl EvidenceStore {
             anchor,
             co_occurring_items: co_items,
             recent_co_occurrence: recent,
+            recent_links,
             user_cf_hits: hits,
             user_cf_k: neighbors.len() as u32,
             user_cf_score: ucf,

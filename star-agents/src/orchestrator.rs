@@ -1,0 +1,316 @@
+//! The orchestrator: plan → analysts (each up to T tool turns) → reflector (up to R revision
+//! rounds) → ranker, with every step recorded into an [`Episode`].
+
+use crate::episode::{serialise, Episode, EpisodeStats, Step};
+use crate::roles::rule::{RuleAnalyst, RulePlanner, RuleRanker, RuleReflector};
+use crate::roles::{
+    Analysis, Analyst, EpisodeView, FinalRanker, Flag, Planner, Reflector, RoleError, ToolEnv,
+    Transcript,
+};
+use crate::tools::{ToolContext, ToolRegistry, ToolResources};
+use star_cf::{ItemId, RankError, RankRequest, Ranker, Ranking};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Limits of an episode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TeacherConfig {
+    /// Tool turns per analyst pass (T).
+    pub max_tool_turns: usize,
+    /// Revision rounds the reflector may ask for (R).
+    pub max_revisions: usize,
+    /// Whether the reflector runs at all (off for the `no-reflection` ablation).
+    pub reflection: bool,
+    /// History items shown in the prompt (the most recent ones).
+    pub prompt_history: usize,
+}
+
+impl Default for TeacherConfig {
+    fn default() -> Self {
+        TeacherConfig {
+            max_tool_turns: 4,
+            max_revisions: 2,
+            reflection: true,
+            prompt_history: 50,
+        }
+    }
+}
+
+/// Which episode a request is (for ids and records).
+#[derive(Clone, Debug, Default)]
+pub struct EpisodeMeta {
+    /// Unique id.
+    pub id: String,
+    /// `train`, `valid` or `test`.
+    pub split: String,
+    /// The held-out item, when known (never shown to the roles).
+    pub target: Option<ItemId>,
+}
+
+/// The multi-agent teacher.
+pub struct Teacher {
+    name: String,
+    planner: Box<dyn Planner>,
+    analysts: Vec<Box<dyn Analyst>>,
+    reflector: Box<dyn Reflector>,
+    ranker: Box<dyn FinalRanker>,
+    tools: ToolRegistry,
+    resources: ToolResources,
+    config: TeacherConfig,
+}
+
+impl Teacher {
+    /// A teacher from its parts.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: &str,
+        planner: Box<dyn Planner>,
+        analysts: Vec<Box<dyn Analyst>>,
+        reflector: Box<dyn Reflector>,
+        ranker: Box<dyn FinalRanker>,
+        tools: ToolRegistry,
+        resources: ToolResources,
+        config: TeacherConfig,
+    ) -> Self {
+        Teacher {
+            name: name.to_string(),
+            planner,
+            analysts,
+            reflector,
+            ranker,
+            tools,
+            resources,
+            config,
+        }
+    }
+
+    /// The rule-based teacher with all tools: `teacher`.
+    pub fn rule_based(resources: ToolResources, config: TeacherConfig) -> Self {
+        Teacher::new(
+            "teacher",
+            Box::new(RulePlanner),
+            RuleAnalyst::all()
+                .into_iter()
+                .map(|a| Box::new(a) as Box<dyn Analyst>)
+                .collect(),
+            Box::new(RuleReflector),
+            Box::new(RuleRanker),
+            ToolRegistry::standard(),
+            resources,
+            config,
+        )
+    }
+
+    /// The LLM-prompted teacher over `model`: `teacher-llm`.
+    pub fn llm(
+        resources: ToolResources,
+        model: Arc<dyn crate::chat::ChatModel>,
+        config: TeacherConfig,
+    ) -> Self {
+        use crate::roles::llm::{LlmAnalyst, LlmPlanner, LlmRanker, LlmReflector};
+        Teacher::new(
+            "teacher-llm",
+            Box::new(LlmPlanner::new(model.clone())),
+            crate::roles::AnalystKind::ALL
+                .into_iter()
+                .map(|k| Box::new(LlmAnalyst::new(k, model.clone())) as Box<dyn Analyst>)
+                .collect(),
+            Box::new(LlmReflector::new(model.clone())),
+            Box::new(LlmRanker::new(model)),
+            ToolRegistry::standard(),
+            resources,
+            config,
+        )
+    }
+
+    /// The same teacher without reflection: `<name>-no-reflection`.
+    pub fn without_reflection(mut self) -> Self {
+        self.config.reflection = false;
+        self.name = format!("{}-no-reflection", self.name);
+        self
+    }
+
+    /// The same teacher without the CST-evidence tools: `<name>-no-cst`.
+    pub fn without_cst(mut self) -> Self {
+        self.tools = self.tools.without_cst();
+        self.name = format!("{}-no-cst", self.name);
+        self
+    }
+
+    /// The teacher's name in results.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The shared resources.
+    pub fn resources(&self) -> &ToolResources {
+        &self.resources
+    }
+
+    /// The prompt of a request: the recent history and the candidates, items written as
+    /// `[raw id] Title (year)`.
+    pub fn prompt(&self, ctx: &ToolContext) -> String {
+        let h = &ctx.request.history;
+        let shown = &h[h.len().saturating_sub(self.config.prompt_history)..];
+        format!(
+            "User {} has {} items in their history. Most recent {} (oldest first): {}\nCandidates ({}): {}",
+            ctx.res.dataset.users[ctx.request.user.idx()].raw_id,
+            h.len(),
+            shown.len(),
+            shown.iter().map(|&i| ctx.label(i)).collect::<Vec<_>>().join("; "),
+            ctx.request.candidates.len(),
+            ctx.request.candidates.iter().map(|&c| ctx.label(c)).collect::<Vec<_>>().join("; ")
+        )
+    }
+
+    /// Runs one episode.
+    pub fn run(&self, request: &RankRequest, meta: &EpisodeMeta) -> Result<Episode, RoleError> {
+        let start = Instant::now();
+        let ctx = ToolContext {
+            res: &self.resources,
+            request,
+        };
+        let prompt = self.prompt(&ctx);
+        let view = EpisodeView {
+            ctx: &ctx,
+            prompt: &prompt,
+        };
+        let mut t = Transcript::default();
+
+        let plan = self.planner.plan(&view, &mut t)?;
+        t.push_text(Step::Plan {
+            text: plan.text.clone(),
+        });
+
+        let mut analyses: Vec<Analysis> = Vec::with_capacity(self.analysts.len());
+        for analyst in &self.analysts {
+            let kind = analyst.kind();
+            let mut env = ToolEnv::new(
+                &ctx,
+                &self.tools,
+                &mut t,
+                kind.title(),
+                self.config.max_tool_turns,
+            );
+            let a = analyst.analyse(&view, &mut env, &[], None)?;
+            t.push_text(Step::Analysis {
+                analyst: kind,
+                round: 0,
+                text: a.summary.clone(),
+            });
+            analyses.push(a);
+        }
+
+        let mut revisions = 0;
+        if self.config.reflection {
+            for round in 0..=self.config.max_revisions {
+                let r = self.reflector.reflect(&view, &analyses, &mut t)?;
+                t.push_text(Step::Reflection {
+                    round,
+                    text: r.text.clone(),
+                    flags: r.flags.len(),
+                });
+                if r.revise.is_empty() || round == self.config.max_revisions {
+                    break;
+                }
+                revisions += 1;
+                for (analyst, analysis) in self.analysts.iter().zip(analyses.iter_mut()) {
+                    let kind = analyst.kind();
+                    if !r.revise.contains(&kind) {
+                        continue;
+                    }
+                    let feedback: Vec<Flag> = r
+                        .flags
+                        .iter()
+                        .filter(|f| f.analyst == kind)
+                        .cloned()
+                        .collect();
+                    let mut env = ToolEnv::new(
+                        &ctx,
+                        &self.tools,
+                        &mut t,
+                        kind.title(),
+                        self.config.max_tool_turns,
+                    );
+                    let revised = analyst.analyse(&view, &mut env, &feedback, Some(analysis))?;
+                    t.push_text(Step::Analysis {
+                        analyst: kind,
+                        round: round + 1,
+                        text: revised.summary.clone(),
+                    });
+                    *analysis = revised;
+                }
+            }
+        }
+
+        let fr = self.ranker.rank(&view, &plan, &analyses, &mut t)?;
+        let raw = |i: &ItemId| ctx.raw(*i).to_string();
+        let ranking: Vec<String> = fr.items.iter().map(raw).collect();
+        t.push_text(Step::Recommend {
+            ranking: ranking.clone(),
+            justification: fr.justification.clone(),
+        });
+        let stats = EpisodeStats {
+            wall_ms: start.elapsed().as_secs_f64() * 1e3,
+            tool_calls: t.calls.len(),
+            tool_errors: t.calls.iter().filter(|c| c.output.is_err()).count(),
+            tokens: t.tokens,
+            revisions,
+            chat_calls: t.chat_calls,
+        };
+        Ok(Episode {
+            id: meta.id.clone(),
+            split: meta.split.clone(),
+            user: self.resources.dataset.users[request.user.idx()]
+                .raw_id
+                .clone(),
+            history_len: request.history.len(),
+            candidates: request.candidates.iter().map(raw).collect(),
+            target: meta.target.map(|i| raw(&i)),
+            teacher: self.name.clone(),
+            prompt,
+            text: serialise(&t.steps),
+            steps: t.steps,
+            target_rank: meta
+                .target
+                .and_then(|tg| fr.items.iter().position(|&i| i == tg)),
+            ranking,
+            valid: fr.valid,
+            stats,
+        })
+    }
+}
+
+impl Ranker for Teacher {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn rank(&self, request: &RankRequest) -> Result<Ranking, RankError> {
+        let ep = self.run(request, &EpisodeMeta::default())?;
+        let items = ep
+            .ranking
+            .iter()
+            .filter_map(|r| self.resources.dataset.item_by_raw(r))
+            .collect();
+        Ok(Ranking {
+            items,
+            scores: None,
+        })
+    }
+}
+
+/// Shared resources for tests and callers that build them by hand.
+pub fn resources(
+    dataset: Arc<star_cf::data::Dataset>,
+    split: &star_cf::split::Split,
+    store: Arc<star_cf::evidence::EvidenceStore>,
+    cf: Option<Arc<star_model::cf::EmbeddingRanker>>,
+) -> ToolResources {
+    ToolResources {
+        dataset,
+        store,
+        cf,
+        train_len: Arc::new(split.users.iter().map(|u| u.train.len()).collect()),
+    }
+}

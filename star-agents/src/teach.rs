@@ -1,0 +1,228 @@
+//! Producing trajectories: which episodes to run (training samples, valid or test cases), how
+//! to split them across machines (`--shard i/n`), and running them in parallel into a
+//! resumable trajectory file.
+
+use crate::orchestrator::{EpisodeMeta, Teacher};
+use crate::trajectory::{TrajectoryError, TrajectoryWriter};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use star_cf::candidates::CandidateSet;
+use star_cf::data::Dataset;
+use star_cf::split::{Split, SplitKind};
+use star_cf::{ItemId, RankRequest};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+/// One episode to run.
+#[derive(Clone, Debug)]
+pub struct TeachJob {
+    /// The request.
+    pub request: RankRequest,
+    /// Id, split and target.
+    pub meta: EpisodeMeta,
+}
+
+/// A `--shard i/n` selection: job `k` (in job order) belongs to shard `k mod n`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, `0..n`.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl Shard {
+    /// The whole job list.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether job `k` belongs to this shard.
+    pub fn owns(&self, k: usize) -> bool {
+        k % self.count == self.index
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("shard `{s}` is not of the form i/n"))?;
+        let (index, count) = (
+            i.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("bad shard index in `{s}`"))?,
+            n.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("bad shard count in `{s}`"))?,
+        );
+        if count == 0 || index >= count {
+            return Err(format!("shard `{s}`: need 0 <= i < n"));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// SplitMix64 for per-sample seeds.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Episodes for training samples: for each user, the last `per_user` positions of the train
+/// sequence (each a prefix → next item), with the target and `negatives` items the user never
+/// interacted with, shuffled; all drawn from `(seed, user, position)`.
+pub fn training_jobs(
+    ds: &Dataset,
+    split: &Split,
+    per_user: usize,
+    max_history: usize,
+    negatives: usize,
+    seed: u64,
+) -> Vec<TeachJob> {
+    let n_items = ds.num_items() as u32;
+    let mut jobs = Vec::new();
+    for (u, us) in split.users.iter().enumerate() {
+        let user = star_cf::UserId::from(u);
+        let seen: HashSet<ItemId> = ds.user_interactions(user).iter().map(|i| i.item).collect();
+        if (n_items as usize) < seen.len() + negatives {
+            continue;
+        }
+        let first = us.train.len().saturating_sub(per_user).max(1);
+        for t in first..us.train.len() {
+            let target = us.train[t];
+            let mut rng = ChaCha8Rng::seed_from_u64(mix(mix(seed ^ 0x7ea4) ^ u as u64) ^ t as u64);
+            let mut cands = vec![target];
+            while cands.len() < negatives + 1 {
+                let j = ItemId(rng.random_range(0..n_items));
+                if !seen.contains(&j) && !cands.contains(&j) {
+                    cands.push(j);
+                }
+            }
+            cands.shuffle(&mut rng);
+            jobs.push(TeachJob {
+                request: RankRequest {
+                    user,
+                    history: us.train[t.saturating_sub(max_history)..t].to_vec(),
+                    candidates: cands,
+                },
+                meta: EpisodeMeta {
+                    id: format!("train:{}:{t}", ds.users[u].raw_id),
+                    split: "train".into(),
+                    target: Some(target),
+                },
+            });
+        }
+    }
+    jobs
+}
+
+/// Episodes for the cases of a candidate file (valid or test).
+pub fn candidate_jobs(ds: &Dataset, split: &Split, cands: &CandidateSet) -> Vec<TeachJob> {
+    let kind = cands.header.split;
+    (0..cands.cases.len())
+        .map(|i| TeachJob {
+            request: cands.request(i, split),
+            meta: EpisodeMeta {
+                id: format!("{kind}:{}", ds.users[cands.cases[i].user.idx()].raw_id),
+                split: match kind {
+                    SplitKind::Valid => "valid".into(),
+                    SplitKind::Test => "test".into(),
+                },
+                target: Some(cands.cases[i].target()),
+            },
+        })
+        .collect()
+}
+
+/// What a teaching run did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TeachSummary {
+    /// Jobs in this shard.
+    pub jobs: usize,
+    /// Already in the file before this run (resumed).
+    pub skipped: usize,
+    /// Written by this run.
+    pub written: usize,
+    /// Failed episodes (role errors; not written, retried on the next run).
+    pub failed: usize,
+    /// Wall time of this run.
+    pub wall_s: f64,
+}
+
+/// Runs the jobs of `shard` that are not yet in `writer`'s file on `threads` threads, writing
+/// each episode as soon as it finishes. `stop` ends the run early (already written episodes
+/// stay). `on_done` is called after each job (for progress).
+pub fn teach(
+    teacher: &Teacher,
+    jobs: &[TeachJob],
+    shard: Shard,
+    writer: &mut TrajectoryWriter,
+    threads: usize,
+    stop: &AtomicBool,
+    on_done: &(dyn Fn() + Sync),
+) -> Result<TeachSummary, TrajectoryError> {
+    let start = Instant::now();
+    let mine: Vec<&TeachJob> = jobs
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| shard.owns(*k))
+        .map(|(_, j)| j)
+        .collect();
+    let todo: Vec<&TeachJob> = mine
+        .iter()
+        .copied()
+        .filter(|j| !writer.contains(&j.meta.id))
+        .collect();
+    let mut summary = TeachSummary {
+        jobs: mine.len(),
+        skipped: mine.len() - todo.len(),
+        ..Default::default()
+    };
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel();
+    let mut write_err = None;
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1).min(todo.len().max(1)) {
+            let tx = tx.clone();
+            let (todo, next) = (&todo, &next);
+            s.spawn(move || loop {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = todo.get(k) else { break };
+                let result = teacher.run(&job.request, &job.meta);
+                if tx.send((job.meta.id.clone(), result)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (id, result) in rx {
+            on_done();
+            match result {
+                Ok(ep) => match writer.append(&ep) {
+                    Ok(_) => summary.written += 1,
+                    Err(e) => {
+                        write_err = Some(e);
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                },
+                Err(e) => {
+                    summary.failed += 1;
+                    tracing::warn!("episode {id} failed: {e}");
+                }
+            }
+        }
+    });
+    summary.wall_s = start.elapsed().as_secs_f64();
+    match write_err {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}

@@ -1,0 +1,257 @@
+//! Trajectory files: JSON lines, one [`Episode`] per line, appended and flushed one episode at
+//! a time, so an interrupted run loses at most the episode being written. Reopening a file
+//! drops a torn last line and remembers which episode ids are done, so a rerun neither loses
+//! nor duplicates episodes.
+
+use crate::episode::Episode;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Errors of trajectory files; each names the file (and line).
+#[derive(Debug, thiserror::Error)]
+pub enum TrajectoryError {
+    /// I/O.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line that is not an episode (in the middle of the file).
+    #[error("{}:{line}: not an episode: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> TrajectoryError + '_ {
+    move |source| TrajectoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Appends episodes to a JSONL file.
+#[derive(Debug)]
+pub struct TrajectoryWriter {
+    path: PathBuf,
+    file: std::fs::File,
+    done: HashSet<String>,
+    repaired: bool,
+}
+
+impl TrajectoryWriter {
+    /// Opens (or creates) `path`. Existing complete lines are kept and their ids remembered;
+    /// an incomplete last line (a crash while writing) is cut off.
+    pub fn open(path: &Path) -> Result<Self, TrajectoryError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io(path))?;
+        let mut done = HashSet::new();
+        let mut good_len = 0u64;
+        let mut repaired = false;
+        {
+            let mut reader = BufReader::new(&file);
+            let mut buf = Vec::new();
+            let mut line_no = 0;
+            loop {
+                buf.clear();
+                let n = reader.read_until(b'\n', &mut buf).map_err(io(path))?;
+                if n == 0 {
+                    break;
+                }
+                line_no += 1;
+                let complete = buf.ends_with(b"\n");
+                #[derive(Deserialize)]
+                struct IdOnly {
+                    id: String,
+                }
+                if !complete {
+                    // a torn last line: the crash happened while it was written
+                    repaired = true;
+                    break;
+                }
+                let ep: IdOnly =
+                    serde_json::from_slice(&buf).map_err(|e| TrajectoryError::Parse {
+                        path: path.to_path_buf(),
+                        line: line_no,
+                        message: e.to_string(),
+                    })?;
+                done.insert(ep.id);
+                good_len += n as u64;
+            }
+        }
+        if repaired {
+            file.set_len(good_len).map_err(io(path))?;
+            tracing::warn!("{}: dropped an incomplete last line", path.display());
+        }
+        file.seek(SeekFrom::End(0)).map_err(io(path))?;
+        Ok(TrajectoryWriter {
+            path: path.to_path_buf(),
+            file,
+            done,
+            repaired,
+        })
+    }
+
+    /// Whether an episode with this id is already in the file.
+    pub fn contains(&self, id: &str) -> bool {
+        self.done.contains(id)
+    }
+
+    /// Episodes in the file.
+    pub fn len(&self) -> usize {
+        self.done.len()
+    }
+
+    /// Whether the file holds no episode.
+    pub fn is_empty(&self) -> bool {
+        self.done.is_empty()
+    }
+
+    /// Whether opening cut off a torn last line.
+    pub fn repaired(&self) -> bool {
+        self.repaired
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one episode and flushes it to disk. An id already present is skipped
+    /// (returns `false`).
+    pub fn append(&mut self, episode: &Episode) -> Result<bool, TrajectoryError> {
+        if self.done.contains(&episode.id) {
+            return Ok(false);
+        }
+        let mut line = serde_json::to_vec(episode).expect("episodes serialise");
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(io(&self.path))?;
+        self.file.flush().map_err(io(&self.path))?;
+        self.file.sync_data().map_err(io(&self.path))?;
+        self.done.insert(episode.id.clone());
+        Ok(true)
+    }
+}
+
+/// Reads every episode of a file (errors name the file and line).
+pub fn read_episodes(path: &Path) -> Result<Vec<Episode>, TrajectoryError> {
+    let f = std::fs::File::open(path).map_err(io(path))?;
+    let mut out = Vec::new();
+    for (i, line) in BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(io(path))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(
+            serde_json::from_str(&line).map_err(|e| TrajectoryError::Parse {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message: e.to_string(),
+            })?,
+        );
+    }
+    Ok(out)
+}
+
+/// What the outcome filter keeps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FilterConfig {
+    /// Keep episodes whose true item is ranked within the top `top_k` (1 = the paper's filter:
+    /// true item first).
+    pub top_k: usize,
+    /// Also require a valid (unrepaired) ranking.
+    pub require_valid: bool,
+}
+
+impl Default for FilterConfig {
+    fn default() -> Self {
+        FilterConfig {
+            top_k: 1,
+            require_valid: true,
+        }
+    }
+}
+
+/// What the filter kept.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FilterStats {
+    /// Episodes seen.
+    pub total: usize,
+    /// Episodes kept.
+    pub kept: usize,
+    /// Episodes without a known target (dropped).
+    pub no_target: usize,
+    /// Episodes with a repaired ranking (dropped when `require_valid`).
+    pub invalid: usize,
+    /// `by_rank[r]` = episodes whose target was at 0-based rank `r`.
+    pub by_rank: Vec<usize>,
+}
+
+impl FilterStats {
+    /// Share of episodes kept.
+    pub fn kept_share(&self) -> f64 {
+        self.kept as f64 / self.total.max(1) as f64
+    }
+}
+
+/// Whether the filter keeps an episode.
+pub fn keep(ep: &Episode, cfg: &FilterConfig) -> bool {
+    (!cfg.require_valid || ep.valid) && ep.target_rank.is_some_and(|r| r < cfg.top_k)
+}
+
+/// Filters `input` into `output` (written atomically) and returns the statistics.
+pub fn filter_file(
+    input: &Path,
+    output: &Path,
+    cfg: &FilterConfig,
+) -> Result<FilterStats, TrajectoryError> {
+    let episodes = read_episodes(input)?;
+    let mut stats = FilterStats {
+        total: episodes.len(),
+        ..Default::default()
+    };
+    let tmp = output.with_extension("jsonl.tmp");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io(&tmp))?);
+        for ep in &episodes {
+            match ep.target_rank {
+                None => stats.no_target += 1,
+                Some(r) => {
+                    if stats.by_rank.len() <= r {
+                        stats.by_rank.resize(r + 1, 0);
+                    }
+                    stats.by_rank[r] += 1;
+                }
+            }
+            if !ep.valid {
+                stats.invalid += 1;
+            }
+            if keep(ep, cfg) {
+                stats.kept += 1;
+                serde_json::to_writer(&mut w, ep).expect("episodes serialise");
+                w.write_all(b"\n").map_err(io(&tmp))?;
+            }
+        }
+        w.flush().map_err(io(&tmp))?;
+    }
+    std::fs::rename(&tmp, output).map_err(io(output))?;
+    Ok(stats)
+}
