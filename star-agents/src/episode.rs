@@ -145,6 +145,9 @@ pub struct Episode {
     pub ranking: Vec<String>,
     /// Whether the ranker's raw output was a valid permutation (LLM rankers may need repair).
     pub valid: bool,
+    /// When it was not: the usable part of the raw output (raw ids), before repair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_ranking: Option<Vec<String>>,
     /// Position of the target in the ranking, when the target is known.
     pub target_rank: Option<usize>,
     /// Counters.

@@ -276,6 +276,7 @@ impl Teacher {
                 .and_then(|tg| fr.items.iter().position(|&i| i == tg)),
             ranking,
             valid: fr.valid,
+            raw_ranking: fr.raw.as_ref().map(|r| r.iter().map(raw).collect()),
             stats,
         })
     }
@@ -288,6 +289,7 @@ impl Ranker for Teacher {
 
     fn rank(&self, request: &RankRequest) -> Result<Ranking, RankError> {
         let ep = self.run(request, &EpisodeMeta::default())?;
+        // A repaired ranking is flagged, so the protocol runner counts it in valid_ratio.
         let items = ep
             .ranking
             .iter()
@@ -296,6 +298,7 @@ impl Ranker for Teacher {
         Ok(Ranking {
             items,
             scores: None,
+            repaired: !ep.valid,
         })
     }
 }

@@ -30,6 +30,10 @@ pub struct Ranking {
     pub items: Vec<ItemId>,
     /// Optional scores aligned with `items` (higher is better).
     pub scores: Option<Vec<f32>>,
+    /// Set by a ranker that had to repair its own raw output (e.g. an LLM answer that was not
+    /// a permutation); the protocol runner counts such outputs as invalid.
+    #[serde(default)]
+    pub repaired: bool,
 }
 
 impl Ranking {
@@ -48,6 +52,7 @@ impl Ranking {
         Ranking {
             items: order.iter().map(|&i| candidates[i]).collect(),
             scores: Some(order.iter().map(|&i| scores[i]).collect()),
+            repaired: false,
         }
     }
 }

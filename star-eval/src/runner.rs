@@ -323,7 +323,7 @@ impl<'a> ProtocolRunner<'a> {
         let output = ranker.rank(&request);
         let latency_ms = start.elapsed().as_secs_f64() * 1e3;
         let (items, valid, error) = match output {
-            Ok(r) if is_permutation(&request.candidates, &r.items) => (r.items, true, None),
+            Ok(r) if is_permutation(&request.candidates, &r.items) => (r.items, !r.repaired, None),
             Ok(r) => (self.repaired(&request, &r.items), false, None),
             Err(e) => (self.repaired(&request, &[]), false, Some(e.to_string())),
         };

@@ -99,6 +99,7 @@ impl Ranker for Oracle {
         Ok(Ranking {
             items,
             scores: None,
+            repaired: false,
         })
     }
 }
@@ -143,6 +144,7 @@ impl Ranker for Broken {
         Ok(Ranking {
             items: vec![c[1], c[1], ItemId(10_000), c[0]],
             scores: None,
+            repaired: false,
         })
     }
 }
@@ -528,4 +530,37 @@ fn report_json_markdown_and_per_user_lines() {
     }
     assert_eq!(lines[18]["error"], "model returned no ranking");
     assert!(lines[0].get("error").is_none());
+}
+
+/// A ranker that returns a permutation but says it had to repair its own output.
+struct SelfRepaired;
+
+impl Ranker for SelfRepaired {
+    fn name(&self) -> String {
+        "self-repaired".into()
+    }
+    fn rank(&self, r: &RankRequest) -> Result<Ranking, RankError> {
+        Ok(Ranking {
+            items: r.candidates.clone(),
+            scores: None,
+            repaired: true,
+        })
+    }
+}
+
+#[test]
+fn self_reported_repairs_count_as_invalid_but_keep_their_order() {
+    let f = fixture();
+    let repair = Oracle {
+        targets: f.targets(),
+        reversed: false,
+    };
+    let r = f.runner(&repair).run(&SelfRepaired);
+    assert_eq!(r.metrics.valid_ratio, 0.0);
+    let ranks: Vec<usize> = r.cases.iter().map(|c| c.rank).collect();
+    assert_eq!(
+        ranks,
+        f.positive_indices(),
+        "the ranker's own order is used"
+    );
 }

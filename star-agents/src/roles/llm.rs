@@ -365,9 +365,11 @@ impl FinalRanker for LlmRanker {
                     .map(str::to_string)
             })
             .unwrap_or_else(|| fallback.justification.clone());
+        let raw = (!parsed.valid).then_some(parsed.items);
         Ok(FinalRanking {
             items,
             valid: parsed.valid,
+            raw,
             justification,
         })
     }

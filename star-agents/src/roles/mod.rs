@@ -136,6 +136,9 @@ pub struct FinalRanking {
     pub items: Vec<ItemId>,
     /// Whether the raw output was already a permutation.
     pub valid: bool,
+    /// The usable part of the raw output (known candidates, first occurrences, in order) when
+    /// it was not a permutation.
+    pub raw: Option<Vec<ItemId>>,
     /// Why.
     pub justification: String,
 }

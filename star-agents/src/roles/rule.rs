@@ -255,6 +255,41 @@ impl RuleAnalyst {
                         .iter()
                         .filter_map(|(_, o)| ep.ctx.item("item_info", o.data.get("id")?).ok()),
                 );
+                // The CF model's opinion, where it may be consulted (it refuses training samples).
+                if env.has("cf_score")
+                    && ep.ctx.res.cf.is_some()
+                    && ep.ctx.sees_whole_train_history()
+                    && env.turns_left() > 0
+                {
+                    let calls: Vec<_> = item_args(ep, cands)
+                        .into_iter()
+                        .map(|a| ("cf_score", a))
+                        .collect();
+                    let n = ep.ctx.request.candidates.len().max(2) as f64;
+                    for (i, o) in ok_outputs(env.turn(&calls)?) {
+                        let (Some(c), Some(rank)) = (
+                            o.data
+                                .get("item")
+                                .and_then(|id| ep.ctx.item("cf_score", id).ok()),
+                            pointer_f64(&o.data, "/rank"),
+                        ) else {
+                            continue;
+                        };
+                        claims.push(Claim {
+                            candidate: c,
+                            weight: (1.0 - (rank - 1.0) / (n - 1.0)) as f32,
+                            statement: format!(
+                                "The CF model ranks {} #{rank} of {n}.",
+                                ep.ctx.label(c)
+                            ),
+                            fact: Some(Fact {
+                                call: i,
+                                pointer: "/rank".into(),
+                                value: rank,
+                            }),
+                        });
+                    }
+                }
             }
             AnalystKind::HistoricalInterest => {
                 let (tool, pointer, label) = if env.has("candidate_evidence") {
@@ -806,6 +841,7 @@ impl FinalRanker for RuleRanker {
         Ok(FinalRanking {
             items: ranking.items,
             valid: true,
+            raw: None,
             justification,
         })
     }

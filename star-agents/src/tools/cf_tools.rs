@@ -352,14 +352,7 @@ impl Tool for CfScoreTool {
         let u = ctx.request.user;
         // The encoder was fit on the user's whole train sequence: for a training sample (a
         // prefix of it) its user vector has seen the future, so it must not be consulted.
-        if ctx.request.history.len()
-            < ctx
-                .res
-                .train_len
-                .get(u.idx())
-                .copied()
-                .unwrap_or(usize::MAX)
-        {
+        if !ctx.sees_whole_train_history() {
             return Err(ToolError::Unavailable {
                 tool: self.name().into(),
                 message: "the CF model was trained on this user's later interactions".into(),

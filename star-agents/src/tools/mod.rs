@@ -99,6 +99,14 @@ impl ToolContext<'_> {
             })
     }
 
+    /// Whether the request's history covers the user's whole train sequence (a valid or test
+    /// request) rather than a prefix of it (a training sample). Models fit on the train split
+    /// (the CF encoder) may only be consulted for such requests.
+    pub fn sees_whole_train_history(&self) -> bool {
+        let u = self.request.user.idx();
+        self.request.history.len() >= self.res.train_len.get(u).copied().unwrap_or(usize::MAX)
+    }
+
     /// The raw id of an item.
     pub fn raw(&self, item: ItemId) -> &str {
         &self.res.dataset.items[item.idx()].raw_id
