@@ -10,14 +10,13 @@
 //! - The returned model is the checkpoint with the best validation NDCG@10.
 
 use crate::loader::EpochLoader;
-use crate::metrics::{rank_of, RankingMetric, RankingOutput};
+use crate::metrics::{rank_of, LossOutput, RankingMetric, RankingOutput};
 pub use crate::run::TrainError;
 use crate::run::{checkpoint_epochs, checkpoint_path, file_err, fit, prepare_run_dir, FitOptions};
 use burn::data::dataloader::DataLoader;
 use burn::module::{Module, ModuleDisplay};
 use burn::prelude::*;
 use burn::tensor::activation;
-use burn::train::metric::{Adaptor, ItemLazy, LossInput};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use star_cf::candidates::CandidateSet;
 use star_cf::graph::CfGraph;
@@ -113,28 +112,6 @@ pub struct CandidateBatch {
     pub positive: Tensor<1, Int>,
 }
 
-/// The training output: the BPR loss.
-#[derive(Clone, Debug)]
-pub struct BprStepOutput {
-    /// Loss `[1]`.
-    pub loss: Tensor<1>,
-}
-
-impl ItemLazy for BprStepOutput {
-    fn sync(self) -> Result<Self, burn::tensor::ExecutionError> {
-        self.loss.device().flush()?;
-        Ok(BprStepOutput {
-            loss: self.loss.without_autodiff(),
-        })
-    }
-}
-
-impl Adaptor<LossInput> for BprStepOutput {
-    fn adapt(&self) -> LossInput {
-        LossInput::new(self.loss.clone())
-    }
-}
-
 /// Scores `[B, C]` of each user's candidates from final embeddings.
 pub fn candidate_scores(
     users: Tensor<2>,
@@ -153,12 +130,12 @@ pub fn candidate_scores(
 
 impl<M: CfEncoder + Module + ModuleDisplay + 'static> TrainStep for CfLearner<M> {
     type Input = BprBatch;
-    type Output = BprStepOutput;
+    type Output = LossOutput;
 
-    fn step(&self, batch: BprBatch) -> TrainOutput<BprStepOutput> {
+    fn step(&self, batch: BprBatch) -> TrainOutput<LossOutput> {
         let out = self.encoder.bpr(&batch, self.l2);
         let grads = out.loss.backward();
-        TrainOutput::new(self, grads, BprStepOutput { loss: out.loss })
+        TrainOutput::new(self, grads, LossOutput { loss: out.loss })
     }
 }
 
@@ -233,16 +210,17 @@ enum Encoder {
 }
 
 fn init_encoder(cfg: &CfTrainConfig, graph: &CfGraph, device: &Device) -> Encoder {
-    device.seed(cfg.seed);
     match cfg.kind {
         CfModelKind::Mf => Encoder::Mf(
             MfConfig::new(graph.num_users(), graph.num_items())
                 .with_dim(cfg.dim)
+                .with_seed(cfg.seed)
                 .init(device),
         ),
         CfModelKind::LightGcn => Encoder::LightGcn(Box::new(
             LightGcnConfig::new(graph.num_users(), graph.num_items())
                 .with_dim(cfg.dim)
+                .with_seed(cfg.seed)
                 .with_layers(cfg.layers)
                 .init(Adjacency::from_graph(graph, device), device),
         )),

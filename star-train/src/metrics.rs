@@ -10,6 +10,28 @@ use burn::train::metric::{
 };
 use std::sync::Arc;
 
+/// What a training step returns: its loss.
+#[derive(Clone, Debug)]
+pub struct LossOutput {
+    /// Loss `[1]`.
+    pub loss: Tensor<1>,
+}
+
+impl ItemLazy for LossOutput {
+    fn sync(self) -> Result<Self, ExecutionError> {
+        self.loss.device().flush()?;
+        Ok(LossOutput {
+            loss: self.loss.without_autodiff(),
+        })
+    }
+}
+
+impl Adaptor<LossInput> for LossOutput {
+    fn adapt(&self) -> LossInput {
+        LossInput::new(self.loss.clone())
+    }
+}
+
 /// What a ranking validation step returns: candidate scores and where the positive is.
 #[derive(Clone, Debug)]
 pub struct RankingOutput {

@@ -4,7 +4,7 @@
 //! file; early stopping, checkpoints and resume as for the CF encoders.
 
 use crate::loader::EpochLoader;
-use crate::metrics::{rank_of, RankingMetric, RankingOutput};
+use crate::metrics::{rank_of, LossOutput, RankingMetric, RankingOutput};
 use crate::run::{
     checkpoint_epochs, checkpoint_path, file_err, fit, prepare_run_dir, FitOptions, TrainError,
 };
@@ -12,7 +12,6 @@ use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::activation;
-use burn::train::metric::{Adaptor, ItemLazy, LossInput};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -102,36 +101,14 @@ pub struct SeqCandidateBatch {
     pub positive: Tensor<1, Int>,
 }
 
-/// The training output: the BCE loss.
-#[derive(Clone, Debug)]
-pub struct SeqStepOutput {
-    /// Loss `[1]`.
-    pub loss: Tensor<1>,
-}
-
-impl ItemLazy for SeqStepOutput {
-    fn sync(self) -> Result<Self, burn::tensor::ExecutionError> {
-        self.loss.device().flush()?;
-        Ok(SeqStepOutput {
-            loss: self.loss.without_autodiff(),
-        })
-    }
-}
-
-impl Adaptor<LossInput> for SeqStepOutput {
-    fn adapt(&self) -> LossInput {
-        LossInput::new(self.loss.clone())
-    }
-}
-
 impl TrainStep for SasRecLearner {
     type Input = SeqBatch;
-    type Output = SeqStepOutput;
+    type Output = LossOutput;
 
-    fn step(&self, b: SeqBatch) -> TrainOutput<SeqStepOutput> {
+    fn step(&self, b: SeqBatch) -> TrainOutput<LossOutput> {
         let loss = self.model.bce_loss(b.input, b.positives, b.negatives);
         let grads = loss.backward();
-        TrainOutput::new(self, grads, SeqStepOutput { loss })
+        TrainOutput::new(self, grads, LossOutput { loss })
     }
 }
 

@@ -3,8 +3,9 @@
 
 use super::adjacency::Adjacency;
 use super::bpr::{bpr_output, BprBatch, BprOutput};
+use super::normal_embedding;
 use super::CfEncoder;
-use burn::nn::{Embedding, EmbeddingConfig, Initializer};
+use burn::nn::Embedding;
 use burn::prelude::*;
 
 /// Configuration of [`LightGcn`].
@@ -23,6 +24,9 @@ pub struct LightGcnConfig {
     /// Standard deviation of the normal initialisation.
     #[config(default = 0.1)]
     pub init_std: f64,
+    /// Seed of the initialisation.
+    #[config(default = 42)]
+    pub seed: u64,
 }
 
 /// LightGCN: `E_final = mean(E_0, Â E_0, …, Â^K E_0)` over the stacked user and item embeddings.
@@ -49,17 +53,11 @@ impl LightGcnConfig {
             self.num_users + self.num_items,
             "adjacency built for another graph"
         );
-        let emb = |n| {
-            EmbeddingConfig::new(n, self.dim)
-                .with_initializer(Initializer::Normal {
-                    mean: 0.0,
-                    std: self.init_std,
-                })
-                .init(device)
-        };
+        let emb =
+            |n, salt: u64| normal_embedding(n, self.dim, self.init_std, self.seed ^ salt, device);
         LightGcn {
-            user_embedding: emb(self.num_users),
-            item_embedding: emb(self.num_items),
+            user_embedding: emb(self.num_users, 1),
+            item_embedding: emb(self.num_items, 2),
             adjacency,
             layers: self.layers,
         }

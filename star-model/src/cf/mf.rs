@@ -1,8 +1,9 @@
 //! BPR matrix factorisation.
 
 use super::bpr::{bpr_output, BprBatch, BprOutput};
+use super::normal_embedding;
 use super::CfEncoder;
-use burn::nn::{Embedding, EmbeddingConfig, Initializer};
+use burn::nn::Embedding;
 use burn::prelude::*;
 
 /// Configuration of [`Mf`].
@@ -18,6 +19,9 @@ pub struct MfConfig {
     /// Standard deviation of the normal initialisation.
     #[config(default = 0.1)]
     pub init_std: f64,
+    /// Seed of the initialisation.
+    #[config(default = 42)]
+    pub seed: u64,
 }
 
 /// Matrix factorisation: one embedding per user and item; score = dot product.
@@ -32,17 +36,11 @@ pub struct Mf {
 impl MfConfig {
     /// Initialises the model on `device`.
     pub fn init(&self, device: &Device) -> Mf {
-        let emb = |n| {
-            EmbeddingConfig::new(n, self.dim)
-                .with_initializer(Initializer::Normal {
-                    mean: 0.0,
-                    std: self.init_std,
-                })
-                .init(device)
-        };
+        let emb =
+            |n, salt: u64| normal_embedding(n, self.dim, self.init_std, self.seed ^ salt, device);
         Mf {
-            user_embedding: emb(self.num_users),
-            item_embedding: emb(self.num_items),
+            user_embedding: emb(self.num_users, 1),
+            item_embedding: emb(self.num_items, 2),
         }
     }
 }

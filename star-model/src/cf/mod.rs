@@ -20,7 +20,34 @@ pub use lightgcn::{LightGcn, LightGcnConfig};
 pub use mf::{Mf, MfConfig};
 pub use ranker::EmbeddingRanker;
 
-use burn::tensor::Tensor;
+use burn::nn::Embedding;
+use burn::tensor::{Device, Tensor};
+
+/// An `n × dim` embedding table drawn from `N(0, std²)` with its own seeded generator, so the
+/// initialisation does not depend on the device's shared RNG (or on other threads using it).
+pub(crate) fn normal_embedding(
+    n: usize,
+    dim: usize,
+    std: f64,
+    seed: u64,
+    device: &Device,
+) -> Embedding {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let values: Vec<f32> = (0..n * dim)
+        .map(|_| {
+            // Box–Muller
+            let (u1, u2): (f64, f64) = (rng.random::<f64>().max(f64::MIN_POSITIVE), rng.random());
+            (std * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+        })
+        .collect();
+    Embedding {
+        weight: burn::module::Param::from_tensor(Tensor::from_data(
+            burn::tensor::TensorData::new(values, [n, dim]),
+            device,
+        )),
+    }
+}
 
 /// A CF model that embeds users and items in one space; the score of (u, i) is `e_u · e_i`.
 pub trait CfEncoder {
