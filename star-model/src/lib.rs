@@ -10,5 +10,6 @@
 pub mod cf;
 pub mod device;
 pub mod sasrec;
+pub mod student;
 
 pub use device::{available_devices, device_from_name};

@@ -1,0 +1,174 @@
+//! The causal language model (`model.*` + `lm_head`) and Hugging Face checkpoint I/O.
+
+use super::config::DecoderConfig;
+use super::decoder::{Decoder, KvCache};
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn::store::{
+    BurnToPyTorchAdapter, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter,
+    SafetensorsStore,
+};
+use std::path::Path;
+
+/// A decoder with its output head, named like Hugging Face's `LlamaForCausalLM` /
+/// `Qwen2ForCausalLM` (`model.*`, `lm_head.weight`).
+#[derive(Module, Debug)]
+pub struct CausalLm {
+    /// The trunk.
+    pub model: Decoder,
+    /// Output projection; `None` when tied to the input embedding.
+    pub lm_head: Option<Linear>,
+}
+
+impl DecoderConfig {
+    /// Initialises a causal LM with random weights.
+    pub fn init_lm(&self, device: &Device) -> CausalLm {
+        CausalLm {
+            model: self.init_decoder(device),
+            lm_head: (!self.tie_word_embeddings).then(|| {
+                LinearConfig::new(self.hidden_size, self.vocab_size)
+                    .with_bias(false)
+                    .init(device)
+            }),
+        }
+    }
+}
+
+impl CausalLm {
+    /// Vocabulary logits `[B, T, V]` of hidden states `[B, T, d]`.
+    pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => {
+                let [b, t, d] = hidden.dims();
+                let w = self.model.embed_tokens.weight.val();
+                let v = w.dims()[0];
+                hidden
+                    .reshape([b * t, d])
+                    .matmul(w.transpose())
+                    .reshape([b, t, v])
+            }
+        }
+    }
+
+    /// Logits of `tokens` `[B, T]` (see [`Decoder::forward_embeddings`] for `pad` and `cache`).
+    pub fn forward(
+        &self,
+        tokens: Tensor<2, Int>,
+        pad: Option<Tensor<2, Bool>>,
+        cache: Option<&mut KvCache>,
+    ) -> Tensor<3> {
+        let x = self.model.embed(tokens);
+        self.logits(self.model.forward_embeddings(x, pad, cache))
+    }
+
+    /// Greedy generation of up to `max_new` tokens after `prompt`, with the KV cache; stops at
+    /// any token of `stop`. Returns the new tokens.
+    pub fn generate_greedy(&self, prompt: &[u32], max_new: usize, stop: &[u32]) -> Vec<u32> {
+        let device = self.model.embed_tokens.weight.device();
+        let mut cache = KvCache::new();
+        let ids = |v: &[u32]| {
+            Tensor::<2, Int>::from_data(
+                TensorData::new(
+                    v.iter().map(|&x| x as i64).collect::<Vec<_>>(),
+                    [1, v.len()],
+                ),
+                &device,
+            )
+        };
+        let mut out = Vec::new();
+        let mut logits = self.forward(ids(prompt), None, Some(&mut cache));
+        for _ in 0..max_new {
+            let [_, t, v] = logits.dims();
+            let last = logits.slice([0..1, t - 1..t, 0..v]).reshape([v]);
+            let next = last.argmax(0).into_scalar::<i64>() as u32;
+            out.push(next);
+            if stop.contains(&next) {
+                break;
+            }
+            logits = self.forward(ids(&[next]), None, Some(&mut cache));
+        }
+        out
+    }
+
+    /// Loads weights from a Hugging Face safetensors file (`model.safetensors`, or the shards
+    /// listed in `model.safetensors.index.json`) in `dir`, converting to f32. Every parameter
+    /// must be found (the output head may be absent when embeddings are tied).
+    pub fn load_hf_weights(mut self, dir: &Path) -> Result<Self, String> {
+        let files = weight_files(dir)?;
+        let mut applied = std::collections::HashSet::new();
+        let mut missing = Vec::new();
+        for file in &files {
+            let mut store = SafetensorsStore::from_file(file)
+                .with_from_adapter(
+                    PyTorchToBurnAdapter.chain(FloatCastAdapter::to(burn::tensor::DType::F32)),
+                )
+                .allow_partial(true);
+            let r = self
+                .load_from(&mut store)
+                .map_err(|e| format!("{}: {e}", file.display()))?;
+            if !r.errors.is_empty() {
+                return Err(format!("{}: {:?}", file.display(), r.errors));
+            }
+            applied.extend(r.applied);
+            missing = r.missing.into_iter().map(|m| m.0).collect();
+        }
+        let missing: Vec<String> = missing
+            .into_iter()
+            .filter(|m| !applied.contains(m))
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "{}: the checkpoint lacks {} tensors, e.g. {}",
+                dir.display(),
+                missing.len(),
+                missing
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Writes the weights as `model.safetensors` in Hugging Face layout (`[out, in]` linear
+    /// weights, `model.` prefix).
+    pub fn save_hf_weights(&self, dir: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join("model.safetensors");
+        let mut store = SafetensorsStore::from_file(&path)
+            .with_to_adapter(BurnToPyTorchAdapter)
+            .overwrite(true);
+        self.save_into(&mut store)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// The safetensors files of a model directory.
+fn weight_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        return Ok(vec![single]);
+    }
+    let index = dir.join("model.safetensors.index.json");
+    let text = std::fs::read_to_string(&index).map_err(|_| {
+        format!(
+            "{}: no model.safetensors or model.safetensors.index.json",
+            dir.display()
+        )
+    })?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", index.display()))?;
+    let mut files: Vec<String> = v
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| format!("{}: no weight_map", index.display()))?
+        .values()
+        .filter_map(|f| f.as_str().map(str::to_string))
+        .collect();
+    files.sort();
+    files.dedup();
+    Ok(files.into_iter().map(|f| dir.join(f)).collect())
+}

@@ -1,0 +1,10 @@
+//! The STAR student: a Llama/Qwen2-style decoder ([`CausalLm`]) with Hugging Face checkpoint
+//! I/O.
+
+mod config;
+mod decoder;
+mod lm;
+
+pub use config::DecoderConfig;
+pub use decoder::{Decoder, DecoderLayer, KvCache, LlamaRmsNorm, Mlp, Rotary, SelfAttention};
+pub use lm::CausalLm;
