@@ -4,7 +4,9 @@
 mod config;
 mod decoder;
 mod lm;
+mod tokenizer;
 
 pub use config::DecoderConfig;
 pub use decoder::{Decoder, DecoderLayer, KvCache, LlamaRmsNorm, Mlp, Rotary, SelfAttention};
 pub use lm::CausalLm;
+pub use tokenizer::{special_tokens, StarTokenizer, TokenizerError, SPECIAL_TOKENS};
