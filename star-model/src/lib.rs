@@ -11,5 +11,6 @@ pub mod cf;
 pub mod device;
 pub mod sasrec;
 pub mod student;
+pub mod topk;
 
 pub use device::{available_devices, device_from_name};

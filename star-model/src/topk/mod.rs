@@ -1,0 +1,73 @@
+//! Fused top-k scoring: `score_topk(queries [B, d], items [N, d], k)` returns, per query, the
+//! `k` best item scores and indices without holding the `B × N` score matrix.
+//!
+//! - On CPU devices (flex, ndarray) the work runs on the host: [`cpu::score_topk_cpu`], blocked,
+//!   multi-threaded, SIMD dot products.
+//! - On other devices the tensor reference runs on the device: a matmul and burn's top-k.
+//!
+//! Order: higher score first, then smaller index; `k` is clamped to `N`. Every path is checked
+//! against [`cpu::score_topk_reference`] (the full score matrix plus a sort).
+
+pub mod cpu;
+
+use burn::backend::DispatchDevice;
+use burn::prelude::*;
+pub use cpu::{score_topk_cpu, score_topk_reference, TopK};
+
+/// Worker threads for the CPU path: `STAR_THREADS` or the available parallelism.
+pub fn cpu_threads() -> usize {
+    std::env::var("STAR_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn is_cpu(device: &Device) -> bool {
+    match device.as_dispatch() {
+        #[cfg(feature = "flex")]
+        DispatchDevice::Flex(_) => true,
+        #[cfg(feature = "ndarray")]
+        DispatchDevice::NdArray(_) => true,
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
+}
+
+/// The top `k` items of each query: scores `[B, k']` and indices `[B, k']`, `k' = min(k, N)`.
+pub fn score_topk(queries: Tensor<2>, items: Tensor<2>, k: usize) -> (Tensor<2>, Tensor<2, Int>) {
+    let device = queries.device();
+    let [b, d] = queries.dims();
+    let [n, d2] = items.dims();
+    assert_eq!(d, d2, "queries and items must have the same width");
+    let k = k.min(n);
+    if is_cpu(&device) {
+        let read = |t: Tensor<2>| {
+            t.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("f32 data")
+        };
+        let r = score_topk_cpu(&read(queries), &read(items), d, k, cpu_threads());
+        let idx: Vec<i64> = r.indices.iter().map(|&i| i as i64).collect();
+        (
+            Tensor::from_data(TensorData::new(r.scores, [b, k]), &device),
+            Tensor::from_data(TensorData::new(idx, [b, k]), &device),
+        )
+    } else {
+        score_topk_tensor(queries, items, k)
+    }
+}
+
+/// The tensor reference on any device: `matmul` then burn's `topk_with_indices` (holds the
+/// `B × N` scores; tie order is the backend's).
+pub fn score_topk_tensor(
+    queries: Tensor<2>,
+    items: Tensor<2>,
+    k: usize,
+) -> (Tensor<2>, Tensor<2, Int>) {
+    let n = items.dims()[0];
+    queries
+        .matmul(items.transpose())
+        .topk_with_indices(k.min(n), 1)
+}
