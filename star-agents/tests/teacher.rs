@@ -373,3 +373,30 @@ fn the_reflector_catches_a_planted_contradiction_and_triggers_a_revision() {
     );
     assert_eq!(ep.stats.revisions, 1);
 }
+
+#[test]
+fn the_student_calls_the_same_tools_as_the_teacher() {
+    use star_model::model::ToolExecutor;
+    let (ds, split, res, cands) = synthetic();
+    let request = cands.request(0, &split);
+    let tools = star_agents::tools::StudentTools {
+        registry: ToolRegistry::standard(),
+        resources: res.clone(),
+    };
+    let item = &ds.items[request.candidates[0].idx()].raw_id;
+    let args = json!({"item": item});
+    let ctx = ToolContext {
+        res: &res,
+        request: &request,
+    };
+    let direct = ToolRegistry::standard()
+        .call(&ctx, "candidate_evidence", &args)
+        .unwrap()
+        .text;
+    assert_eq!(
+        tools.call(&request, "candidate_evidence", &args).unwrap(),
+        direct
+    );
+    let err = tools.call(&request, "no_such_tool", &args).unwrap_err();
+    assert!(err.contains("no_such_tool"), "{err}");
+}

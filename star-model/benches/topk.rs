@@ -73,8 +73,53 @@ fn bench(c: &mut Criterion) {
                 })
             },
         );
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        gpu(&mut g, &q, &items, b);
     }
     g.finish();
+}
+
+/// The CubeCL kernels against burn's matmul + top-k on the GPU backends compiled in (only
+/// built with `--features wgpu` / `--features cuda`); results are read back to the host.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn gpu(
+    g: &mut criterion::BenchmarkGroup<criterion::measurement::WallTime>,
+    q: &[f32],
+    items: &[f32],
+    b: usize,
+) {
+    let mut devices = Vec::new();
+    #[cfg(feature = "cuda")]
+    devices.push(("cuda", Device::cuda(0)));
+    #[cfg(feature = "wgpu")]
+    devices.push((
+        "wgpu",
+        Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+    ));
+    for (name, dev) in devices {
+        let tq = Tensor::<2>::from_data(TensorData::new(q.to_vec(), [b, D]), &dev);
+        let ti = Tensor::<2>::from_data(TensorData::new(items.to_vec(), [N, D]), &dev);
+        g.bench_with_input(
+            BenchmarkId::new(format!("{name}: fused kernels"), b),
+            &b,
+            |bch, _| {
+                bch.iter(|| {
+                    let (s, i) = star_model::topk::score_topk(tq.clone(), ti.clone(), K);
+                    black_box((s.into_data(), i.into_data()))
+                })
+            },
+        );
+        g.bench_with_input(
+            BenchmarkId::new(format!("{name}: matmul + topk"), b),
+            &b,
+            |bch, _| {
+                bch.iter(|| {
+                    let (s, i) = score_topk_tensor(tq.clone(), ti.clone(), K);
+                    black_box((s.into_data(), i.into_data()))
+                })
+            },
+        );
+    }
 }
 
 criterion_group!(benches, bench);

@@ -9,6 +9,7 @@
 
 pub mod cf;
 pub mod device;
+pub mod model;
 pub mod sasrec;
 pub mod student;
 pub mod topk;

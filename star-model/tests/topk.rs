@@ -125,3 +125,82 @@ fn tensor_api_matches_the_host_path_and_the_device_reference() {
     };
     agree(&dev_ref, &host, 1e-4);
 }
+
+/// The CubeCL kernels, on every GPU backend compiled in. Without a GPU, wgpu runs on Mesa's
+/// software Vulkan driver (`apt-get install mesa-vulkan-drivers libvulkan1`);
+/// `STAR_WGPU_DEVICE=default` picks the best adapter instead of the CPU one.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+mod gpu {
+    use super::*;
+
+    #[allow(clippy::vec_init_then_push)]
+    fn devices() -> Vec<Device> {
+        #[allow(unused_mut)]
+        let mut v = Vec::new();
+        #[cfg(feature = "wgpu")]
+        v.push(match std::env::var("STAR_WGPU_DEVICE").as_deref() {
+            Ok("default") => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+            _ => Device::wgpu(burn::tensor::DeviceKind::Cpu),
+        });
+        #[cfg(feature = "cuda")]
+        v.push(Device::cuda(0));
+        v
+    }
+
+    fn on_device(dev: &Device, q: &[f32], items: &[f32], d: usize, k: usize) -> TopK {
+        let (b, n) = (q.len() / d, items.len() / d);
+        let tq = Tensor::<2>::from_data(TensorData::new(q.to_vec(), [b, d]), dev);
+        let ti = Tensor::<2>::from_data(TensorData::new(items.to_vec(), [n, d]), dev);
+        let (s, i) = score_topk(tq, ti, k);
+        TopK {
+            k: s.dims()[1],
+            scores: s.into_data().convert::<f32>().try_into_vec().unwrap(),
+            indices: i
+                .into_data()
+                .convert::<i64>()
+                .try_into_vec::<i64>()
+                .unwrap()
+                .into_iter()
+                .map(|x| x as u32)
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn kernel_equals_reference() {
+        for dev in devices() {
+            for &(b, n, d, k) in &[
+                (1, 1037, 16, 10),
+                (9, 3001, 33, 25),
+                (3, 5, 8, 10),
+                (2, 700, 7, 64),
+                (1, 20_011, 64, 100),
+                (2, 512, 64, 100),
+                (70, 2000, 64, 100),
+                (70, 20_011, 8, 100),
+                (70, 20_011, 64, 100),
+            ] {
+                let (q, items) = (random(b, d, 11), random(n, d, 12));
+                let got = on_device(&dev, &q, &items, d, k);
+                assert_eq!(got.k, k.min(n), "k > N is clamped ({dev:?})");
+                agree(&got, &score_topk_reference(&q, &items, d, k), 1e-4);
+            }
+        }
+    }
+
+    #[test]
+    fn kernel_breaks_ties_by_index_and_sinks_nan() {
+        for dev in devices() {
+            let d = 8;
+            let base = random(40, d, 13);
+            let mut items = base.clone();
+            items.extend(&base);
+            items[3 * d] = f32::NAN; // item 3 scores NaN for every query
+            let q = random(3, d, 14);
+            let got = on_device(&dev, &q, &items, d, 80);
+            let want = score_topk_reference(&q, &items, d, 80);
+            assert_eq!(got.indices, want.indices, "{dev:?}");
+            assert_eq!(got.indices[79], 3, "NaN ranks last ({dev:?})");
+        }
+    }
+}

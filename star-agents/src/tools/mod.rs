@@ -207,3 +207,32 @@ impl ToolRegistry {
             .call(ctx, args)
     }
 }
+
+/// The teacher's tools as the student's [`star_model::model::ToolExecutor`]: in explain mode
+/// the student's tool calls are answered by the same tools, over the same evidence, as its
+/// teacher's were (so the responses match what it was trained on).
+#[derive(Clone)]
+pub struct StudentTools {
+    /// The tools.
+    pub registry: ToolRegistry,
+    /// What they work over.
+    pub resources: ToolResources,
+}
+
+impl star_model::model::ToolExecutor for StudentTools {
+    fn call(
+        &self,
+        request: &RankRequest,
+        name: &str,
+        arguments: &serde_json::Value,
+    ) -> Result<String, String> {
+        let ctx = ToolContext {
+            res: &self.resources,
+            request,
+        };
+        self.registry
+            .call(&ctx, name, arguments)
+            .map(|o| o.text)
+            .map_err(|e| e.to_string())
+    }
+}

@@ -79,6 +79,18 @@ impl DecoderConfig {
         }
     }
 
+    /// The default STAR student: a small Llama-style decoder (width 128, 2 blocks, 4 query and
+    /// 2 key/value heads, SwiGLU width 384, tied embeddings) sized for millisecond ranking on a
+    /// CPU.
+    pub fn student(vocab_size: usize) -> Self {
+        DecoderConfig {
+            intermediate_size: 384,
+            max_position_embeddings: 4096,
+            tie_word_embeddings: true,
+            ..DecoderConfig::llama(vocab_size, 128, 2, 4, 2)
+        }
+    }
+
     /// Key/value heads.
     pub fn kv_heads(&self) -> usize {
         self.num_key_value_heads.unwrap_or(self.num_attention_heads)

@@ -37,18 +37,7 @@ impl DecoderConfig {
 impl CausalLm {
     /// Vocabulary logits `[B, T, V]` of hidden states `[B, T, d]`.
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
-        match &self.lm_head {
-            Some(head) => head.forward(hidden),
-            None => {
-                let [b, t, d] = hidden.dims();
-                let w = self.model.embed_tokens.weight.val();
-                let v = w.dims()[0];
-                hidden
-                    .reshape([b * t, d])
-                    .matmul(w.transpose())
-                    .reshape([b, t, v])
-            }
-        }
+        lm_logits(&self.model, self.lm_head.as_ref(), hidden)
     }
 
     /// Logits of `tokens` `[B, T]` (see [`Decoder::forward_embeddings`] for `pad` and `cache`).
@@ -95,55 +84,88 @@ impl CausalLm {
     /// listed in `model.safetensors.index.json`) in `dir`, converting to f32. Every parameter
     /// must be found (the output head may be absent when embeddings are tied).
     pub fn load_hf_weights(mut self, dir: &Path) -> Result<Self, String> {
-        let files = weight_files(dir)?;
-        let mut applied = std::collections::HashSet::new();
-        let mut missing = Vec::new();
-        for file in &files {
-            let mut store = SafetensorsStore::from_file(file)
-                .with_from_adapter(
-                    PyTorchToBurnAdapter.chain(FloatCastAdapter::to(burn::tensor::DType::F32)),
-                )
-                .allow_partial(true);
-            let r = self
-                .load_from(&mut store)
-                .map_err(|e| format!("{}: {e}", file.display()))?;
-            if !r.errors.is_empty() {
-                return Err(format!("{}: {:?}", file.display(), r.errors));
-            }
-            applied.extend(r.applied);
-            missing = r.missing.into_iter().map(|m| m.0).collect();
-        }
-        let missing: Vec<String> = missing
-            .into_iter()
-            .filter(|m| !applied.contains(m))
-            .collect();
-        if !missing.is_empty() {
-            return Err(format!(
-                "{}: the checkpoint lacks {} tensors, e.g. {}",
-                dir.display(),
-                missing.len(),
-                missing
-                    .iter()
-                    .take(3)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-        }
+        load_hf(&mut self, dir)?;
         Ok(self)
     }
 
     /// Writes the weights as `model.safetensors` in Hugging Face layout (`[out, in]` linear
     /// weights, `model.` prefix).
     pub fn save_hf_weights(&self, dir: &Path) -> Result<(), String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let path = dir.join("model.safetensors");
-        let mut store = SafetensorsStore::from_file(&path)
-            .with_to_adapter(BurnToPyTorchAdapter)
-            .overwrite(true);
-        self.save_into(&mut store)
-            .map_err(|e| format!("{}: {e}", path.display()))
+        save_hf(self, dir)
     }
+}
+
+/// Vocabulary logits `[B, T, V]` of hidden states: through `lm_head`, or the input embedding
+/// when tied.
+pub fn lm_logits(model: &Decoder, lm_head: Option<&Linear>, hidden: Tensor<3>) -> Tensor<3> {
+    match lm_head {
+        Some(head) => head.forward(hidden),
+        None => {
+            let [b, t, d] = hidden.dims();
+            let w = model.embed_tokens.weight.val();
+            let v = w.dims()[0];
+            hidden
+                .reshape([b * t, d])
+                .matmul(w.transpose())
+                .reshape([b, t, v])
+        }
+    }
+}
+
+/// Loads a module's parameters from the Hugging Face safetensors file(s) of `dir` by name,
+/// converting to f32; every parameter must be found.
+pub(crate) fn load_hf<M: ModuleSnapshot>(module: &mut M, dir: &Path) -> Result<(), String> {
+    let files = weight_files(dir)?;
+    let mut applied = std::collections::HashSet::new();
+    let mut missing = Vec::new();
+    for file in &files {
+        let mut store = SafetensorsStore::from_file(file)
+            .with_from_adapter(
+                PyTorchToBurnAdapter.chain(FloatCastAdapter::to(burn::tensor::DType::F32)),
+            )
+            .allow_partial(true);
+        let r = module
+            .load_from(&mut store)
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        if !r.errors.is_empty() {
+            return Err(format!("{}: {:?}", file.display(), r.errors));
+        }
+        applied.extend(r.applied);
+        missing = r.missing.into_iter().map(|m| m.0).collect();
+    }
+    let missing: Vec<String> = missing
+        .into_iter()
+        .filter(|m| !applied.contains(m))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{}: the checkpoint lacks {} tensors, e.g. {}",
+            dir.display(),
+            missing.len(),
+            missing
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Writes a module's parameters to `dir/model.safetensors` in Hugging Face layout, through a
+/// temporary file renamed into place.
+pub(crate) fn save_hf<M: ModuleSnapshot>(module: &M, dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join("model.safetensors");
+    let tmp = dir.join(".model.safetensors.tmp");
+    let mut store = SafetensorsStore::from_file(&tmp)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .overwrite(true);
+    module
+        .save_into(&mut store)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The safetensors files of a model directory.

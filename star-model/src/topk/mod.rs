@@ -3,12 +3,16 @@
 //!
 //! - On CPU devices (flex, ndarray) the work runs on the host: [`cpu::score_topk_cpu`], blocked,
 //!   multi-threaded, SIMD dot products.
-//! - On other devices the tensor reference runs on the device: a matmul and burn's top-k.
+//! - On CubeCL devices (wgpu, cuda) two CubeCL kernels run ([`gpu`]): per-chunk partial top-k
+//!   buffers, then a merge.
+//! - Elsewhere the tensor reference runs on the device: a matmul and burn's top-k.
 //!
 //! Order: higher score first, then smaller index; `k` is clamped to `N`. Every path is checked
 //! against [`cpu::score_topk_reference`] (the full score matrix plus a sort).
 
 pub mod cpu;
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub mod gpu;
 
 use burn::backend::DispatchDevice;
 use burn::prelude::*;
@@ -55,8 +59,27 @@ pub fn score_topk(queries: Tensor<2>, items: Tensor<2>, k: usize) -> (Tensor<2>,
             Tensor::from_data(TensorData::new(idx, [b, k]), &device),
         )
     } else {
-        score_topk_tensor(queries, items, k)
+        device_topk(queries, items, k)
     }
+}
+
+/// Non-CPU devices: the CubeCL kernels when a CubeCL runtime is compiled in, else the tensor
+/// reference.
+fn device_topk(queries: Tensor<2>, items: Tensor<2>, k: usize) -> (Tensor<2>, Tensor<2, Int>) {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    if matches!(queries.device().as_dispatch(), DispatchDevice::Cube(_)) {
+        use burn::backend::Dispatch;
+        use gpu::ScoreTopK;
+        let idx_dtype = queries.device().settings().int_dtype;
+        let (s, i) = <Dispatch as ScoreTopK>::score_topk(
+            queries.into_dispatch(),
+            items.into_dispatch(),
+            k,
+            idx_dtype,
+        );
+        return (Tensor::from_dispatch(s), Tensor::from_dispatch(i));
+    }
+    score_topk_tensor(queries, items, k)
 }
 
 /// The tensor reference on any device: `matmul` then burn's `topk_with_indices` (holds the

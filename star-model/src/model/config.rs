@@ -1,0 +1,123 @@
+//! A model directory's `config.json`: the decoder's Hugging Face fields plus a `star` section.
+
+use crate::student::DecoderConfig;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// How the CST evidence enters the student's prompt.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceMode {
+    /// Each candidate marker's input embedding adds a learned projection of the candidate's
+    /// evidence features ([`super::EVIDENCE_FEATURES`]); the prompt stays one line per candidate.
+    #[default]
+    Features,
+    /// The evidence is written out as compact text before each candidate marker.
+    Text,
+    /// No evidence (the `student-no-cst` ablation).
+    None,
+}
+
+/// The STAR-specific part of `config.json` (key `star`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StarConfig {
+    /// Size of the CF item embeddings fused into `<item>` markers.
+    pub cf_dim: usize,
+    /// Size of the ranking space (query at `<recommend>`, keys per item).
+    pub rank_dim: usize,
+    /// History items shown in the prompt (the most recent ones).
+    #[serde(default = "default_history")]
+    pub history: usize,
+    /// How the CST evidence enters the prompt.
+    #[serde(default)]
+    pub evidence: EvidenceMode,
+    /// Token budget of explain-mode generation before `<recommend>` is forced.
+    #[serde(default = "default_max_new")]
+    pub max_new_tokens: usize,
+    /// Raw ids of the rows of the item table, in row order (a dataset's items are matched to
+    /// rows by raw id; unknown items get a zero CF embedding).
+    pub items: Vec<String>,
+}
+
+fn default_history() -> usize {
+    20
+}
+fn default_max_new() -> usize {
+    1024
+}
+
+impl StarConfig {
+    /// A configuration for `items` (raw ids) with CF embeddings of size `cf_dim`.
+    pub fn new(items: Vec<String>, cf_dim: usize) -> Self {
+        StarConfig {
+            cf_dim,
+            rank_dim: 64,
+            history: default_history(),
+            evidence: EvidenceMode::default(),
+            max_new_tokens: default_max_new(),
+            items,
+        }
+    }
+}
+
+/// The whole `config.json` of a model directory: Hugging Face decoder fields at the top level
+/// (so standard tools read it) and the STAR part under `star`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Hugging Face architecture names (informational).
+    #[serde(default)]
+    pub architectures: Vec<String>,
+    /// The decoder.
+    #[serde(flatten)]
+    pub decoder: DecoderConfig,
+    /// The STAR part.
+    pub star: StarConfig,
+}
+
+impl ModelConfig {
+    /// Joins a decoder and a STAR configuration.
+    pub fn new(decoder: DecoderConfig, star: StarConfig) -> Self {
+        let arch = if decoder.model_type == "qwen2" {
+            "Qwen2ForCausalLM"
+        } else {
+            "LlamaForCausalLM"
+        };
+        ModelConfig {
+            architectures: vec![arch.into()],
+            decoder,
+            star,
+        }
+    }
+
+    /// Checks that the parts fit together.
+    pub fn validate(&self) -> Result<(), String> {
+        self.decoder.validate()?;
+        let s = &self.star;
+        if s.cf_dim == 0 || s.rank_dim == 0 {
+            return Err("star.cf_dim and star.rank_dim must be positive".into());
+        }
+        if s.items.is_empty() {
+            return Err("star.items is empty".into());
+        }
+        Ok(())
+    }
+
+    /// Reads `config.json` (errors name the file).
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let cfg: ModelConfig =
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        cfg.validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(cfg)
+    }
+
+    /// Writes `config.json` (through a temporary file renamed into place).
+    pub fn save(&self, path: &Path) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(self).expect("config serialises");
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text + "\n")
+            .and_then(|_| std::fs::rename(&tmp, path))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+}

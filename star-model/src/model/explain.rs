@@ -1,0 +1,217 @@
+//! Explain mode: the student writes its plan, tool calls and reflection, the tool calls are
+//! answered as they are emitted, and the candidates are scored at the `<recommend>` it reaches.
+
+use super::net::{BatchRow, PromptBatch, StarNet};
+use super::prompt::Prompt;
+use crate::student::{KvCache, StarTokenizer};
+use burn::prelude::*;
+use star_cf::RankRequest;
+
+/// Answers the student's tool calls (implemented over the teacher's tool registry in
+/// `star-agents`, so the student sees the responses its teacher saw).
+pub trait ToolExecutor: Send + Sync {
+    /// Calls tool `name` with `arguments` for `request`; `Err` carries a message the student
+    /// reads in place of a response.
+    fn call(
+        &self,
+        request: &RankRequest,
+        name: &str,
+        arguments: &serde_json::Value,
+    ) -> Result<String, String>;
+}
+
+/// Chooses the next token from the logits of the last position.
+pub trait Decoding {
+    /// The next token id.
+    fn next_token(&mut self, logits: &[f32]) -> u32;
+}
+
+/// Greedy decoding: the most likely token (the lowest id among equals).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Greedy;
+
+impl Decoding for Greedy {
+    fn next_token(&mut self, logits: &[f32]) -> u32 {
+        let mut best = 0;
+        for (i, &l) in logits.iter().enumerate() {
+            if l > logits[best] {
+                best = i;
+            }
+        }
+        best as u32
+    }
+}
+
+/// The outcome of an explain-mode run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Explanation {
+    /// Everything after the prompt: generated tokens, inserted tool responses and the final
+    /// `<recommend>`.
+    pub tokens: Vec<u32>,
+    /// Their text.
+    pub text: String,
+    /// Candidate scores in request order.
+    pub scores: Vec<f32>,
+    /// Tool calls answered (successfully or with an error message).
+    pub tool_calls: usize,
+    /// Tool calls that failed (unparseable, unknown tool, no executor, tool error).
+    pub tool_errors: usize,
+    /// Whether `<recommend>` had to be appended because the token budget ran out or the model
+    /// ended the sequence first.
+    pub forced: bool,
+}
+
+/// Token ids explain mode reacts to.
+pub(crate) struct ControlTokens {
+    pub recommend: u32,
+    pub tool_call: u32,
+    pub tool_call_end: u32,
+    pub eos: u32,
+}
+
+impl ControlTokens {
+    pub(crate) fn of(tok: &StarTokenizer) -> Result<Self, String> {
+        let id = |t: &str| {
+            tok.token_id(t)
+                .ok_or_else(|| format!("the tokenizer has no `{t}` token"))
+        };
+        Ok(ControlTokens {
+            recommend: id("<recommend>")?,
+            tool_call: id("<tool_call>")?,
+            tool_call_end: id("</tool_call>")?,
+            eos: id("</s>")?,
+        })
+    }
+}
+
+fn last_logits(net: &StarNet, hidden: Tensor<3>) -> Result<Vec<f32>, String> {
+    let [_, t, d] = hidden.dims();
+    let last = hidden.slice([0..1, t - 1..t, 0..d]);
+    net.logits(last)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .map_err(|e| format!("reading logits: {e:?}"))
+}
+
+/// Runs explain mode for one prompt.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn explain(
+    net: &StarNet,
+    tok: &StarTokenizer,
+    ctl: &ControlTokens,
+    request: &RankRequest,
+    prompt: &Prompt,
+    tools: Option<&dyn ToolExecutor>,
+    decoding: &mut dyn Decoding,
+    max_new: usize,
+) -> Result<Explanation, String> {
+    let device = net.model.embed_tokens.weight.device();
+    let n = prompt.tokens.len();
+    let row = BatchRow {
+        prompt,
+        continuation: &[],
+        recommend: n - 1,
+    };
+    let batch = PromptBatch::new(&[row], 0, &device);
+    let mut cache = KvCache::new();
+    let hidden = net.prefill(&batch, &mut cache);
+    let [_, t, d] = hidden.dims();
+    let c = prompt.candidates.len();
+    let h_cand = hidden
+        .clone()
+        .reshape([t, d])
+        .select(0, batch.candidate_index.clone().reshape([c]));
+    let mut logits = last_logits(net, hidden)?;
+
+    let ids = |v: &[u32]| {
+        Tensor::<2, Int>::from_data(
+            TensorData::new(
+                v.iter().map(|&x| x as i64).collect::<Vec<_>>(),
+                [1, v.len()],
+            ),
+            &device,
+        )
+    };
+    let mut out: Vec<u32> = Vec::new();
+    let (mut calls, mut errors, mut forced) = (0, 0, true);
+    let mut h_rec = None;
+    let mut call_start = None;
+    while out.len() < max_new {
+        let next = decoding.next_token(&logits);
+        if next == ctl.eos {
+            break;
+        }
+        out.push(next);
+        let h = net.step(ids(&[next]), &mut cache);
+        if next == ctl.recommend {
+            h_rec = Some(h.reshape([1, d]));
+            forced = false;
+            break;
+        }
+        if next == ctl.tool_call {
+            call_start = Some(out.len());
+        }
+        if next == ctl.tool_call_end {
+            let body = match call_start.take() {
+                Some(s) => tok
+                    .decode(&out[s..out.len() - 1])
+                    .map_err(|e| e.to_string())?,
+                None => String::new(),
+            };
+            calls += 1;
+            let response = match run_tool(request, &body, tools) {
+                Ok(text) => text,
+                Err(e) => {
+                    errors += 1;
+                    format!("error: {e}")
+                }
+            };
+            let resp = tok
+                .encode(&format!("<tool_response>{response}</tool_response>"))
+                .map_err(|e| e.to_string())?;
+            out.extend_from_slice(&resp);
+            logits = last_logits(net, net.step(ids(&resp), &mut cache))?;
+            continue;
+        }
+        logits = last_logits(net, h)?;
+    }
+    let h_rec = match h_rec {
+        Some(h) => h,
+        None => {
+            out.push(ctl.recommend);
+            net.step(ids(&[ctl.recommend]), &mut cache).reshape([1, d])
+        }
+    };
+    let scores = net
+        .scores_of(h_rec, h_cand, batch.candidate_rows.reshape([c]))
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .map_err(|e| format!("reading scores: {e:?}"))?;
+    Ok(Explanation {
+        text: tok.decode(&out).map_err(|e| e.to_string())?,
+        tokens: out,
+        scores,
+        tool_calls: calls,
+        tool_errors: errors,
+        forced,
+    })
+}
+
+/// Parses a `{"name": …, "arguments": …}` tool call and runs it.
+fn run_tool(
+    request: &RankRequest,
+    body: &str,
+    tools: Option<&dyn ToolExecutor>,
+) -> Result<String, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(body.trim()).map_err(|e| format!("unreadable tool call: {e}"))?;
+    let name = v
+        .get("name")
+        .and_then(|n| n.as_str())
+        .ok_or("the tool call has no `name`")?;
+    let args = v.get("arguments").cloned().unwrap_or(serde_json::json!({}));
+    let tools = tools.ok_or("no tools are available")?;
+    tools.call(request, name, &args)
+}

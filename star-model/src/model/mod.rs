@@ -1,0 +1,457 @@
+//! The STAR student as a recommender: [`StarModel`] bundles the network ([`StarNet`]), its
+//! tokenizer and configuration, loads and saves a model directory, and ranks requests in fast
+//! mode (one forward pass) or explain mode (generation with live tool calls). It implements
+//! `star-cf`'s [`Ranker`] and [`CatalogueScorer`].
+//!
+//! A model directory holds `config.json` (Hugging Face decoder fields plus a `star` section),
+//! `model.safetensors` (decoder tensors under Hugging Face names, the rest under `star.*`) and
+//! `tokenizer.json`.
+
+mod config;
+mod explain;
+mod features;
+mod net;
+mod prompt;
+
+pub use config::{EvidenceMode, ModelConfig, StarConfig};
+pub use explain::{Decoding, Explanation, Greedy, ToolExecutor};
+pub use features::{evidence_features, evidence_text, EVIDENCE_FEATURES, NUM_EVIDENCE_FEATURES};
+pub use net::{BatchRow, PromptBatch, StarHead, StarNet};
+pub use prompt::{ItemBinding, Prompt, PromptBuilder, PromptError, ITEM_MARKER};
+
+use crate::student::{load_hf, save_hf, StarTokenizer};
+use burn::module::Param;
+use burn::prelude::*;
+use explain::ControlTokens;
+use star_cf::evidence::EvidenceStore;
+use star_cf::{CatalogueScorer, ItemId, RankError, RankRequest, Ranker, Ranking};
+use std::path::Path;
+use std::sync::Arc;
+
+/// How [`StarModel`] ranks as a [`Ranker`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InferenceMode {
+    /// Prompt + `<recommend>`, scores from one forward pass (`student-fast`).
+    #[default]
+    Fast,
+    /// Greedy generation with live tool calls, then scores (`student-explain`).
+    Explain,
+}
+
+/// What a model needs to answer requests about a dataset.
+#[derive(Clone)]
+struct Binding {
+    items: ItemBinding,
+    store: Option<Arc<EvidenceStore>>,
+    tools: Option<Arc<dyn ToolExecutor>>,
+}
+
+/// The STAR student: network, tokenizer and configuration, optionally bound to a dataset.
+#[derive(Clone)]
+pub struct StarModel {
+    net: StarNet,
+    tokenizer: StarTokenizer,
+    config: ModelConfig,
+    recommend_id: u32,
+    pad_id: u32,
+    binding: Option<Binding>,
+    mode: InferenceMode,
+    name: Option<String>,
+    batch_size: usize,
+}
+
+impl std::fmt::Debug for StarModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StarModel")
+            .field("config", &self.config)
+            .field("mode", &self.mode)
+            .field("bound", &self.binding.is_some())
+            .finish()
+    }
+}
+
+/// The model directory's file names.
+pub const CONFIG_FILE: &str = "config.json";
+/// The weights file.
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// The tokenizer file.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+impl StarModel {
+    /// Bundles a network with its tokenizer and configuration. The tokenizer must have the STAR
+    /// special tokens and fit the decoder's vocabulary.
+    pub fn new(
+        net: StarNet,
+        tokenizer: StarTokenizer,
+        config: ModelConfig,
+    ) -> Result<Self, String> {
+        config.validate()?;
+        if tokenizer.vocab_size() > config.decoder.vocab_size {
+            return Err(format!(
+                "the tokenizer has {} tokens but the decoder only {}",
+                tokenizer.vocab_size(),
+                config.decoder.vocab_size
+            ));
+        }
+        let id = |t: &str| {
+            tokenizer
+                .token_id(t)
+                .ok_or_else(|| format!("the tokenizer has no `{t}` token"))
+        };
+        let (recommend_id, pad_id) = (id("<recommend>")?, id("<pad>")?);
+        id(ITEM_MARKER)?;
+        let rows = net.star.item_embeddings.val().dims()[0];
+        if rows != config.star.items.len() + 1 {
+            return Err(format!(
+                "the item table has {rows} rows, expected {} items + 1",
+                config.star.items.len()
+            ));
+        }
+        Ok(StarModel {
+            net,
+            tokenizer,
+            config,
+            recommend_id,
+            pad_id,
+            binding: None,
+            mode: InferenceMode::Fast,
+            name: None,
+            batch_size: 64,
+        })
+    }
+
+    /// A model with random weights whose item table holds `cf_items` `[items, cf_dim]` (the
+    /// CF encoder's item embeddings, rows in the order of `config.star.items`).
+    pub fn init(
+        config: ModelConfig,
+        tokenizer: StarTokenizer,
+        cf_items: Tensor<2>,
+        device: &Device,
+    ) -> Result<Self, String> {
+        let [n, dim] = cf_items.dims();
+        if n != config.star.items.len() || dim != config.star.cf_dim {
+            return Err(format!(
+                "CF item embeddings are [{n}, {dim}], the configuration wants [{}, {}]",
+                config.star.items.len(),
+                config.star.cf_dim
+            ));
+        }
+        let mut net = config.init_net(device);
+        let table = Tensor::cat(
+            vec![cf_items.to_device(device), Tensor::zeros([1, dim], device)],
+            0,
+        );
+        net.star.item_embeddings = Param::from_tensor(table).set_require_grad(false);
+        StarModel::new(net, tokenizer, config)
+    }
+
+    /// Loads a model directory onto `device`. Errors name the file.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, String> {
+        let config = ModelConfig::load(&dir.join(CONFIG_FILE))?;
+        let tokenizer =
+            StarTokenizer::load(&dir.join(TOKENIZER_FILE)).map_err(|e| e.to_string())?;
+        let mut net = config.init_net(device);
+        load_hf(&mut net, dir)?;
+        StarModel::new(net, tokenizer, config).map_err(|e| format!("{}: {e}", dir.display()))
+    }
+
+    /// Writes the model directory (each file through a temporary file renamed into place).
+    pub fn save(&self, dir: &Path) -> Result<(), String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        self.config.save(&dir.join(CONFIG_FILE))?;
+        let tok = dir.join(TOKENIZER_FILE);
+        let tmp = dir.join(".tokenizer.json.tmp");
+        self.tokenizer.save(&tmp).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, &tok).map_err(|e| format!("{}: {e}", tok.display()))?;
+        save_hf(&self.net, dir)
+    }
+
+    /// The network.
+    pub fn net(&self) -> &StarNet {
+        &self.net
+    }
+
+    /// Replaces the network (e.g. after a training step); shapes must match the configuration.
+    pub fn with_net(mut self, net: StarNet) -> Self {
+        self.net = net;
+        self
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &StarTokenizer {
+        &self.tokenizer
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The device the network is on.
+    pub fn device(&self) -> Device {
+        self.net.model.embed_tokens.weight.device()
+    }
+
+    /// Binds the model to a dataset: its items' raw ids (indexed by [`ItemId`]), the evidence
+    /// store built from its train split (needed unless the evidence mode is
+    /// [`EvidenceMode::None`]).
+    pub fn bind(mut self, dataset_raw_ids: &[String], store: Option<Arc<EvidenceStore>>) -> Self {
+        let tools = self.binding.take().and_then(|b| b.tools);
+        self.binding = Some(Binding {
+            items: ItemBinding::new(dataset_raw_ids, &self.config.star.items),
+            store,
+            tools,
+        });
+        self
+    }
+
+    /// Sets the tools explain mode calls (after [`StarModel::bind`]).
+    pub fn with_tools(mut self, tools: Arc<dyn ToolExecutor>) -> Self {
+        if let Some(b) = self.binding.as_mut() {
+            b.tools = Some(tools);
+        }
+        self
+    }
+
+    /// Sets how [`Ranker::rank`] works.
+    pub fn with_mode(mut self, mode: InferenceMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Sets the method name in results (default `student-fast` / `student-explain`).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets how many requests [`StarModel::score_batch`] runs per forward pass (default 64).
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// The dataset binding's item map.
+    pub fn items(&self) -> Option<&ItemBinding> {
+        self.binding.as_ref().map(|b| &b.items)
+    }
+
+    fn binding(&self) -> Result<&Binding, String> {
+        self.binding
+            .as_ref()
+            .ok_or_else(|| "the model is not bound to a dataset (call StarModel::bind)".into())
+    }
+
+    /// The prompt of a request.
+    pub fn prompt(&self, request: &RankRequest) -> Result<Prompt, String> {
+        let b = self.binding()?;
+        PromptBuilder::new(
+            &self.tokenizer,
+            &self.config.star,
+            &b.items,
+            b.store.as_deref(),
+        )
+        .build(request)
+        .map_err(|e| e.to_string())
+    }
+
+    /// Fast-mode scores of prompts (each + `<recommend>`), one forward pass per group of equal
+    /// candidate count; scores in each request's candidate order.
+    pub fn score_prompts(&self, prompts: &[Prompt]) -> Result<Vec<Vec<f32>>, String> {
+        let suffix = [self.recommend_id];
+        let device = self.device();
+        let mut out = vec![Vec::new(); prompts.len()];
+        let mut order: Vec<usize> = (0..prompts.len()).collect();
+        order.sort_by_key(|&i| prompts[i].candidates.len());
+        for group in
+            order.chunk_by(|&a, &b| prompts[a].candidates.len() == prompts[b].candidates.len())
+        {
+            for chunk in group.chunks(self.batch_size) {
+                let rows: Vec<BatchRow> = chunk
+                    .iter()
+                    .map(|&i| BatchRow {
+                        prompt: &prompts[i],
+                        continuation: &suffix,
+                        recommend: prompts[i].tokens.len(),
+                    })
+                    .collect();
+                let batch = PromptBatch::new(&rows, self.pad_id, &device);
+                let c = prompts[chunk[0]].candidates.len();
+                if c == 0 {
+                    continue;
+                }
+                let scores: Vec<f32> = self
+                    .net
+                    .candidate_scores(self.net.hidden(&batch), &batch)
+                    .into_data()
+                    .convert::<f32>()
+                    .try_into_vec()
+                    .map_err(|e| format!("reading scores: {e:?}"))?;
+                for (k, &i) in chunk.iter().enumerate() {
+                    out[i] = scores[k * c..(k + 1) * c].to_vec();
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fast-mode scores of requests (batched, see [`StarModel::with_batch_size`]).
+    pub fn score_batch(&self, requests: &[RankRequest]) -> Result<Vec<Vec<f32>>, String> {
+        let prompts = requests
+            .iter()
+            .map(|r| self.prompt(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.score_prompts(&prompts)
+    }
+
+    /// Fast-mode rankings of requests (batched).
+    pub fn rank_batch(&self, requests: &[RankRequest]) -> Result<Vec<Ranking>, String> {
+        Ok(self
+            .score_batch(requests)?
+            .iter()
+            .zip(requests)
+            .map(|(s, r)| Ranking::from_scores(&r.candidates, s))
+            .collect())
+    }
+
+    /// Explain mode for one request with the given decoding (greedy: [`Greedy`]).
+    pub fn explain_with(
+        &self,
+        request: &RankRequest,
+        decoding: &mut dyn Decoding,
+    ) -> Result<Explanation, String> {
+        let prompt = self.prompt(request)?;
+        let ctl = ControlTokens::of(&self.tokenizer)?;
+        let tools = self.binding()?.tools.as_deref();
+        explain::explain(
+            &self.net,
+            &self.tokenizer,
+            &ctl,
+            request,
+            &prompt,
+            tools,
+            decoding,
+            self.config.star.max_new_tokens,
+        )
+    }
+
+    /// Explain mode with greedy decoding.
+    pub fn explain(&self, request: &RankRequest) -> Result<Explanation, String> {
+        self.explain_with(request, &mut Greedy)
+    }
+
+    /// The ranking query `[B, r]` of requests (fast mode), for full-catalogue ranking.
+    pub fn queries(&self, requests: &[RankRequest]) -> Result<Tensor<2>, String> {
+        let prompts = requests
+            .iter()
+            .map(|r| self.prompt(r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let suffix = [self.recommend_id];
+        let rows: Vec<BatchRow> = prompts
+            .iter()
+            .map(|p| BatchRow {
+                prompt: p,
+                continuation: &suffix,
+                recommend: p.tokens.len(),
+            })
+            .collect();
+        let batch = PromptBatch::new(&rows, self.pad_id, &self.device());
+        let h = self.net.hidden(&batch);
+        let [b, t, d] = h.dims();
+        Ok(self
+            .net
+            .query(h.reshape([b * t, d]).select(0, batch.recommend_index)))
+    }
+
+    /// The top `k` items of the whole catalogue for each request, through the fused top-k
+    /// kernel ([`crate::topk::score_topk`]) over the context-free item keys; items in the
+    /// request's history are left out. Returns dataset items with scores, best first.
+    pub fn top_k_catalogue(
+        &self,
+        requests: &[RankRequest],
+        k: usize,
+    ) -> Result<Vec<Vec<(ItemId, f32)>>, String> {
+        let b = self.binding()?;
+        let reverse: std::collections::HashMap<u32, ItemId> = (0..b.items.len())
+            .filter_map(|i| b.items.row(ItemId::from(i)).map(|r| (r, ItemId::from(i))))
+            .collect();
+        let q = self.queries(requests)?;
+        let extra = requests.iter().map(|r| r.history.len()).max().unwrap_or(0);
+        let (scores, idx) = crate::topk::score_topk(q, self.net.catalogue_keys(), k + extra);
+        let [bq, kk] = scores.dims();
+        let scores: Vec<f32> = scores
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec()
+            .map_err(|e| format!("{e:?}"))?;
+        let idx: Vec<i64> = idx
+            .into_data()
+            .convert::<i64>()
+            .try_into_vec()
+            .map_err(|e| format!("{e:?}"))?;
+        Ok((0..bq)
+            .map(|i| {
+                let seen: std::collections::HashSet<ItemId> =
+                    requests[i].history.iter().copied().collect();
+                (0..kk)
+                    .filter_map(|j| {
+                        let item = *reverse.get(&(idx[i * kk + j] as u32))?;
+                        (!seen.contains(&item)).then_some((item, scores[i * kk + j]))
+                    })
+                    .take(k)
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+impl Ranker for StarModel {
+    fn name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            match self.mode {
+                InferenceMode::Fast => "student-fast",
+                InferenceMode::Explain => "student-explain",
+            }
+            .into()
+        })
+    }
+
+    fn rank(&self, request: &RankRequest) -> Result<Ranking, RankError> {
+        let scores = match self.mode {
+            InferenceMode::Fast => self
+                .score_batch(std::slice::from_ref(request))?
+                .pop()
+                .unwrap_or_default(),
+            InferenceMode::Explain => self.explain(request)?.scores,
+        };
+        Ok(Ranking::from_scores(&request.candidates, &scores))
+    }
+}
+
+impl CatalogueScorer for StarModel {
+    fn name(&self) -> String {
+        Ranker::name(self)
+    }
+
+    /// Scores of every dataset item against the request's query (context-free item keys;
+    /// items the model does not know score 0).
+    fn score_all(&self, request: &RankRequest) -> Result<Vec<f32>, RankError> {
+        let b = self.binding()?;
+        let q = self.queries(std::slice::from_ref(request))?;
+        let all: Vec<f32> = self
+            .net
+            .catalogue_keys()
+            .matmul(q.transpose())
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec()
+            .map_err(|e| format!("{e:?}"))?;
+        Ok((0..b.items.len())
+            .map(|i| {
+                b.items
+                    .row(ItemId::from(i))
+                    .map_or(0.0, |r| all[r as usize])
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,242 @@
+//! The student's prompt: the recent history and the candidates as `<item>` markers, with the
+//! CST evidence as marker features or as text.
+//!
+//! ```text
+//! <s>History:<item><item>…<item>
+//! Candidates:
+//! [50]<item>
+//! [181] users 12/50, co-watched 8 recent, popularity #34, genres 60%<item>   (EvidenceMode::Text)
+//! ```
+//!
+//! Each marker closes its item's line, so under causal attention the marker's hidden state has
+//! seen the item's id and evidence; its input embedding adds the projected CF embedding (and,
+//! for candidates in [`EvidenceMode::Features`], the projected evidence features). Fast mode
+//! appends `<recommend>`; explain mode generates from the prompt on.
+
+use super::config::{EvidenceMode, StarConfig};
+use super::features::{evidence_features, evidence_text, NUM_EVIDENCE_FEATURES};
+use crate::student::{StarTokenizer, TokenizerError};
+use star_cf::evidence::EvidenceStore;
+use star_cf::{ItemId, RankRequest};
+use std::collections::HashMap;
+
+/// The marker token.
+pub const ITEM_MARKER: &str = "<item>";
+
+/// How a dataset's items map onto a model's item table.
+#[derive(Clone, Debug)]
+pub struct ItemBinding {
+    raw_ids: Vec<String>,
+    rows: Vec<u32>,
+    known: usize,
+    unknown_row: u32,
+}
+
+impl ItemBinding {
+    /// Binds the items of a dataset (raw ids indexed by [`ItemId`]) to a model whose item table
+    /// rows are `model_items` (raw ids). Items the model does not know map to its zero row.
+    pub fn new(dataset_raw_ids: &[String], model_items: &[String]) -> Self {
+        let index: HashMap<&str, u32> = model_items
+            .iter()
+            .enumerate()
+            .map(|(r, id)| (id.as_str(), r as u32))
+            .collect();
+        let unknown_row = model_items.len() as u32;
+        let rows: Vec<u32> = dataset_raw_ids
+            .iter()
+            .map(|id| index.get(id.as_str()).copied().unwrap_or(unknown_row))
+            .collect();
+        let known = rows.iter().filter(|&&r| r != unknown_row).count();
+        ItemBinding {
+            raw_ids: dataset_raw_ids.to_vec(),
+            rows,
+            known,
+            unknown_row,
+        }
+    }
+
+    /// The model row of an item, or `None` when the model does not know it (or the id is out of
+    /// the dataset's range).
+    pub fn row(&self, item: ItemId) -> Option<u32> {
+        self.rows
+            .get(item.idx())
+            .copied()
+            .filter(|&r| r != self.unknown_row)
+    }
+
+    /// The row used in tensors (the zero row for unknown items).
+    pub fn row_or_zero(&self, item: ItemId) -> u32 {
+        self.row(item).unwrap_or(self.unknown_row)
+    }
+
+    /// The raw id of a dataset item.
+    pub fn raw_id(&self, item: ItemId) -> Option<&str> {
+        self.raw_ids.get(item.idx()).map(String::as_str)
+    }
+
+    /// Dataset items.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the dataset has no items.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Dataset items the model knows.
+    pub fn known(&self) -> usize {
+        self.known
+    }
+}
+
+/// A tokenised prompt with its item markers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prompt {
+    /// The prompt text (special tokens written out).
+    pub text: String,
+    /// Its token ids.
+    pub tokens: Vec<u32>,
+    /// Token positions of the `<item>` markers, in order.
+    pub markers: Vec<usize>,
+    /// Item-table row of each marker (the zero row for unknown items).
+    pub rows: Vec<u32>,
+    /// Evidence features of each marker, `markers × NUM_EVIDENCE_FEATURES` (zeros for history
+    /// markers and outside [`EvidenceMode::Features`]).
+    pub features: Vec<f32>,
+    /// For each candidate of the request, in request order, the index of its marker.
+    pub candidates: Vec<usize>,
+}
+
+/// Why a prompt cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    /// An item of the request is not in the dataset the binding was made for.
+    #[error("item {0} is outside the bound dataset")]
+    UnknownItem(ItemId),
+    /// The evidence mode needs an evidence store and none was given.
+    #[error("evidence mode {0:?} needs an evidence store")]
+    NoEvidence(EvidenceMode),
+    /// The tokenizer failed or lacks the marker.
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    /// The tokenizer does not keep `<item>` atomic.
+    #[error("the tokenizer split the prompt into {found} `<item>` markers, expected {expected}")]
+    Markers {
+        /// Markers found.
+        found: usize,
+        /// Markers written.
+        expected: usize,
+    },
+}
+
+/// Builds prompts for requests.
+pub struct PromptBuilder<'a> {
+    tokenizer: &'a StarTokenizer,
+    config: &'a StarConfig,
+    items: &'a ItemBinding,
+    store: Option<&'a EvidenceStore>,
+}
+
+impl<'a> PromptBuilder<'a> {
+    /// A builder; `store` is needed unless the evidence mode is [`EvidenceMode::None`].
+    pub fn new(
+        tokenizer: &'a StarTokenizer,
+        config: &'a StarConfig,
+        items: &'a ItemBinding,
+        store: Option<&'a EvidenceStore>,
+    ) -> Self {
+        PromptBuilder {
+            tokenizer,
+            config,
+            items,
+            store,
+        }
+    }
+
+    /// The prompt of `request`.
+    pub fn build(&self, request: &RankRequest) -> Result<Prompt, PromptError> {
+        let mode = self.config.evidence;
+        if let Some(&bad) = request
+            .candidates
+            .iter()
+            .chain(&request.history)
+            .find(|i| i.idx() >= self.items.len())
+        {
+            return Err(PromptError::UnknownItem(bad));
+        }
+        let h = &request.history;
+        let shown = &h[h.len().saturating_sub(self.config.history)..];
+        let evidence = match (mode, self.store) {
+            (EvidenceMode::None, _) => None,
+            (_, Some(store)) => Some((store, store.evidence(request))),
+            (_, None) => return Err(PromptError::NoEvidence(mode)),
+        };
+
+        let mut text = String::with_capacity(64 + 16 * shown.len() + 64 * request.candidates.len());
+        text.push_str("<s>History:");
+        let mut rows = Vec::with_capacity(shown.len() + request.candidates.len());
+        for &i in shown {
+            text.push_str(ITEM_MARKER);
+            rows.push(self.items.row_or_zero(i));
+        }
+        text.push_str("\nCandidates:\n");
+        let f = NUM_EVIDENCE_FEATURES;
+        let mut features = vec![0.0f32; (shown.len() + request.candidates.len()) * f];
+        for (j, &c) in request.candidates.iter().enumerate() {
+            text.push('[');
+            text.push_str(self.items.raw_id(c).unwrap_or("?"));
+            text.push(']');
+            if let Some((store, ev)) = &evidence {
+                let ev = &ev.candidates[j];
+                match mode {
+                    EvidenceMode::Features => {
+                        let hist = h.len().min(store.config().max_history);
+                        let m = shown.len() + j;
+                        features[m * f..(m + 1) * f].copy_from_slice(&evidence_features(
+                            ev,
+                            hist,
+                            store.graph().num_items(),
+                        ));
+                    }
+                    EvidenceMode::Text => {
+                        text.push(' ');
+                        text.push_str(&evidence_text(ev, store.config().recent_window));
+                    }
+                    EvidenceMode::None => {}
+                }
+            }
+            text.push_str(ITEM_MARKER);
+            text.push('\n');
+            rows.push(self.items.row_or_zero(c));
+        }
+        let tokens = self.tokenizer.encode(&text)?;
+        let marker = self
+            .tokenizer
+            .token_id(ITEM_MARKER)
+            .ok_or(PromptError::Markers {
+                found: 0,
+                expected: rows.len(),
+            })?;
+        let markers: Vec<usize> = tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, &t)| t == marker)
+            .map(|(p, _)| p)
+            .collect();
+        if markers.len() != rows.len() {
+            return Err(PromptError::Markers {
+                found: markers.len(),
+                expected: rows.len(),
+            });
+        }
+        Ok(Prompt {
+            text,
+            tokens,
+            markers,
+            rows,
+            features,
+            candidates: (shown.len()..shown.len() + request.candidates.len()).collect(),
+        })
+    }
+}

@@ -1,0 +1,429 @@
+//! The STAR student as a recommender: prompts, CF fusion, fast and explain modes, the model
+//! directory, full-catalogue top-k.
+
+use burn::prelude::*;
+use star_cf::candidates::CandidateSet;
+use star_cf::data::synthetic::{generate, SyntheticConfig};
+use star_cf::data::Dataset;
+use star_cf::evidence::{EvidenceConfig, EvidenceStore};
+use star_cf::split::{Split, SplitKind};
+use star_cf::{ItemId, RankRequest, Ranker};
+use star_model::model::{
+    BatchRow, Decoding, EvidenceMode, InferenceMode, ModelConfig, PromptBatch, StarConfig,
+    StarModel, ToolExecutor, NUM_EVIDENCE_FEATURES,
+};
+use star_model::student::{DecoderConfig, StarTokenizer};
+use std::sync::{Arc, Mutex};
+
+struct World {
+    ds: Dataset,
+    store: Arc<EvidenceStore>,
+    requests: Vec<RankRequest>,
+    raw: Vec<String>,
+}
+
+fn world() -> World {
+    let ds = generate(&SyntheticConfig {
+        users: 40,
+        items: 120,
+        seed: 5,
+        ..Default::default()
+    })
+    .unwrap();
+    let split = Split::temporal_leave_one_out(&ds);
+    let store = Arc::new(EvidenceStore::build(&ds, &split, EvidenceConfig::default()));
+    let cands = CandidateSet::sample(&ds, &split, SplitKind::Test, 9, 42).unwrap();
+    let requests = (0..8).map(|i| cands.request(i, &split)).collect();
+    let raw = ds.items.iter().map(|i| i.raw_id.clone()).collect();
+    World {
+        ds,
+        store,
+        requests,
+        raw,
+    }
+}
+
+fn tokenizer() -> StarTokenizer {
+    let lines = [
+        "<s>History:<item><item>\nCandidates:\n[12]<item>\n[7] users 3/50, co-watched 2 recent, popularity #4, genres 50%<item>\n<recommend>",
+        "<plan>Check the co-watch counts.</plan><tool_call>{\"name\":\"item_cf\",\"arguments\":{\"item\":\"12\"}}</tool_call>",
+        "<tool_response>[3] Heat (1995) x4</tool_response><reflection>Reflector: fine.</reflection>",
+    ];
+    StarTokenizer::train(
+        (0..10).flat_map(|_| lines.iter().map(|s| s.to_string())),
+        400,
+    )
+    .unwrap()
+}
+
+fn model(w: &World, evidence: EvidenceMode, device: &Device) -> StarModel {
+    let tok = tokenizer();
+    let mut star = StarConfig::new(w.raw.clone(), 8);
+    star.rank_dim = 16;
+    star.history = 6;
+    star.evidence = evidence;
+    let mut dec = DecoderConfig::llama(tok.vocab_size(), 32, 2, 4, 2);
+    dec.max_position_embeddings = 512;
+    let cfg = ModelConfig::new(dec, star);
+    let n = w.raw.len();
+    let cf = Tensor::<2>::random([n, 8], burn::tensor::Distribution::Normal(0.0, 1.0), device);
+    StarModel::init(cfg, tok, cf, device)
+        .unwrap()
+        .bind(&w.raw, Some(w.store.clone()))
+}
+
+fn device() -> Device {
+    Device::flex()
+}
+
+fn close(a: &[f32], b: &[f32], tol: f32) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()))
+}
+
+#[test]
+fn prompts_carry_one_marker_per_item_and_the_evidence() {
+    let w = world();
+    let dev = device();
+    let m = model(&w, EvidenceMode::Features, &dev);
+    let r = &w.requests[0];
+    let p = m.prompt(r).unwrap();
+    let shown = r.history.len().min(6);
+    assert_eq!(p.markers.len(), shown + r.candidates.len());
+    assert_eq!(p.candidates.len(), r.candidates.len());
+    let item = m.tokenizer().token_id("<item>").unwrap();
+    assert!(p.markers.iter().all(|&pos| p.tokens[pos] == item));
+    // the markers' rows are the items' rows (the model was made for this dataset: row = id)
+    for (j, &c) in r.candidates.iter().enumerate() {
+        assert_eq!(p.rows[p.candidates[j]], c.0);
+    }
+    let f = NUM_EVIDENCE_FEATURES;
+    // history markers have no features; candidates have some
+    assert!(p.features[..shown * f].iter().all(|&x| x == 0.0));
+    assert!(p.features[shown * f..].iter().any(|&x| x != 0.0));
+    assert!(p
+        .text
+        .contains(&format!("[{}]<item>", w.raw[r.candidates[0].idx()])));
+
+    let t = model(&w, EvidenceMode::Text, &dev);
+    let pt = t.prompt(r).unwrap();
+    assert!(pt.text.contains("users ") && pt.text.contains("popularity #"));
+    assert!(pt.features.iter().all(|&x| x == 0.0));
+
+    // no-CST works without a store; the others refuse
+    let none = model(&w, EvidenceMode::None, &dev).bind(&w.raw, None);
+    assert!(none.prompt(r).is_ok());
+    let err = model(&w, EvidenceMode::Text, &dev)
+        .bind(&w.raw, None)
+        .prompt(r)
+        .unwrap_err();
+    assert!(err.contains("evidence store"), "{err}");
+}
+
+#[test]
+fn batched_scores_with_left_padding_equal_one_at_a_time() {
+    let w = world();
+    let m = model(&w, EvidenceMode::Features, &device());
+    let batched = m.score_batch(&w.requests).unwrap();
+    let lens: std::collections::HashSet<usize> = w
+        .requests
+        .iter()
+        .map(|r| m.prompt(r).unwrap().tokens.len())
+        .collect();
+    assert!(
+        lens.len() > 1,
+        "the test needs prompts of different lengths"
+    );
+    for (r, s) in w.requests.iter().zip(&batched) {
+        let single = m.score_batch(std::slice::from_ref(r)).unwrap().remove(0);
+        assert!(close(s, &single, 1e-4), "{s:?} vs {single:?}");
+    }
+    let ranking = m.rank(&w.requests[0]).unwrap();
+    let mut a = ranking.items.clone();
+    let mut b = w.requests[0].candidates.clone();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    assert_eq!(m.name(), "student-fast");
+}
+
+#[test]
+fn cf_fusion_and_evidence_features_reach_the_scores() {
+    let w = world();
+    let dev = device();
+    let m = model(&w, EvidenceMode::Features, &dev);
+    let r = &w.requests[1];
+    let base = m.score_batch(std::slice::from_ref(r)).unwrap().remove(0);
+
+    // change one candidate's CF embedding
+    let c = r.candidates[3].idx();
+    let mut net = m.net().clone();
+    let e = net.star.item_embeddings.val();
+    let cf = e.dims()[1];
+    let e = e.slice_assign(
+        [c..c + 1, 0..cf],
+        Tensor::ones([1, cf], &dev).mul_scalar(3.0),
+    );
+    net.star.item_embeddings = burn::module::Param::from_tensor(e);
+    let changed = m
+        .clone()
+        .with_net(net)
+        .score_batch(std::slice::from_ref(r))
+        .unwrap()
+        .remove(0);
+    assert!((changed[3] - base[3]).abs() > 1e-4, "{base:?} {changed:?}");
+
+    // the same prompt without its evidence features
+    let mut p = m.prompt(r).unwrap();
+    let plain = m.score_prompts(std::slice::from_ref(&p)).unwrap().remove(0);
+    assert!(close(&plain, &base, 1e-5));
+    p.features.iter_mut().for_each(|x| *x = 0.0);
+    let bare = m.score_prompts(std::slice::from_ref(&p)).unwrap().remove(0);
+    assert!(bare.iter().zip(&base).any(|(a, b)| (a - b).abs() > 1e-4));
+}
+
+#[test]
+fn save_then_load_gives_identical_scores_and_hugging_face_names() {
+    let w = world();
+    let dev = device();
+    let m = model(&w, EvidenceMode::Features, &dev);
+    let dir = tempfile::tempdir().unwrap();
+    m.save(dir.path()).unwrap();
+    let before = m.score_batch(&w.requests).unwrap();
+    let loaded = StarModel::load(dir.path(), &dev)
+        .unwrap()
+        .bind(&w.raw, Some(w.store.clone()));
+    assert_eq!(loaded.score_batch(&w.requests).unwrap(), before);
+    assert_eq!(loaded.config(), m.config());
+
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(cfg["architectures"][0], "LlamaForCausalLM");
+    assert_eq!(cfg["hidden_size"], 32);
+    assert_eq!(cfg["star"]["items"].as_array().unwrap().len(), w.raw.len());
+    let bytes = std::fs::read(dir.path().join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let names: Vec<String> = st.names().into_iter().map(|s| s.to_string()).collect();
+    for n in [
+        "model.embed_tokens.weight",
+        "model.layers.1.self_attn.q_proj.weight",
+        "model.norm.weight",
+        "lm_head.weight",
+        "star.item_embeddings",
+        "star.query.weight",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
+    }
+    // Hugging Face layout: linear weights are [out, in]
+    assert_eq!(st.tensor("star.query.weight").unwrap().shape(), &[16, 32]);
+    assert!(dir.path().join("tokenizer.json").is_file());
+
+    // a broken directory names the file
+    std::fs::write(dir.path().join("config.json"), "{").unwrap();
+    let err = StarModel::load(dir.path(), &dev).unwrap_err();
+    assert!(err.contains("config.json"), "{err}");
+}
+
+/// Emits a fixed script of tokens, then ends the sequence.
+struct Script {
+    tokens: std::vec::IntoIter<u32>,
+    eos: u32,
+}
+
+impl Decoding for Script {
+    fn next_token(&mut self, _logits: &[f32]) -> u32 {
+        self.tokens.next().unwrap_or(self.eos)
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    calls: Mutex<Vec<(String, serde_json::Value, Vec<ItemId>)>>,
+}
+
+impl ToolExecutor for Recorder {
+    fn call(
+        &self,
+        request: &RankRequest,
+        name: &str,
+        arguments: &serde_json::Value,
+    ) -> Result<String, String> {
+        self.calls.lock().unwrap().push((
+            name.into(),
+            arguments.clone(),
+            request.candidates.clone(),
+        ));
+        if name == "item_cf" {
+            Ok("[3] Heat (1995) x4".into())
+        } else {
+            Err(format!("unknown tool `{name}`"))
+        }
+    }
+}
+
+#[test]
+fn explain_mode_answers_tool_calls_as_emitted_and_scores_at_recommend() {
+    let w = world();
+    let dev = device();
+    let tools = Arc::new(Recorder::default());
+    let m = model(&w, EvidenceMode::Features, &dev)
+        .with_tools(tools.clone())
+        .with_mode(InferenceMode::Explain);
+    let tok = m.tokenizer().clone();
+    let r = &w.requests[2];
+    let script = tok
+        .encode(concat!(
+            "<plan>Check the co-watch counts.</plan>",
+            "<tool_call>{\"name\":\"item_cf\",\"arguments\":{\"item\":\"12\"}}</tool_call>",
+            "<tool_call>{\"name\":\"nope\"}</tool_call>",
+            "<reflection>Reflector: fine.</reflection><recommend>"
+        ))
+        .unwrap();
+    let eos = tok.token_id("</s>").unwrap();
+    let ex = m
+        .explain_with(
+            r,
+            &mut Script {
+                tokens: script.into_iter(),
+                eos,
+            },
+        )
+        .unwrap();
+    assert!(!ex.forced);
+    assert_eq!((ex.tool_calls, ex.tool_errors), (2, 1));
+    let calls = tools.calls.lock().unwrap();
+    assert_eq!(calls[0].0, "item_cf");
+    assert_eq!(calls[0].1, serde_json::json!({"item": "12"}));
+    assert_eq!(calls[0].2, r.candidates);
+    assert!(
+        ex.text
+            .contains("</tool_call><tool_response>[3] Heat (1995) x4</tool_response>"),
+        "{}",
+        ex.text
+    );
+    assert!(ex
+        .text
+        .contains("<tool_response>error: unknown tool `nope`</tool_response>"));
+    assert!(ex.text.ends_with("<recommend>"));
+
+    // the incremental (KV cache) scores equal a full forward over prompt + explanation
+    let p = m.prompt(r).unwrap();
+    let row = BatchRow {
+        prompt: &p,
+        continuation: &ex.tokens,
+        recommend: p.tokens.len() + ex.tokens.len() - 1,
+    };
+    let batch = PromptBatch::new(&[row], 0, &dev);
+    let full: Vec<f32> = m
+        .net()
+        .candidate_scores(m.net().hidden(&batch), &batch)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap();
+    assert!(
+        close(&ex.scores, &full, 1e-4),
+        "{:?} vs {full:?}",
+        ex.scores
+    );
+
+    // `<recommend>` straight away is fast mode
+    let rec = tok.token_id("<recommend>").unwrap();
+    let now = m
+        .explain_with(
+            r,
+            &mut Script {
+                tokens: vec![rec].into_iter(),
+                eos,
+            },
+        )
+        .unwrap();
+    let fast = m.score_batch(std::slice::from_ref(r)).unwrap().remove(0);
+    assert!(
+        close(&now.scores, &fast, 1e-4),
+        "{:?} vs {fast:?}",
+        now.scores
+    );
+}
+
+#[test]
+fn explain_mode_forces_recommend_when_the_budget_runs_out() {
+    let w = world();
+    let dev = device();
+    let mut m = model(&w, EvidenceMode::Features, &dev);
+    let dir = tempfile::tempdir().unwrap();
+    // shrink the budget through the config file, as a user would
+    m.save(dir.path()).unwrap();
+    let path = dir.path().join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    cfg["star"]["max_new_tokens"] = 5.into();
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    m = StarModel::load(dir.path(), &dev)
+        .unwrap()
+        .bind(&w.raw, Some(w.store.clone()))
+        .with_mode(InferenceMode::Explain);
+    let r = &w.requests[3];
+    let plan = m.tokenizer().token_id("<plan>").unwrap();
+    let ex = m
+        .explain_with(
+            r,
+            &mut Script {
+                tokens: vec![plan; 10].into_iter(),
+                eos: 2,
+            },
+        )
+        .unwrap();
+    assert!(ex.forced);
+    assert_eq!(ex.tokens.len(), 6);
+    assert_eq!(ex.scores.len(), r.candidates.len());
+    // greedy decoding of the random model also ends in a valid ranking
+    let ranking = m.rank(r).unwrap();
+    assert_eq!(ranking.items.len(), r.candidates.len());
+    assert_eq!(m.name(), "student-explain");
+}
+
+#[test]
+fn catalogue_top_k_equals_brute_force_and_skips_the_history() {
+    let w = world();
+    let m = model(&w, EvidenceMode::Features, &device());
+    let reqs = &w.requests[..3];
+    let top = m.top_k_catalogue(reqs, 10).unwrap();
+    for (r, got) in reqs.iter().zip(&top) {
+        let all = star_cf::CatalogueScorer::score_all(&m, r).unwrap();
+        let seen: std::collections::HashSet<_> = r.history.iter().collect();
+        let mut want: Vec<(ItemId, f32)> = (0..w.ds.num_items())
+            .map(ItemId::from)
+            .filter(|i| !seen.contains(i))
+            .map(|i| (i, all[i.idx()]))
+            .collect();
+        want.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        want.truncate(10);
+        assert_eq!(got.len(), 10);
+        for (g, e) in got.iter().zip(&want) {
+            assert_eq!(g.0, e.0, "{got:?} vs {want:?}");
+            assert!((g.1 - e.1).abs() < 1e-4);
+        }
+    }
+}
+
+#[test]
+fn items_the_model_does_not_know_get_the_zero_row() {
+    let w = world();
+    let m = model(&w, EvidenceMode::Features, &device());
+    let mut raw = w.raw.clone();
+    raw[5] = "never-seen".into();
+    let m = m.bind(&raw, Some(w.store.clone()));
+    let items = m.items().unwrap();
+    assert_eq!(items.row(ItemId(5)), None);
+    assert_eq!(items.row_or_zero(ItemId(5)), w.raw.len() as u32);
+    assert_eq!(items.known(), w.raw.len() - 1);
+    let mut r = w.requests[0].clone();
+    r.candidates[0] = ItemId(5);
+    assert_eq!(m.rank(&r).unwrap().items.len(), r.candidates.len());
+    r.candidates[0] = ItemId(10_000);
+    assert!(m.rank(&r).unwrap_err().to_string().contains("10000"));
+}
