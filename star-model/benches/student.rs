@@ -136,7 +136,7 @@ fn main() {
         percentile(&mut forward, 0.5),
     );
     // batched
-    for bs in [16usize, 64, 256] {
+    for bs in [1usize, 4, 16, 64] {
         let m = model.clone().with_batch_size(bs);
         let t0 = Instant::now();
         let out = m.score_batch(&requests).unwrap();

@@ -105,7 +105,7 @@ fn prompts_carry_one_marker_per_item_and_the_evidence() {
     assert!(p.features[shown * f..].iter().any(|&x| x != 0.0));
     assert!(p
         .text
-        .contains(&format!("[{}]<item>", w.raw[r.candidates[0].idx()])));
+        .contains(&format!(" {}<item>", w.raw[r.candidates[0].idx()])));
 
     let t = model(&w, EvidenceMode::Text, &dev);
     let pt = t.prompt(r).unwrap();
@@ -120,6 +120,26 @@ fn prompts_carry_one_marker_per_item_and_the_evidence() {
         .prompt(r)
         .unwrap_err();
     assert!(err.contains("evidence store"), "{err}");
+}
+
+#[test]
+fn prompt_tokens_equal_the_tokenizers_encoding_of_the_text() {
+    let w = world();
+    let dev = device();
+    for mode in [
+        EvidenceMode::Features,
+        EvidenceMode::Text,
+        EvidenceMode::None,
+    ] {
+        let m = model(&w, mode, &dev);
+        for _ in 0..2 {
+            // the second round reads the token cache
+            for r in &w.requests {
+                let p = m.prompt(r).unwrap();
+                assert_eq!(p.tokens, m.tokenizer().encode(&p.text).unwrap(), "{mode:?}");
+            }
+        }
+    }
 }
 
 #[test]

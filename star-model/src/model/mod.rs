@@ -17,7 +17,7 @@ pub use config::{EvidenceMode, ModelConfig, StarConfig};
 pub use explain::{Decoding, Explanation, Greedy, ToolExecutor};
 pub use features::{evidence_features, evidence_text, EVIDENCE_FEATURES, NUM_EVIDENCE_FEATURES};
 pub use net::{BatchRow, PromptBatch, StarHead, StarNet};
-pub use prompt::{ItemBinding, Prompt, PromptBuilder, PromptError, ITEM_MARKER};
+pub use prompt::{ItemBinding, Prompt, PromptBuilder, PromptError, TokenCache, ITEM_MARKER};
 
 use crate::student::{load_hf, save_hf, StarTokenizer};
 use burn::module::Param;
@@ -27,6 +27,9 @@ use star_cf::evidence::EvidenceStore;
 use star_cf::{CatalogueScorer, ItemId, RankError, RankRequest, Ranker, Ranking};
 use std::path::Path;
 use std::sync::Arc;
+
+/// The flat scores of one chunk of prompts, or why they could not be computed.
+type ChunkScores = Result<Vec<f32>, String>;
 
 /// How [`StarModel`] ranks as a [`Ranker`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -58,6 +61,7 @@ pub struct StarModel {
     mode: InferenceMode,
     name: Option<String>,
     batch_size: usize,
+    cache: Arc<TokenCache>,
 }
 
 impl std::fmt::Debug for StarModel {
@@ -116,7 +120,8 @@ impl StarModel {
             binding: None,
             mode: InferenceMode::Fast,
             name: None,
-            batch_size: 64,
+            batch_size: 16,
+            cache: Arc::default(),
         })
     }
 
@@ -225,7 +230,8 @@ impl StarModel {
         self
     }
 
-    /// Sets how many requests [`StarModel::score_batch`] runs per forward pass (default 64).
+    /// Sets how many requests [`StarModel::score_batch`] runs per forward pass (default 16;
+    /// on burn's CPU backends larger batches were slower per request, see BENCHMARKS.md).
     pub fn with_batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size.max(1);
         self
@@ -251,48 +257,89 @@ impl StarModel {
             &b.items,
             b.store.as_deref(),
         )
+        .with_cache(&self.cache)
         .build(request)
         .map_err(|e| e.to_string())
     }
 
-    /// Fast-mode scores of prompts (each + `<recommend>`), one forward pass per group of equal
-    /// candidate count; scores in each request's candidate order.
+    /// Fast-mode scores of prompts (each + `<recommend>`), one forward pass per chunk of at
+    /// most the batch size with equal candidate counts; scores in each request's candidate
+    /// order. On a CPU device the chunks run on [`crate::topk::cpu_threads`] threads (burn's
+    /// CPU backends use about one core per forward pass).
     pub fn score_prompts(&self, prompts: &[Prompt]) -> Result<Vec<Vec<f32>>, String> {
-        let suffix = [self.recommend_id];
         let device = self.device();
-        let mut out = vec![Vec::new(); prompts.len()];
+        let threads = if crate::topk::is_cpu(&device) {
+            crate::topk::cpu_threads()
+        } else {
+            1
+        };
         let mut order: Vec<usize> = (0..prompts.len()).collect();
         order.sort_by_key(|&i| prompts[i].candidates.len());
-        for group in
-            order.chunk_by(|&a, &b| prompts[a].candidates.len() == prompts[b].candidates.len())
-        {
-            for chunk in group.chunks(self.batch_size) {
-                let rows: Vec<BatchRow> = chunk
-                    .iter()
-                    .map(|&i| BatchRow {
-                        prompt: &prompts[i],
-                        continuation: &suffix,
-                        recommend: prompts[i].tokens.len(),
-                    })
-                    .collect();
-                let batch = PromptBatch::new(&rows, self.pad_id, &device);
-                let c = prompts[chunk[0]].candidates.len();
-                if c == 0 {
-                    continue;
+        let per_chunk = self.batch_size.min(prompts.len().div_ceil(threads).max(1));
+        let chunks: Vec<&[usize]> = order
+            .chunk_by(|&a, &b| prompts[a].candidates.len() == prompts[b].candidates.len())
+            .flat_map(|g| g.chunks(per_chunk))
+            .collect();
+        let run = |chunk: &[usize]| self.score_chunk(prompts, chunk, &device);
+        let results: Vec<ChunkScores> = if threads > 1 && chunks.len() > 1 {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let slots: Vec<std::sync::Mutex<Option<ChunkScores>>> =
+                chunks.iter().map(|_| Default::default()).collect();
+            std::thread::scope(|s| {
+                for _ in 0..threads.min(chunks.len()) {
+                    s.spawn(|| loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= chunks.len() {
+                            break;
+                        }
+                        *slots[i].lock().expect("slot") = Some(run(chunks[i]));
+                    });
                 }
-                let scores: Vec<f32> = self
-                    .net
-                    .candidate_scores(self.net.hidden(&batch), &batch)
-                    .into_data()
-                    .convert::<f32>()
-                    .try_into_vec()
-                    .map_err(|e| format!("reading scores: {e:?}"))?;
-                for (k, &i) in chunk.iter().enumerate() {
-                    out[i] = scores[k * c..(k + 1) * c].to_vec();
-                }
+            });
+            slots
+                .into_iter()
+                .map(|m| m.into_inner().expect("slot").expect("every chunk ran"))
+                .collect()
+        } else {
+            chunks.iter().map(|c| run(c)).collect()
+        };
+        let mut out = vec![Vec::new(); prompts.len()];
+        for (chunk, scores) in chunks.iter().zip(results) {
+            let scores = scores?;
+            let c = prompts[chunk[0]].candidates.len();
+            for (k, &i) in chunk.iter().enumerate() {
+                out[i] = scores[k * c..(k + 1) * c].to_vec();
             }
         }
         Ok(out)
+    }
+
+    /// Scores `[chunk × C]` (flat) of one chunk of prompts with equal candidate counts.
+    fn score_chunk(
+        &self,
+        prompts: &[Prompt],
+        chunk: &[usize],
+        device: &Device,
+    ) -> Result<Vec<f32>, String> {
+        if prompts[chunk[0]].candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let suffix = [self.recommend_id];
+        let rows: Vec<BatchRow> = chunk
+            .iter()
+            .map(|&i| BatchRow {
+                prompt: &prompts[i],
+                continuation: &suffix,
+                recommend: prompts[i].tokens.len(),
+            })
+            .collect();
+        let batch = PromptBatch::new(&rows, self.pad_id, device);
+        self.net
+            .candidate_scores(self.net.hidden(&batch), &batch)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec()
+            .map_err(|e| format!("reading scores: {e:?}"))
     }
 
     /// Fast-mode scores of requests (batched, see [`StarModel::with_batch_size`]).

@@ -79,15 +79,15 @@ impl DecoderConfig {
         }
     }
 
-    /// The default STAR student: a small Llama-style decoder (width 128, 2 blocks, 4 query and
-    /// 2 key/value heads, SwiGLU width 384, tied embeddings) sized for millisecond ranking on a
-    /// CPU.
+    /// The default STAR student: a small Llama-style decoder (width 96, 2 blocks, 4 query and
+    /// 2 key/value heads, SwiGLU width 288, tied embeddings), sized for about 1.5 ms per user
+    /// and over 1000 users/s on 2 CPU cores (BENCHMARKS.md).
     pub fn student(vocab_size: usize) -> Self {
         DecoderConfig {
-            intermediate_size: 384,
+            intermediate_size: 288,
             max_position_embeddings: 4096,
             tie_word_embeddings: true,
-            ..DecoderConfig::llama(vocab_size, 128, 2, 4, 2)
+            ..DecoderConfig::llama(vocab_size, 96, 2, 4, 2)
         }
     }
 

@@ -27,7 +27,8 @@ pub fn cpu_threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-fn is_cpu(device: &Device) -> bool {
+/// Whether a device computes on the host CPU (flex, ndarray).
+pub fn is_cpu(device: &Device) -> bool {
     match device.as_dispatch() {
         #[cfg(feature = "flex")]
         DispatchDevice::Flex(_) => true,
