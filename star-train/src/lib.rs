@@ -8,10 +8,11 @@
 //!   and the epoch number, so resuming from a checkpoint replays the same batches);
 //! - [`metrics`]: HR@k / NDCG@k as burn-train metrics.
 //!
-//! Distillation (tokenizer, trajectory dataset, trajectory-aligned loss, SFT, GRPO) lands with
-//! its issue.
+//! - [`distill`]: distillation data (episodes → samples → tokenised items with a segment per
+//!   token → batches) and the trajectory-aligned loss; SFT and GRPO runs land next.
 
 pub mod cf;
+pub mod distill;
 pub mod loader;
 pub mod metrics;
 pub mod renderer;

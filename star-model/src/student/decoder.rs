@@ -189,7 +189,14 @@ impl DecoderConfig {
             })
             .collect();
         Decoder {
-            embed_tokens: EmbeddingConfig::new(self.vocab_size, d).init(device),
+            // Hugging Face initialises embeddings with std 0.02 (`initializer_range`); burn's
+            // default N(0, 1) makes the tied output logits huge at the start of training
+            embed_tokens: EmbeddingConfig::new(self.vocab_size, d)
+                .with_initializer(burn::nn::Initializer::Normal {
+                    mean: 0.0,
+                    std: 0.02,
+                })
+                .init(device),
             layers,
             norm: LlamaRmsNorm::new(d, self.rms_norm_eps, device),
             rotary: Rotary::new(hd, self.max_position_embeddings, self.rope_theta, device),

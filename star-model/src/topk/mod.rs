@@ -14,7 +14,6 @@ pub mod cpu;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub mod gpu;
 
-use burn::backend::DispatchDevice;
 use burn::prelude::*;
 pub use cpu::{score_topk_cpu, score_topk_reference, TopK};
 
@@ -31,9 +30,9 @@ pub fn cpu_threads() -> usize {
 pub fn is_cpu(device: &Device) -> bool {
     match device.as_dispatch() {
         #[cfg(feature = "flex")]
-        DispatchDevice::Flex(_) => true,
+        burn::backend::DispatchDevice::Flex(_) => true,
         #[cfg(feature = "ndarray")]
-        DispatchDevice::NdArray(_) => true,
+        burn::backend::DispatchDevice::NdArray(_) => true,
         #[allow(unreachable_patterns)]
         _ => false,
     }
@@ -68,7 +67,10 @@ pub fn score_topk(queries: Tensor<2>, items: Tensor<2>, k: usize) -> (Tensor<2>,
 /// reference.
 fn device_topk(queries: Tensor<2>, items: Tensor<2>, k: usize) -> (Tensor<2>, Tensor<2, Int>) {
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
-    if matches!(queries.device().as_dispatch(), DispatchDevice::Cube(_)) {
+    if matches!(
+        queries.device().as_dispatch(),
+        burn::backend::DispatchDevice::Cube(_)
+    ) {
         use burn::backend::Dispatch;
         use gpu::ScoreTopK;
         let idx_dtype = queries.device().settings().int_dtype;

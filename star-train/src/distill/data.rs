@@ -1,0 +1,445 @@
+//! Distillation data: teacher episodes → student samples (request, true item, trajectory
+//! text) → tokenised items with a segment per token → batches for the trajectory-aligned loss.
+
+use burn::data::dataloader::batcher::Batcher;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use star_agents::episode::{Episode, Step};
+use star_cf::data::Dataset;
+use star_cf::split::Split;
+use star_cf::{ItemId, RankRequest};
+use star_model::model::{BatchRow, Prompt, PromptBatch, StarModel};
+
+/// The segment a token of a student sequence belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Segment {
+    /// The prompt and anything outside tagged segments: conditioned on, never predicted.
+    Prompt,
+    /// `<plan>…</plan>`.
+    Plan,
+    /// `<tool_call>…</tool_call>`.
+    ToolCall,
+    /// `<tool_response>…</tool_response>`: inserted by the tool executor, conditioned on.
+    ToolResponse,
+    /// `<reflection>…</reflection>` (analyst conclusions and reflector verdicts).
+    Reflection,
+    /// `<recommend>…</recommend>`.
+    Recommend,
+}
+
+impl Segment {
+    /// The segments whose tokens the loss predicts, in loss order.
+    pub const LEARNED: [Segment; 4] = [
+        Segment::Plan,
+        Segment::ToolCall,
+        Segment::Reflection,
+        Segment::Recommend,
+    ];
+
+    /// The tag name (`plan`, `tool_call`, …; `prompt` for the prompt).
+    pub fn name(self) -> &'static str {
+        match self {
+            Segment::Prompt => "prompt",
+            Segment::Plan => "plan",
+            Segment::ToolCall => "tool_call",
+            Segment::ToolResponse => "tool_response",
+            Segment::Reflection => "reflection",
+            Segment::Recommend => "recommend",
+        }
+    }
+
+    fn of_tag(tag: &str) -> Option<Segment> {
+        [
+            Segment::Plan,
+            Segment::ToolCall,
+            Segment::ToolResponse,
+            Segment::Reflection,
+            Segment::Recommend,
+        ]
+        .into_iter()
+        .find(|s| s.name() == tag)
+    }
+}
+
+/// Errors of distillation data.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// An episode does not fit the dataset and split.
+    #[error("episode `{id}`: {message}")]
+    Episode {
+        /// The episode id.
+        id: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Tokenising failed.
+    #[error("sample `{id}`: {message}")]
+    Tokens {
+        /// The sample id.
+        id: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Which parts of a teacher trajectory the student learns from (the ablations drop parts).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrajectoryView {
+    /// Keep analyst conclusions and reflector verdicts (`false`: `student-no-reflection`).
+    pub reflection: bool,
+    /// Keep tool calls and responses (`false`: `student-no-tools`).
+    pub tools: bool,
+    /// Cut each segment's text after this many characters (0: no cut). Tool calls are never
+    /// cut (their JSON must stay whole), and of the recommendation only the justification is
+    /// (the ranking is learned whole).
+    pub max_segment_chars: usize,
+    /// Keep only the first this many tool calls with their responses (0: all).
+    pub max_tool_calls: usize,
+}
+
+impl Default for TrajectoryView {
+    fn default() -> Self {
+        TrajectoryView {
+            reflection: true,
+            tools: true,
+            max_segment_chars: 0,
+            max_tool_calls: 0,
+        }
+    }
+}
+
+/// The trajectory text the student learns: the episode's steps in their tags, without
+/// separators between segments, filtered and cut as `view` says.
+pub fn student_trajectory(ep: &Episode, view: &TrajectoryView) -> String {
+    let mut out = String::new();
+    let mut calls = 0;
+    for step in &ep.steps {
+        if let Step::ToolCall { .. } = step {
+            calls += 1;
+        }
+        let within = view.max_tool_calls == 0 || calls <= view.max_tool_calls;
+        let keep = match step {
+            Step::Analysis { .. } | Step::Reflection { .. } => view.reflection,
+            Step::ToolCall { .. } | Step::ToolResponse { .. } => view.tools && within,
+            Step::Plan { .. } | Step::Recommend { .. } => true,
+        };
+        if !keep {
+            continue;
+        }
+        let tag = step.tag();
+        let body = step.body();
+        let cut = |text: &str| -> String {
+            if view.max_segment_chars > 0 && text.chars().count() > view.max_segment_chars {
+                text.chars().take(view.max_segment_chars).collect()
+            } else {
+                text.to_string()
+            }
+        };
+        let body = match step {
+            Step::ToolCall { .. } => body,
+            // the ranking stays whole; only its justification is cut
+            Step::Recommend { .. } => match body.split_once(" | ") {
+                Some((ranking, why)) => format!("{ranking} | {}", cut(why)),
+                None => body,
+            },
+            _ => cut(&body),
+        };
+        out.push('<');
+        out.push_str(tag);
+        out.push('>');
+        out.push_str(&body);
+        out.push_str("</");
+        out.push_str(tag);
+        out.push('>');
+    }
+    out
+}
+
+/// A distillation case: a request, the position of its true item among the candidates, and
+/// the trajectory to learn (`None`: a fast-mode case, prompt + `<recommend>` only).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DistillSample {
+    /// Where it comes from (the episode id).
+    pub id: String,
+    /// The request, rebuilt from the dataset and split.
+    pub request: RankRequest,
+    /// Index of the true item in `request.candidates`.
+    pub positive: usize,
+    /// The trajectory text.
+    pub trajectory: Option<String>,
+}
+
+/// Rebuilds an episode's request: the user, the history it saw (the train prefix before the
+/// target for `train:USER:T` episodes, the user's valid/test history otherwise) and its
+/// candidates in prompt order, with the trajectory as `view` shows it.
+pub fn sample_from_episode(
+    ep: &Episode,
+    ds: &Dataset,
+    split: &Split,
+    view: &TrajectoryView,
+) -> Result<DistillSample, DataError> {
+    let err = |m: String| DataError::Episode {
+        id: ep.id.clone(),
+        message: m,
+    };
+    let user = ds
+        .user_by_raw(&ep.user)
+        .ok_or_else(|| err(format!("user `{}` is not in the dataset", ep.user)))?;
+    let item = |raw: &str| -> Result<ItemId, DataError> {
+        ds.item_by_raw(raw)
+            .ok_or_else(|| err(format!("item `{raw}` is not in the dataset")))
+    };
+    let candidates = ep
+        .candidates
+        .iter()
+        .map(|r| item(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let target = item(
+        ep.target
+            .as_deref()
+            .ok_or_else(|| err("the episode has no target".into()))?,
+    )?;
+    let positive = candidates
+        .iter()
+        .position(|&c| c == target)
+        .ok_or_else(|| err("the target is not among the candidates".into()))?;
+    let us = &split.users[user.idx()];
+    let full = match ep.split.as_str() {
+        "train" => {
+            let t: usize = ep
+                .id
+                .rsplit(':')
+                .next()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| err("a train episode id ends in the target position".into()))?;
+            if t == 0 || t >= us.train.len() || us.train[t] != target {
+                return Err(err(format!(
+                    "train position {t} does not hold the target in the split"
+                )));
+            }
+            us.train[..t].to_vec()
+        }
+        "valid" => split.history(user, star_cf::split::SplitKind::Valid),
+        "test" => split.history(user, star_cf::split::SplitKind::Test),
+        other => return Err(err(format!("unknown split `{other}`"))),
+    };
+    if ep.history_len > full.len() {
+        return Err(err(format!(
+            "the episode saw {} history items, the split has {}",
+            ep.history_len,
+            full.len()
+        )));
+    }
+    Ok(DistillSample {
+        id: ep.id.clone(),
+        request: RankRequest {
+            user,
+            history: full[full.len() - ep.history_len..].to_vec(),
+            candidates,
+        },
+        positive,
+        trajectory: Some(student_trajectory(ep, view)),
+    })
+}
+
+/// A tokenised sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DistillItem {
+    /// Its id.
+    pub id: String,
+    /// The prompt.
+    pub prompt: Prompt,
+    /// Tokens after the prompt (the trajectory, or just `<recommend>`).
+    pub continuation: Vec<u32>,
+    /// The segment of each continuation token.
+    pub segments: Vec<Segment>,
+    /// Position of the (last) `<recommend>` in `prompt ++ continuation`.
+    pub recommend: usize,
+    /// Index of the true item among the candidates.
+    pub positive: usize,
+}
+
+impl DistillItem {
+    /// Length of the whole sequence.
+    pub fn len(&self) -> usize {
+        self.prompt.tokens.len() + self.continuation.len()
+    }
+
+    /// Whether the sequence is empty (never, for a built item).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Tokenises a sample with the model's prompt builder and tokenizer, and labels every
+/// continuation token with its segment (a tag token belongs to the segment it opens or
+/// closes).
+pub fn tokenize(model: &StarModel, sample: &DistillSample) -> Result<DistillItem, DataError> {
+    let err = |m: String| DataError::Tokens {
+        id: sample.id.clone(),
+        message: m,
+    };
+    let tok = model.tokenizer();
+    let prompt = model.prompt(&sample.request).map_err(err)?;
+    let recommend_id = tok
+        .token_id("<recommend>")
+        .ok_or_else(|| err("the tokenizer has no <recommend>".into()))?;
+    let continuation = match &sample.trajectory {
+        Some(text) => tok.encode(text).map_err(|e| err(e.to_string()))?,
+        None => vec![recommend_id],
+    };
+    let mut opens = std::collections::HashMap::new();
+    let mut closes = std::collections::HashMap::new();
+    for seg in [
+        Segment::Plan,
+        Segment::ToolCall,
+        Segment::ToolResponse,
+        Segment::Reflection,
+        Segment::Recommend,
+    ] {
+        let open = format!("<{}>", seg.name());
+        let close = format!("</{}>", seg.name());
+        if let (Some(o), Some(c)) = (tok.token_id(&open), tok.token_id(&close)) {
+            opens.insert(o, seg);
+            closes.insert(c, seg);
+        }
+    }
+    let mut segments = Vec::with_capacity(continuation.len());
+    let mut current = Segment::Prompt;
+    for &t in &continuation {
+        if let Some(&s) = opens.get(&t) {
+            current = s;
+            segments.push(s);
+        } else if let Some(&s) = closes.get(&t) {
+            segments.push(s);
+            current = Segment::Prompt;
+        } else {
+            segments.push(current);
+        }
+    }
+    let at = continuation
+        .iter()
+        .rposition(|&t| t == recommend_id)
+        .ok_or_else(|| err("the trajectory has no <recommend>".into()))?;
+    debug_assert!(Segment::of_tag("plan") == Some(Segment::Plan));
+    Ok(DistillItem {
+        id: sample.id.clone(),
+        recommend: prompt.tokens.len() + at,
+        prompt,
+        continuation,
+        segments,
+        positive: sample.positive,
+    })
+}
+
+/// Samples as a burn dataset.
+#[derive(Clone, Debug, Default)]
+pub struct TrajectoryDataset {
+    /// The items.
+    pub items: Vec<DistillItem>,
+}
+
+impl burn::data::dataset::Dataset<DistillItem> for TrajectoryDataset {
+    fn get(&self, index: usize) -> Result<DistillItem, burn::data::dataset::DatasetError> {
+        self.items.get(index).cloned().ok_or_else(|| {
+            burn::data::dataset::DatasetError::new(std::io::Error::other(format!(
+                "item {index} of {}",
+                self.items.len()
+            )))
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
+/// A batch for the trajectory-aligned loss.
+#[derive(Clone, Debug)]
+pub struct DistillBatch {
+    /// The left-padded sequences with their markers, candidates and `<recommend>` positions.
+    pub inputs: PromptBatch,
+    /// The next token at each position `[B, T]` (0 where there is none).
+    pub targets: Tensor<2, Int>,
+    /// For each segment of [`Segment::LEARNED`]: 1 where the predicted token belongs to it
+    /// `[B, T]`, and the number of such positions.
+    pub masks: Vec<(Segment, Tensor<2>, usize)>,
+    /// Index of the true item among each row's candidates `[B]`.
+    pub positive: Tensor<1, Int>,
+}
+
+/// Collates [`DistillItem`]s (all with the same number of candidates).
+#[derive(Clone, Debug)]
+pub struct DistillBatcher {
+    /// The padding token.
+    pub pad_id: u32,
+}
+
+impl Batcher<DistillItem, DistillBatch> for DistillBatcher {
+    fn batch(&self, items: Vec<DistillItem>, device: &Device) -> DistillBatch {
+        collate(&items, self.pad_id, device)
+    }
+}
+
+/// Collates items into a [`DistillBatch`] (left padding, like the inference path).
+pub fn collate(items: &[DistillItem], pad_id: u32, device: &Device) -> DistillBatch {
+    let rows: Vec<BatchRow> = items
+        .iter()
+        .map(|it| BatchRow {
+            prompt: &it.prompt,
+            continuation: &it.continuation,
+            recommend: it.recommend,
+        })
+        .collect();
+    let inputs = PromptBatch::new(&rows, pad_id, device);
+    let (b, t) = (
+        items.len(),
+        items.iter().map(DistillItem::len).max().unwrap_or(0),
+    );
+    let mut targets = vec![0i64; b * t];
+    let learned = Segment::LEARNED;
+    let mut masks = vec![vec![0.0f32; b * t]; learned.len()];
+    let mut counts = vec![0usize; learned.len()];
+    for (i, it) in items.iter().enumerate() {
+        let (n, p) = (it.len(), it.prompt.tokens.len());
+        let off = t - n;
+        // position off + q predicts token q + 1 of the sequence
+        for q in 0..n - 1 {
+            let next = q + 1;
+            let tok = if next < p {
+                it.prompt.tokens[next]
+            } else {
+                it.continuation[next - p]
+            };
+            targets[i * t + off + q] = tok as i64;
+            if next >= p {
+                let seg = it.segments[next - p];
+                if let Some(s) = learned.iter().position(|&l| l == seg) {
+                    masks[s][i * t + off + q] = 1.0;
+                    counts[s] += 1;
+                }
+            }
+        }
+    }
+    DistillBatch {
+        inputs,
+        targets: Tensor::from_data(TensorData::new(targets, [b, t]), device),
+        masks: learned
+            .iter()
+            .zip(masks)
+            .zip(counts)
+            .map(|((&s, m), c)| (s, Tensor::from_data(TensorData::new(m, [b, t]), device), c))
+            .collect(),
+        positive: Tensor::from_data(
+            TensorData::new(
+                items
+                    .iter()
+                    .map(|it| it.positive as i64)
+                    .collect::<Vec<_>>(),
+                [b],
+            ),
+            device,
+        ),
+    }
+}

@@ -1,0 +1,103 @@
+//! The trajectory-aligned loss: `Σ_s w_s · CE_s + w_rank · CE_rank`, where `CE_s` is the mean
+//! next-token cross-entropy over the tokens of segment `s` (plan, tool call, reflection,
+//! recommend; prompt and tool responses are conditioned on, never predicted) and `CE_rank` the
+//! listwise cross-entropy of the candidate scores at `<recommend>` against the true item.
+
+use super::data::{DistillBatch, Segment};
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use star_model::model::StarNet;
+
+/// Weights of the loss terms.
+#[derive(Config, Debug, PartialEq)]
+pub struct LossWeights {
+    /// Plan tokens.
+    #[config(default = 1.0)]
+    pub plan: f64,
+    /// Tool-call tokens.
+    #[config(default = 1.0)]
+    pub tool_call: f64,
+    /// Reflection tokens.
+    #[config(default = 1.0)]
+    pub reflection: f64,
+    /// Recommendation tokens (the ranking written out).
+    #[config(default = 1.0)]
+    pub recommend: f64,
+    /// The listwise ranking loss at `<recommend>`.
+    #[config(default = 1.0)]
+    pub rank: f64,
+}
+
+impl LossWeights {
+    /// The weight of a learned segment.
+    pub fn of(&self, s: Segment) -> f64 {
+        match s {
+            Segment::Plan => self.plan,
+            Segment::ToolCall => self.tool_call,
+            Segment::Reflection => self.reflection,
+            Segment::Recommend => self.recommend,
+            Segment::Prompt | Segment::ToolResponse => 0.0,
+        }
+    }
+}
+
+/// The loss of a batch, with its terms.
+#[derive(Clone, Debug)]
+pub struct DistillLoss {
+    /// The weighted sum `[1]`.
+    pub total: Tensor<1>,
+    /// Each learned segment's mean cross-entropy `[1]` (zero when the batch has none of it).
+    pub segments: Vec<(Segment, Tensor<1>)>,
+    /// The listwise ranking cross-entropy `[1]`.
+    pub rank: Tensor<1>,
+    /// Candidate scores `[B, C]`.
+    pub scores: Tensor<2>,
+}
+
+/// Computes the trajectory-aligned loss of a batch. Vocabulary logits are only computed when
+/// some learned segment is present with a non-zero weight.
+pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> DistillLoss {
+    let hidden = net.hidden(&batch.inputs);
+    let scores = net.candidate_scores(hidden.clone(), &batch.inputs);
+    let device = scores.device();
+    let [b, _] = scores.dims();
+    let rank = log_softmax(scores.clone(), 1)
+        .gather(1, batch.positive.clone().reshape([b, 1]))
+        .neg()
+        .mean();
+    let mut total = rank.clone().mul_scalar(w.rank);
+    let needs_lm = batch
+        .masks
+        .iter()
+        .any(|(s, _, n)| *n > 0 && w.of(*s) != 0.0);
+    let mut segments = Vec::with_capacity(batch.masks.len());
+    if needs_lm {
+        let logits = net.logits(hidden);
+        let [bb, t, _] = logits.dims();
+        let nll = log_softmax(logits, 2)
+            .gather(2, batch.targets.clone().reshape([bb, t, 1]))
+            .reshape([bb, t])
+            .neg();
+        for (s, mask, n) in &batch.masks {
+            let term = if *n == 0 {
+                Tensor::zeros([1], &device)
+            } else {
+                (nll.clone() * mask.clone()).sum().div_scalar(*n as f64)
+            };
+            if *n > 0 && w.of(*s) != 0.0 {
+                total = total + term.clone().mul_scalar(w.of(*s));
+            }
+            segments.push((*s, term));
+        }
+    } else {
+        for (s, _, _) in &batch.masks {
+            segments.push((*s, Tensor::zeros([1], &device)));
+        }
+    }
+    DistillLoss {
+        total,
+        segments,
+        rank,
+        scores,
+    }
+}

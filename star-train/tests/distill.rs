@@ -1,0 +1,349 @@
+//! Distillation data and the trajectory-aligned loss.
+
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use star_agents::episode::Episode;
+use star_agents::orchestrator::resources;
+use star_agents::teach::{candidate_jobs, training_jobs};
+use star_agents::{Teacher, TeacherConfig};
+use star_cf::candidates::CandidateSet;
+use star_cf::data::synthetic::{generate, SyntheticConfig};
+use star_cf::data::Dataset;
+use star_cf::evidence::{EvidenceConfig, EvidenceStore};
+use star_cf::split::{Split, SplitKind};
+use star_model::model::{ModelConfig, StarConfig, StarModel};
+use star_model::student::{DecoderConfig, StarTokenizer};
+use star_train::distill::{
+    collate, distill_loss, sample_from_episode, student_trajectory, tokenize, DistillItem,
+    LossWeights, Segment, TrajectoryView,
+};
+use std::sync::Arc;
+
+struct World {
+    ds: Arc<Dataset>,
+    split: Split,
+    store: Arc<EvidenceStore>,
+    episodes: Vec<Episode>,
+    jobs: Vec<star_agents::teach::TeachJob>,
+}
+
+fn world() -> World {
+    let ds = Arc::new(
+        generate(&SyntheticConfig {
+            users: 30,
+            items: 120,
+            seed: 3,
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    let split = Split::temporal_leave_one_out(&ds);
+    let store = Arc::new(EvidenceStore::build(&ds, &split, EvidenceConfig::default()));
+    let res = resources(ds.clone(), &split, store.clone(), None);
+    let teacher = Teacher::rule_based(res, TeacherConfig::default());
+    let mut jobs = training_jobs(&ds, &split, 1, 50, 9, 7);
+    jobs.truncate(4);
+    let cands = CandidateSet::sample(&ds, &split, SplitKind::Valid, 9, 42).unwrap();
+    jobs.extend(candidate_jobs(&ds, &split, &cands).into_iter().take(2));
+    let episodes = jobs
+        .iter()
+        .map(|j| teacher.run(&j.request, &j.meta).unwrap())
+        .collect();
+    World {
+        ds,
+        split,
+        store,
+        episodes,
+        jobs,
+    }
+}
+
+fn model(w: &World, texts: &[String], device: &Device) -> StarModel {
+    let tok = StarTokenizer::train(texts.iter().cloned(), 500).unwrap();
+    let raw: Vec<String> = w.ds.items.iter().map(|i| i.raw_id.clone()).collect();
+    let mut star = StarConfig::new(raw.clone(), 8);
+    star.rank_dim = 16;
+    star.history = 8;
+    let mut dec = DecoderConfig::student(tok.vocab_size());
+    dec.hidden_size = 32;
+    dec.intermediate_size = 64;
+    let cf = Tensor::random([raw.len(), 8], burn::tensor::Distribution::Default, device);
+    StarModel::init(ModelConfig::new(dec, star), tok, cf, device)
+        .unwrap()
+        .bind(&raw, Some(w.store.clone()))
+}
+
+fn short() -> TrajectoryView {
+    TrajectoryView {
+        max_segment_chars: 30,
+        max_tool_calls: 2,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn episodes_rebuild_their_requests() {
+    let w = world();
+    for (ep, job) in w.episodes.iter().zip(&w.jobs) {
+        let s = sample_from_episode(ep, &w.ds, &w.split, &TrajectoryView::default()).unwrap();
+        assert_eq!(s.request, job.request, "{}", ep.id);
+        assert_eq!(
+            s.request.candidates[s.positive],
+            job.meta.target.unwrap(),
+            "{}",
+            ep.id
+        );
+        assert_eq!(
+            s.trajectory.as_deref(),
+            Some(student_trajectory(ep, &TrajectoryView::default()).as_str())
+        );
+    }
+    // an episode that does not fit the split is reported by id
+    let mut bad = w.episodes[0].clone();
+    bad.id = format!("{}9", bad.id);
+    let err = sample_from_episode(&bad, &w.ds, &w.split, &short()).unwrap_err();
+    assert!(err.to_string().contains(&bad.id), "{err}");
+}
+
+#[test]
+fn ablated_views_drop_their_segments() {
+    let w = world();
+    let ep = &w.episodes[0];
+    let full = student_trajectory(ep, &TrajectoryView::default());
+    assert!(full.contains("<tool_call>") && full.contains("<reflection>"));
+    assert!(!full.contains('\n') || full.contains("<plan>"));
+    let no_refl = student_trajectory(
+        ep,
+        &TrajectoryView {
+            reflection: false,
+            ..Default::default()
+        },
+    );
+    assert!(!no_refl.contains("<reflection>") && no_refl.contains("<tool_call>"));
+    let no_tools = student_trajectory(
+        ep,
+        &TrajectoryView {
+            tools: false,
+            ..Default::default()
+        },
+    );
+    assert!(!no_tools.contains("<tool_call>") && !no_tools.contains("<tool_response>"));
+    assert!(no_tools.ends_with("</recommend>"));
+    let cut = student_trajectory(ep, &short());
+    assert!(cut.len() < full.len());
+    assert_eq!(cut.matches("<tool_call>").count(), 2);
+    assert_eq!(cut.matches("<tool_response>").count(), 2);
+    // the ranking is never cut, its justification is
+    let ranking = |t: &str| t[t.find("<recommend>").unwrap()..t.find(" | ").unwrap()].to_string();
+    assert_eq!(ranking(&cut), ranking(&full));
+    assert!(cut.ends_with("</recommend>"));
+}
+
+#[test]
+fn every_token_gets_its_segment() {
+    let w = world();
+    let dev = Device::flex();
+    let text = "<plan>look</plan><tool_call>{\"name\":\"item_cf\"}</tool_call><tool_response>x y</tool_response><reflection>ok</reflection><recommend>[1] | j</recommend>";
+    let m = model(&w, &[text.to_string()], &dev);
+    let mut s = sample_from_episode(&w.episodes[0], &w.ds, &w.split, &short()).unwrap();
+    s.trajectory = Some(text.into());
+    let it = tokenize(&m, &s).unwrap();
+    let tok = m.tokenizer();
+    let seg_of = |t: &str| {
+        let id = tok.token_id(t).unwrap();
+        let at = it.continuation.iter().position(|&x| x == id).unwrap();
+        it.segments[at]
+    };
+    assert_eq!(seg_of("<plan>"), Segment::Plan);
+    assert_eq!(seg_of("</plan>"), Segment::Plan);
+    assert_eq!(seg_of("<tool_call>"), Segment::ToolCall);
+    assert_eq!(seg_of("</tool_response>"), Segment::ToolResponse);
+    assert_eq!(seg_of("<reflection>"), Segment::Reflection);
+    assert_eq!(seg_of("</recommend>"), Segment::Recommend);
+    // body tokens take their segment
+    let words = tok.encode("x y").unwrap();
+    let at = it
+        .continuation
+        .windows(words.len())
+        .position(|w| w == words.as_slice())
+        .unwrap();
+    assert!(it.segments[at..at + words.len()]
+        .iter()
+        .all(|&s| s == Segment::ToolResponse));
+    let rec = tok.token_id("<recommend>").unwrap();
+    assert_eq!(it.continuation[it.recommend - it.prompt.tokens.len()], rec);
+    // a fast-mode sample is the prompt + <recommend>
+    s.trajectory = None;
+    let fast = tokenize(&m, &s).unwrap();
+    assert_eq!(fast.continuation, vec![rec]);
+    assert_eq!(fast.recommend, fast.prompt.tokens.len());
+}
+
+fn items(w: &World, m: &StarModel) -> Vec<DistillItem> {
+    w.episodes
+        .iter()
+        .take(4)
+        .map(|ep| {
+            tokenize(
+                m,
+                &sample_from_episode(ep, &w.ds, &w.split, &short()).unwrap(),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+fn corpus(w: &World) -> Vec<String> {
+    w.episodes
+        .iter()
+        .map(|ep| student_trajectory(ep, &short()))
+        .collect()
+}
+
+#[test]
+fn masked_tokens_contribute_nothing() {
+    let w = world();
+    let dev = Device::flex();
+    let m = model(&w, &corpus(&w), &dev);
+    let its = items(&w, &m);
+    let batch = collate(&its, 0, &dev);
+    let base: f32 = distill_loss(m.net(), &batch, &LossWeights::new())
+        .total
+        .into_scalar();
+
+    // positions that no segment mask covers: prompt tokens, tool responses, padding
+    let [b, t] = batch.targets.dims();
+    let mut covered = vec![0.0f32; b * t];
+    for (_, mask, _) in &batch.masks {
+        for (c, v) in covered
+            .iter_mut()
+            .zip(mask.to_data().convert::<f32>().try_to_vec::<f32>().unwrap())
+        {
+            *c += v;
+        }
+    }
+    let targets: Vec<i64> = batch
+        .targets
+        .to_data()
+        .convert::<i64>()
+        .try_to_vec()
+        .unwrap();
+    let (mut free, mut used) = (targets.clone(), targets.clone());
+    let mut changed = 0;
+    for i in 0..b * t {
+        if covered[i] == 0.0 {
+            free[i] = (free[i] + 7) % 50;
+            changed += 1;
+        } else if used == targets {
+            used[i] = (used[i] + 7) % 50;
+        }
+    }
+    assert!(changed > 100, "the batch needs unlearned positions");
+    let mut other = batch.clone();
+    other.targets = Tensor::from_data(TensorData::new(free, [b, t]), &dev);
+    let same: f32 = distill_loss(m.net(), &other, &LossWeights::new())
+        .total
+        .into_scalar();
+    assert_eq!(same, base);
+    // …while a learned position does count
+    other.targets = Tensor::from_data(TensorData::new(used, [b, t]), &dev);
+    let moved: f32 = distill_loss(m.net(), &other, &LossWeights::new())
+        .total
+        .into_scalar();
+    assert_ne!(moved, base);
+}
+
+#[test]
+fn each_weight_scales_exactly_its_term() {
+    let w = world();
+    let dev = Device::flex();
+    let m = model(&w, &corpus(&w), &dev);
+    let batch = collate(&items(&w, &m), 0, &dev);
+    let unit = LossWeights::new();
+    let out = distill_loss(m.net(), &batch, &unit);
+    let base: f32 = out.total.into_scalar();
+    let term = |s: Segment| -> f32 {
+        out.segments
+            .iter()
+            .find(|(x, _)| *x == s)
+            .unwrap()
+            .1
+            .clone()
+            .into_scalar()
+    };
+    let rank: f32 = out.rank.into_scalar();
+    let mut sum = rank;
+    for s in Segment::LEARNED {
+        let t = term(s);
+        assert!(t > 0.0, "{s:?} has tokens in the batch");
+        sum += t;
+    }
+    assert!((sum - base).abs() < 1e-4 * base, "{sum} vs {base}");
+    let cases: Vec<(LossWeights, f32)> = vec![
+        (unit.clone().with_plan(3.0), 2.0 * term(Segment::Plan)),
+        (
+            unit.clone().with_tool_call(3.0),
+            2.0 * term(Segment::ToolCall),
+        ),
+        (
+            unit.clone().with_reflection(0.0),
+            -term(Segment::Reflection),
+        ),
+        (
+            unit.clone().with_recommend(2.5),
+            1.5 * term(Segment::Recommend),
+        ),
+        (unit.clone().with_rank(4.0), 3.0 * rank),
+    ];
+    for (wts, delta) in cases {
+        let got: f32 = distill_loss(m.net(), &batch, &wts).total.into_scalar();
+        assert!(
+            (got - base - delta).abs() < 1e-4 * (1.0 + base),
+            "{wts:?}: {got} - {base} vs {delta}"
+        );
+    }
+}
+
+#[test]
+fn a_tiny_student_overfits_a_handful_of_trajectories() {
+    let w = world();
+    let dev = Device::flex().autodiff();
+    let m = model(&w, &corpus(&w), &dev);
+    let its = items(&w, &m);
+    let batch = collate(&its, 0, &dev);
+    let weights = LossWeights::new();
+    let mut net = m.net().clone();
+    let mut optim = AdamConfig::new().init();
+    let first: f32 = distill_loss(&net, &batch, &weights).total.into_scalar();
+    let mut last = first;
+    for _ in 0..250 {
+        let out = distill_loss(&net, &batch, &weights);
+        last = out.total.clone().into_scalar();
+        let grads = GradientsParams::from_grads(out.total.backward(), &net);
+        net = optim.step(0.01, net, grads);
+    }
+    let terms = distill_loss(&net, &batch, &weights);
+    let terms: Vec<(Segment, f32)> = terms
+        .segments
+        .iter()
+        .map(|(s, t)| (*s, t.clone().into_scalar()))
+        .chain([(Segment::Prompt, terms.rank.clone().into_scalar())])
+        .collect();
+    assert!(
+        last < 0.1 && last < first / 20.0,
+        "loss {first} → {last}: {terms:?} (Prompt = the ranking term)"
+    );
+    let out = distill_loss(&net, &batch, &weights);
+    let scores: Vec<f32> = out
+        .scores
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap();
+    let c = its[0].prompt.candidates.len();
+    for (i, it) in its.iter().enumerate() {
+        let row = &scores[i * c..(i + 1) * c];
+        let best = (0..c).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+        assert_eq!(best, it.positive, "{}", it.id);
+    }
+}
