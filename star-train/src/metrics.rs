@@ -95,6 +95,8 @@ pub enum RankingKind {
     Hr,
     /// NDCG with one relevant item: `1 / log2(rank + 2)` inside the top k.
     Ndcg,
+    /// The paper's headline metric: the mean of HR@1, HR@3 and HR@5.
+    AvgHr,
 }
 
 /// HR@k or NDCG@k in percent, averaged over the cases of an epoch.
@@ -117,10 +119,16 @@ impl RankingMetric {
         Self::new(RankingKind::Ndcg, k)
     }
 
+    /// avg-HR: the mean of HR@1, HR@3 and HR@5.
+    pub fn avg_hr() -> Self {
+        Self::new(RankingKind::AvgHr, 5)
+    }
+
     fn new(kind: RankingKind, k: usize) -> Self {
         let name = match kind {
             RankingKind::Hr => format!("HR@{k}"),
             RankingKind::Ndcg => format!("NDCG@{k}"),
+            RankingKind::AvgHr => "avg-HR".to_string(),
         };
         RankingMetric {
             kind,
@@ -138,6 +146,7 @@ impl RankingMetric {
         match self.kind {
             RankingKind::Hr => 1.0,
             RankingKind::Ndcg => 1.0 / ((rank + 2) as f64).log2(),
+            RankingKind::AvgHr => [1, 3, 5].iter().filter(|&&k| rank < k).count() as f64 / 3.0,
         }
     }
 }
@@ -224,5 +233,10 @@ mod tests {
         assert!((n.case_value(2) - 0.5).abs() < 1e-12);
         assert_eq!(n.case_value(10), 0.0);
         assert_eq!(RankingMetric::hr(3).case_value(2), 1.0);
+        let a = RankingMetric::avg_hr();
+        assert_eq!(a.case_value(0), 1.0);
+        assert!((a.case_value(2) - 2.0 / 3.0).abs() < 1e-12);
+        assert!((a.case_value(4) - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(a.case_value(5), 0.0);
     }
 }

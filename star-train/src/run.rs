@@ -140,7 +140,38 @@ where
     <M as TrainStep>::Output: Adaptor<LossInput>,
     <M as InferenceStep>::Output: Adaptor<LossInput> + Adaptor<RankingInput>,
 {
-    let ndcg = RankingMetric::ndcg(10);
+    fit_with(
+        model,
+        dir,
+        train,
+        valid,
+        opts,
+        RankingMetric::ndcg(10),
+        vec![RankingMetric::hr(10)],
+        |t| t,
+    )
+}
+
+/// [`fit`] with a choice of metrics: `select` (a validation ranking metric) drives early
+/// stopping and checkpoint selection, `valid_metrics` are logged besides it, and `extra` may
+/// register more (training) metrics.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_with<M>(
+    model: M,
+    dir: &Path,
+    train: Arc<dyn DataLoader<<M as TrainStep>::Input>>,
+    valid: Arc<dyn DataLoader<<M as InferenceStep>::Input>>,
+    opts: &FitOptions,
+    select: RankingMetric,
+    valid_metrics: Vec<RankingMetric>,
+    extra: impl FnOnce(SupervisedTraining<M>) -> SupervisedTraining<M>,
+) -> Result<(), TrainError>
+where
+    M: LearnerModel + 'static,
+    <M as TrainStep>::Output: Adaptor<LossInput>,
+    <M as InferenceStep>::Output: Adaptor<LossInput> + Adaptor<RankingInput>,
+{
+    let ndcg = select;
     let strategy = ComposedCheckpointingStrategy::builder()
         .add(KeepLastNCheckpoints::new(2))
         .add(MetricCheckpointingStrategy::new(
@@ -161,8 +192,11 @@ where
     );
     let mut training = SupervisedTraining::new(dir, train, valid)
         .metric_train_numeric(LossMetric::new())
-        .metric_valid_numeric(LossMetric::new())
-        .metric_valid_numeric(RankingMetric::hr(10))
+        .metric_valid_numeric(LossMetric::new());
+    for m in valid_metrics {
+        training = training.metric_valid_numeric(m);
+    }
+    let mut training = extra(training)
         .metric_valid_numeric(ndcg)
         .with_application_logger(None)
         .with_default_checkpointers()

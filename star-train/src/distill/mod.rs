@@ -1,11 +1,14 @@
 //! Distillation of teacher trajectories into the STAR student: samples and batches
-//! ([`data`]), the trajectory-aligned loss ([`loss`]).
+//! ([`data`]), the trajectory-aligned loss ([`loss`]), supervised fine-tuning with burn-train's
+//! `Learner` ([`sft`]).
 
 pub mod data;
 pub mod loss;
+pub mod sft;
 
 pub use data::{
     collate, sample_from_episode, student_trajectory, tokenize, DataError, DistillBatch,
     DistillBatcher, DistillItem, DistillSample, Segment, TrajectoryDataset, TrajectoryView,
 };
 pub use loss::{distill_loss, DistillLoss, LossWeights};
+pub use sft::{avg_hr, epoch_order, train_sft, SftConfig, SftLearner, SftResult};

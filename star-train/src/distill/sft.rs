@@ -1,0 +1,405 @@
+//! Supervised fine-tuning of the student on teacher trajectories with burn-train's `Learner`:
+//! the trajectory-aligned loss (its per-segment terms logged as metrics), validation HR@1 and
+//! avg-HR on the valid candidates in fast mode, early stopping and checkpoint selection on
+//! avg-HR, exact resume.
+
+use super::data::{collate, DistillBatch, DistillItem};
+use super::loss::{distill_loss, LossWeights};
+use crate::loader::EpochLoader;
+use crate::metrics::{rank_of, RankingMetric, RankingOutput};
+use crate::run::{
+    checkpoint_epochs, checkpoint_path, file_err, fit_with, prepare_run_dir, FitOptions, TrainError,
+};
+use burn::data::dataloader::DataLoader;
+use burn::module::Module;
+use burn::prelude::*;
+use burn::tensor::{ExecutionError, TensorReadError};
+use burn::train::metric::state::{FormatOptions, NumericMetricState};
+use burn::train::metric::{
+    Adaptor, ItemLazy, LossInput, Metric, MetricAttributes, MetricMetadata, MetricName, Numeric,
+    NumericAttributes, NumericEntry, SerializedEntry,
+};
+use burn::train::{InferenceStep, TrainOutput, TrainStep};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use star_model::model::{StarModel, StarNet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Hyper-parameters of SFT.
+#[derive(Config, Debug, PartialEq)]
+pub struct SftConfig {
+    /// Loss weights.
+    pub weights: LossWeights,
+    /// Maximum epochs.
+    #[config(default = 20)]
+    pub max_epochs: usize,
+    /// Sequences per batch.
+    #[config(default = 8)]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[config(default = 1e-3)]
+    pub learning_rate: f64,
+    /// Early-stopping patience in epochs (on validation avg-HR).
+    #[config(default = 3)]
+    pub patience: usize,
+    /// Seed of the initialisation and the batch order.
+    #[config(default = 42)]
+    pub seed: u64,
+}
+
+/// The student as the `Learner` sees it.
+#[derive(Module, Debug)]
+pub struct SftLearner {
+    /// The network.
+    pub net: StarNet,
+    /// Loss weights.
+    #[module(skip)]
+    pub weights: LossWeights,
+}
+
+/// What a training step returns: the loss and its terms.
+#[derive(Clone, Debug)]
+pub struct DistillOutput {
+    /// The weighted loss `[1]`.
+    pub loss: Tensor<1>,
+    /// Named terms (`plan`, `tool_call`, `reflection`, `recommend`, `rank`), each `[1]`.
+    pub terms: Vec<(&'static str, Tensor<1>)>,
+}
+
+impl ItemLazy for DistillOutput {
+    fn sync(self) -> Result<Self, ExecutionError> {
+        self.loss.device().flush()?;
+        Ok(DistillOutput {
+            loss: self.loss.without_autodiff(),
+            terms: self
+                .terms
+                .into_iter()
+                .map(|(n, t)| (n, t.without_autodiff()))
+                .collect(),
+        })
+    }
+}
+
+impl Adaptor<LossInput> for DistillOutput {
+    fn adapt(&self) -> LossInput {
+        LossInput::new(self.loss.clone())
+    }
+}
+
+/// Input of [`TermLossMetric`].
+#[derive(Clone, Debug)]
+pub struct TermsInput {
+    terms: Vec<(&'static str, Tensor<1>)>,
+}
+
+impl Adaptor<TermsInput> for DistillOutput {
+    fn adapt(&self) -> TermsInput {
+        TermsInput {
+            terms: self.terms.clone(),
+        }
+    }
+}
+
+/// One term of the trajectory-aligned loss as a training metric (`loss_plan`, …).
+#[derive(Clone)]
+pub struct TermLossMetric {
+    term: &'static str,
+    name: MetricName,
+    state: NumericMetricState,
+}
+
+impl TermLossMetric {
+    /// The metric of term `term` (`plan`, `tool_call`, `reflection`, `recommend`, `rank`).
+    pub fn new(term: &'static str) -> Self {
+        TermLossMetric {
+            term,
+            name: Arc::new(format!("loss_{term}")),
+            state: NumericMetricState::default(),
+        }
+    }
+}
+
+impl Metric for TermLossMetric {
+    type Input = TermsInput;
+
+    fn name(&self) -> MetricName {
+        self.name.clone()
+    }
+
+    fn attributes(&self) -> MetricAttributes {
+        NumericAttributes {
+            unit: None,
+            higher_is_better: false,
+        }
+        .into()
+    }
+
+    fn update(
+        &mut self,
+        item: &TermsInput,
+        _metadata: &MetricMetadata,
+    ) -> Result<SerializedEntry, TensorReadError> {
+        let value = match item.terms.iter().find(|(n, _)| *n == self.term) {
+            Some((_, t)) => t.clone().into_data().convert::<f64>().try_to_vec::<f64>()?[0],
+            None => 0.0,
+        };
+        self.state.update(value, 1);
+        Ok(self
+            .state
+            .compute_update(FormatOptions::new(self.name()).precision(4)))
+    }
+
+    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
+        Ok(self
+            .state
+            .compute_final(FormatOptions::new(self.name()).precision(4)))
+    }
+
+    fn clear(&mut self) {
+        self.state.reset()
+    }
+}
+
+impl Numeric for TermLossMetric {
+    fn value(&self) -> Option<NumericEntry> {
+        Some(self.state.current_value())
+    }
+
+    fn running_value(&self) -> Option<NumericEntry> {
+        Some(self.state.running_value())
+    }
+
+    fn final_value(&self) -> NumericEntry {
+        self.state.final_value()
+    }
+}
+
+/// The loss terms, in the order of the metrics.
+pub const TERMS: [&str; 5] = ["plan", "tool_call", "reflection", "recommend", "rank"];
+
+impl TrainStep for SftLearner {
+    type Input = DistillBatch;
+    type Output = DistillOutput;
+
+    fn step(&self, b: DistillBatch) -> TrainOutput<DistillOutput> {
+        let out = distill_loss(&self.net, &b, &self.weights);
+        let grads = out.total.backward();
+        let mut terms: Vec<(&'static str, Tensor<1>)> = out
+            .segments
+            .iter()
+            .map(|(s, t)| (s.name(), t.clone()))
+            .collect();
+        terms.push(("rank", out.rank.clone()));
+        TrainOutput::new(
+            self,
+            grads,
+            DistillOutput {
+                loss: out.total,
+                terms,
+            },
+        )
+    }
+}
+
+impl InferenceStep for SftLearner {
+    type Input = DistillBatch;
+    type Output = RankingOutput;
+
+    fn step(&self, b: DistillBatch) -> RankingOutput {
+        let out = distill_loss(&self.net, &b, &self.weights);
+        RankingOutput {
+            loss: out.rank,
+            scores: out.scores,
+            positive: b.positive,
+        }
+    }
+}
+
+/// The order of one epoch's items: shuffled by `(seed, epoch)`, then, in windows of 32
+/// batches, sorted by candidate count and length (so a batch holds sequences of similar length
+/// and equal candidate counts), with the batches of a window shuffled again.
+pub fn epoch_order(items: &[DistillItem], batch: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0x5851_f42d_4c95_7f2d));
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.shuffle(&mut rng);
+    let key = |&i: &usize| (items[i].prompt.candidates.len(), items[i].len());
+    let mut out = Vec::with_capacity(items.len());
+    for window in order.chunks_mut(batch.max(1) * 32) {
+        window.sort_by_key(key);
+        let mut batches: Vec<Vec<usize>> = Vec::new();
+        for w in window.chunk_by(|a, b| key(a).0 == key(b).0) {
+            batches.extend(w.chunks(batch.max(1)).map(<[usize]>::to_vec));
+        }
+        batches.shuffle(&mut rng);
+        out.extend(batches.into_iter().flatten());
+    }
+    out
+}
+
+/// What SFT produced.
+#[derive(Debug)]
+pub struct SftResult {
+    /// The student with the best checkpoint's weights (on the training device).
+    pub model: StarModel,
+    /// The epoch (1-based) of the best checkpoint.
+    pub best_epoch: usize,
+    /// Its validation avg-HR (fraction).
+    pub valid_avg_hr: f64,
+    /// Epochs run in total.
+    pub epochs_run: usize,
+    /// Wall time of this call's training.
+    pub train_seconds: f64,
+    /// The epoch this call resumed after, if it resumed.
+    pub resumed_after: Option<usize>,
+    /// The run directory.
+    pub dir: PathBuf,
+}
+
+/// Fine-tunes `student` on `train` items (trajectories and fast-mode items), validating in
+/// fast mode on `valid` items, with all artefacts under `dir`; `resume` continues from the
+/// latest checkpoint. Batches hold items of equal candidate count; within that, similar
+/// lengths.
+pub fn train_sft(
+    cfg: &SftConfig,
+    student: &StarModel,
+    train: Vec<DistillItem>,
+    valid: Vec<DistillItem>,
+    dir: &Path,
+    device: &Device,
+    resume: bool,
+) -> Result<SftResult, TrainError> {
+    if train.is_empty() || valid.is_empty() {
+        return Err(TrainError::Training(
+            "SFT needs training and validation items".into(),
+        ));
+    }
+    let start_epoch = prepare_run_dir(dir, cfg, resume, |c: SftConfig| c.with_max_epochs(0))?;
+    let pad = student
+        .tokenizer()
+        .token_id("<pad>")
+        .ok_or_else(|| TrainError::Training("the tokenizer has no <pad>".into()))?;
+    let train = Arc::new(train);
+    let n_train = train.len();
+    let (seed, bs) = (cfg.seed, cfg.batch_size);
+    let items = train.clone();
+    let train_loader: Arc<dyn DataLoader<DistillBatch>> = Arc::new(
+        EpochLoader::new(
+            move |epoch| {
+                epoch_order(&items, bs, seed, epoch)
+                    .into_iter()
+                    .map(|i| items[i].clone())
+                    .collect()
+            },
+            move |xs: &[DistillItem], d: &Device| collate(xs, pad, d),
+            cfg.batch_size,
+            n_train,
+            device.clone(),
+        )
+        .starting_at(start_epoch),
+    );
+    let valid = Arc::new(valid);
+    let vorder = epoch_order(&valid, 64, seed, 0);
+    let vitems: Arc<Vec<DistillItem>> =
+        Arc::new(vorder.iter().map(|&i| valid[i].clone()).collect());
+    let vi = vitems.clone();
+    let valid_loader: Arc<dyn DataLoader<DistillBatch>> = Arc::new(EpochLoader::new(
+        move |_| vi.as_ref().clone(),
+        move |xs: &[DistillItem], d: &Device| collate(xs, pad, d),
+        64,
+        vitems.len(),
+        device.clone(),
+    ));
+
+    let t = Instant::now();
+    let ad = device.clone().autodiff();
+    ad.seed(cfg.seed);
+    let learner = SftLearner {
+        net: student.net().clone().fork(&ad).train(),
+        weights: cfg.weights.clone(),
+    };
+    let opts = FitOptions {
+        label: "SFT".into(),
+        max_epochs: cfg.max_epochs,
+        patience: cfg.patience,
+        learning_rate: cfg.learning_rate,
+        start_epoch,
+    };
+    fit_with(
+        learner,
+        dir,
+        train_loader,
+        valid_loader,
+        &opts,
+        RankingMetric::avg_hr(),
+        vec![RankingMetric::hr(1)],
+        |mut t| {
+            for term in TERMS {
+                t = t.metric_train_numeric(TermLossMetric::new(term));
+            }
+            t
+        },
+    )?;
+    let train_seconds = t.elapsed().as_secs_f64();
+
+    // the kept checkpoint with the best validation avg-HR (ties: the earlier epoch)
+    let epochs = checkpoint_epochs(dir);
+    let mut best: Option<(usize, f64, StarNet)> = None;
+    for &epoch in &epochs {
+        let path = checkpoint_path(dir, epoch);
+        let net = SftLearner {
+            net: student.net().clone().fork(device),
+            weights: cfg.weights.clone(),
+        }
+        .try_load_file(&path)
+        .map_err(|e| file_err(&path, &e))?
+        .net;
+        let score = avg_hr(&net, &vitems, pad, device);
+        if best.as_ref().is_none_or(|(_, s, _)| score > *s) {
+            best = Some((epoch, score, net));
+        }
+    }
+    let (best_epoch, valid_avg_hr, net) = best.ok_or_else(|| {
+        TrainError::Training(format!("no checkpoint written in {}", dir.display()))
+    })?;
+    Ok(SftResult {
+        model: student.clone().with_net(net),
+        best_epoch,
+        valid_avg_hr,
+        epochs_run: epochs.last().copied().unwrap_or(0),
+        train_seconds,
+        resumed_after: (start_epoch > 0).then_some(start_epoch),
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// Fast-mode avg-HR (fraction) of a network on items (their candidate scores at
+/// `<recommend>`).
+pub fn avg_hr(net: &StarNet, items: &[DistillItem], pad: u32, device: &Device) -> f64 {
+    let metric = RankingMetric::avg_hr();
+    let w = LossWeights::new()
+        .with_plan(0.0)
+        .with_tool_call(0.0)
+        .with_reflection(0.0)
+        .with_recommend(0.0);
+    let mut total = 0.0;
+    for chunk in items.chunks(64) {
+        for group in chunk.chunk_by(|a, b| a.prompt.candidates.len() == b.prompt.candidates.len()) {
+            let b = collate(group, pad, device);
+            let c = group[0].prompt.candidates.len();
+            let scores: Vec<f32> = distill_loss(net, &b, &w)
+                .scores
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec()
+                .unwrap_or_default();
+            for (r, it) in group.iter().enumerate() {
+                total += metric.case_value(rank_of(&scores[r * c..(r + 1) * c], it.positive));
+            }
+        }
+    }
+    total / items.len().max(1) as f64
+}
