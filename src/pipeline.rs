@@ -495,3 +495,209 @@ pub fn eval_teacher(
     }
     Ok(report)
 }
+
+/// How to distil the teacher into the student (`star distill sft`).
+#[derive(Clone, Debug)]
+pub struct DistillOptions {
+    /// SFT hyper-parameters.
+    pub sft: star_train::distill::SftConfig,
+    /// What the student learns of each trajectory.
+    pub view: star_train::distill::TrajectoryView,
+    /// Use at most this many kept trajectories (`None`: all; `Some(0)`: none).
+    pub max_trajectories: Option<usize>,
+    /// Fast-mode samples (prompt + `<recommend>`, ranking loss only): the last this many train
+    /// positions of every user, each with 19 negatives.
+    pub fast_per_user: usize,
+    /// Tokenizer vocabulary size.
+    pub vocab: usize,
+    /// Device name.
+    pub device: String,
+    /// Continue from the latest checkpoint.
+    pub resume: bool,
+}
+
+/// The student's directory in a run: `sft/` (checkpoints, logs) and `model/` (the model
+/// directory).
+pub fn student_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("student")
+}
+
+/// Distils the teacher's kept trajectories (`trajectories/teacher-train.kept.jsonl`) into a
+/// student with SFT, validating on the valid candidates of `p` (prepared with
+/// `SplitKind::Valid`). The CF item embeddings are BPR-MF's, trained first if missing. Writes
+/// the model directory to `student/model`.
+pub fn distill_sft(
+    p: &Prepared,
+    opts: &DistillOptions,
+) -> Result<(star_model::model::StarModel, star_train::distill::SftResult)> {
+    use star_model::model::{ModelConfig, StarConfig, StarModel};
+    use star_model::student::{DecoderConfig, StarTokenizer};
+    use star_train::distill::{sample_from_episode, tokenize, train_sft, DistillSample};
+    if p.candidates.header.split != SplitKind::Valid {
+        bail!("distillation validates on the valid candidates");
+    }
+    let device = star_model::device_from_name(&opts.device).map_err(anyhow::Error::msg)?;
+    let t0 = Instant::now();
+    // trajectories
+    let kept = p
+        .run_dir
+        .join("trajectories")
+        .join("teacher-train.kept.jsonl");
+    let mut samples: Vec<DistillSample> = Vec::new();
+    if opts.max_trajectories != Some(0) {
+        if !kept.is_file() {
+            bail!(
+                "{}: no kept trajectories; run `star teach` and its filter first (or pass --max-trajectories 0)",
+                kept.display()
+            );
+        }
+        let mut episodes = star_agents::trajectory::read_episodes(&kept)?;
+        if let Some(n) = opts.max_trajectories {
+            episodes.truncate(n);
+        }
+        for ep in &episodes {
+            samples.push(sample_from_episode(ep, &p.ds, &p.split, &opts.view)?);
+        }
+    }
+    let n_traj = samples.len();
+    // fast-mode samples
+    for job in star_agents::teach::training_jobs(
+        &p.ds,
+        &p.split,
+        opts.fast_per_user,
+        50,
+        19,
+        opts.sft.seed,
+    ) {
+        let target = job.meta.target.context("training jobs have targets")?;
+        let positive = job
+            .request
+            .candidates
+            .iter()
+            .position(|&c| c == target)
+            .context("the target is a candidate")?;
+        samples.push(DistillSample {
+            id: job.meta.id,
+            request: job.request,
+            positive,
+            trajectory: None,
+        });
+    }
+    let valid: Vec<DistillSample> = p
+        .candidates
+        .cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| DistillSample {
+            id: format!("valid:{}", p.ds.users[c.user.idx()].raw_id),
+            request: p.candidates.request(i, &p.split),
+            positive: c.positive_index,
+            trajectory: None,
+        })
+        .collect();
+
+    // the CF item embeddings
+    let mf_path = cf_dir(&p.run_dir, CfModelKind::Mf).join("embeddings.safetensors");
+    if !mf_path.is_file() {
+        train_cf_model(
+            &p.ds,
+            &p.split,
+            &p.run_dir,
+            &CfTrainConfig::recommended(CfModelKind::Mf),
+            p.candidates.header.seed,
+            "flex",
+            false,
+        )?;
+    }
+    let emb = CfEmbeddings::load_safetensors(&mf_path, &device).map_err(anyhow::Error::msg)?;
+    let items = emb.items.val();
+    let cf_dim = items.dims()[1];
+
+    // tokenizer: prompts and trajectories (a bounded sample of each)
+    let raw: Vec<String> = p.ds.items.iter().map(|i| i.raw_id.clone()).collect();
+    let star = StarConfig::new(raw.clone(), cf_dim);
+    let probe_tok = StarTokenizer::train(["<s>History:<item>".to_string()].into_iter(), 300)?;
+    let probe = StarModel::init(
+        ModelConfig::new(DecoderConfig::student(probe_tok.vocab_size()), star.clone()),
+        probe_tok,
+        items.clone(),
+        &device,
+    )
+    .map_err(anyhow::Error::msg)?
+    .bind(&raw, Some(p.store.clone()));
+    let mut corpus: Vec<String> = Vec::new();
+    for s in samples.iter().step_by((samples.len() / 2000).max(1)) {
+        corpus.push(probe.prompt(&s.request).map_err(anyhow::Error::msg)?.text);
+    }
+    corpus.extend(
+        samples
+            .iter()
+            .filter_map(|s| s.trajectory.clone())
+            .take(2000),
+    );
+    let tok = StarTokenizer::train(corpus.into_iter(), opts.vocab)?;
+    device.seed(opts.sft.seed);
+    let student = StarModel::init(
+        ModelConfig::new(DecoderConfig::student(tok.vocab_size()), star),
+        tok,
+        items,
+        &device,
+    )
+    .map_err(anyhow::Error::msg)?
+    .bind(&raw, Some(p.store.clone()));
+
+    // tokens
+    let tokenize_all = |xs: &[DistillSample]| -> Result<Vec<star_train::distill::DistillItem>> {
+        xs.iter()
+            .map(|s| tokenize(&student, s).map_err(anyhow::Error::from))
+            .collect()
+    };
+    let train = tokenize_all(&samples)?;
+    let valid = tokenize_all(&valid)?;
+    let tokens: usize = train.iter().map(|i| i.len()).sum();
+    eprintln!(
+        "distill: {} trajectories + {} fast samples ({} tokens), {} valid cases, vocabulary {}, prepared in {:.1}s",
+        n_traj,
+        samples.len() - n_traj,
+        tokens,
+        valid.len(),
+        student.tokenizer().vocab_size(),
+        t0.elapsed().as_secs_f64()
+    );
+    let dir = student_dir(&p.run_dir);
+    let result = train_sft(
+        &opts.sft,
+        &student,
+        train,
+        valid,
+        &dir.join("sft"),
+        &device,
+        opts.resume,
+    )?;
+    result
+        .model
+        .save(&dir.join("model"))
+        .map_err(anyhow::Error::msg)?;
+    Ok((result.model.clone(), result))
+}
+
+/// Evaluates a student model directory in fast mode on the prepared candidates.
+pub fn eval_student(
+    p: &Prepared,
+    model_dir: &Path,
+    device: &str,
+    name: &str,
+) -> Result<EvalReport> {
+    let device = star_model::device_from_name(device).map_err(anyhow::Error::msg)?;
+    let raw: Vec<String> = p.ds.items.iter().map(|i| i.raw_id.clone()).collect();
+    let student = star_model::model::StarModel::load(model_dir, &device)
+        .map_err(anyhow::Error::msg)?
+        .bind(&raw, Some(p.store.clone()))
+        .with_name(name);
+    let tagger = scenario_tagger(&p.ds, &p.store);
+    let repair = baselines::ItemKnn::new(p.store.clone());
+    let runner = ProtocolRunner::new(&p.ds, &p.split, &p.candidates, &repair, Some(&tagger))?;
+    let mut report = EvalReport::new(&p.candidates.header);
+    report.push(runner.run(&student));
+    Ok(report)
+}

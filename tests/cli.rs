@@ -402,3 +402,88 @@ fn killing_teach_mid_run_loses_and_duplicates_nothing() {
         "same episodes, same rankings, none lost or duplicated"
     );
 }
+
+#[test]
+fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = tmp.path();
+    let run = h.join("run");
+    let run_s = run.to_str().unwrap();
+    let traj = run.join("trajectories");
+    let out = star(
+        h,
+        &[
+            "teach",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--out",
+            traj.to_str().unwrap(),
+            "--per-user",
+            "1",
+            "--limit",
+            "40",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(traj.join("teacher-train.kept.jsonl").is_file());
+    let out = star(
+        h,
+        &[
+            "distill",
+            "sft",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--epochs",
+            "1",
+            "--fast-per-user",
+            "1",
+            "--max-tool-calls",
+            "2",
+            "--max-segment-chars",
+            "40",
+            "--vocab",
+            "600",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("| student-fast |"), "{stdout}");
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(run.join("student/model").join(f).is_file(), "{f}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval-student-test.json")).unwrap())
+            .unwrap();
+    let m = &report["methods"]["student-fast"]["metrics"];
+    assert_eq!(m["valid_ratio"], 1.0);
+    assert!(m["avg_HR"].as_f64().unwrap() > 0.0);
+
+    // without trajectories the error says what to run
+    let empty = h.join("empty");
+    let out = star(
+        h,
+        &[
+            "distill",
+            "sft",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            empty.to_str().unwrap(),
+            "--epochs",
+            "1",
+        ],
+    );
+    fails_with(&out, &["teacher-train.kept.jsonl", "star teach"]);
+}

@@ -43,6 +43,63 @@ enum Command {
     Eval(EvalCommand),
     /// Run the teacher and write trajectories (JSONL), resumable and shardable.
     Teach(TeachArgs),
+    /// Distil the teacher's trajectories into the student.
+    #[command(subcommand)]
+    Distill(DistillCommand),
+}
+
+#[derive(Subcommand)]
+enum DistillCommand {
+    /// Supervised fine-tuning on the kept trajectories plus fast-mode ranking samples; writes
+    /// runs/<dataset>/student/model and evaluates it on the test candidates.
+    Sft(SftArgs),
+}
+
+#[derive(Args)]
+struct SftArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    protocol: ProtocolArgs,
+    /// Maximum epochs.
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Early-stopping patience (epochs without a better valid avg-HR).
+    #[arg(long, default_value_t = 3)]
+    patience: usize,
+    /// Use at most this many kept trajectories (0: none, fast-mode samples only).
+    #[arg(long)]
+    max_trajectories: Option<usize>,
+    /// Fast-mode samples: the last this many train positions of every user.
+    #[arg(long, default_value_t = 10)]
+    fast_per_user: usize,
+    /// Cut each trajectory segment after this many characters (0: no cut).
+    #[arg(long, default_value_t = 200)]
+    max_segment_chars: usize,
+    /// Keep the first this many tool calls of a trajectory (0: all).
+    #[arg(long, default_value_t = 8)]
+    max_tool_calls: usize,
+    /// Ablation: no reflection segments.
+    #[arg(long)]
+    no_reflection: bool,
+    /// Ablation: no tool segments.
+    #[arg(long)]
+    no_tools: bool,
+    /// Tokenizer vocabulary size.
+    #[arg(long, default_value_t = 4000)]
+    vocab: usize,
+    /// Device: flex, ndarray, wgpu, cuda[:N].
+    #[arg(long, default_value = "flex")]
+    device: String,
+    /// Continue from the latest checkpoint.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Args)]
@@ -565,6 +622,61 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Teach(args) => teach(args, &cli.home)?,
+        Command::Distill(DistillCommand::Sft(a)) => {
+            let spec = a.data.spec(&cli.home);
+            let valid = pipeline::prepare(
+                &spec,
+                a.protocol.run_dir.as_deref(),
+                SplitKind::Valid,
+                a.protocol.seed,
+                a.protocol.negatives,
+            )?;
+            let opts = pipeline::DistillOptions {
+                sft: star::train::distill::SftConfig::new(star::train::distill::LossWeights::new())
+                    .with_max_epochs(a.epochs)
+                    .with_batch_size(a.batch_size)
+                    .with_learning_rate(a.lr)
+                    .with_patience(a.patience)
+                    .with_seed(a.protocol.seed),
+                view: star::train::distill::TrajectoryView {
+                    reflection: !a.no_reflection,
+                    tools: !a.no_tools,
+                    max_segment_chars: a.max_segment_chars,
+                    max_tool_calls: a.max_tool_calls,
+                },
+                max_trajectories: a.max_trajectories,
+                fast_per_user: a.fast_per_user,
+                vocab: a.vocab,
+                device: a.device.clone(),
+                resume: a.resume,
+            };
+            let (_, r) = pipeline::distill_sft(&valid, &opts)?;
+            println!(
+                "SFT: best epoch {} of {} (valid avg-HR {:.2}), {:.1}s -> {}",
+                r.best_epoch,
+                r.epochs_run,
+                100.0 * r.valid_avg_hr,
+                r.train_seconds,
+                pipeline::student_dir(&valid.run_dir)
+                    .join("model")
+                    .display()
+            );
+            let test = pipeline::prepare(
+                &spec,
+                a.protocol.run_dir.as_deref(),
+                SplitKind::Test,
+                a.protocol.seed,
+                a.protocol.negatives,
+            )?;
+            let report = pipeline::eval_student(
+                &test,
+                &pipeline::student_dir(&test.run_dir).join("model"),
+                &a.device,
+                "student-fast",
+            )?;
+            println!("{}", report.to_markdown());
+            report.save_json(&test.run_dir.join("eval-student-test.json"))?;
+        }
     }
     Ok(())
 }

@@ -124,15 +124,7 @@ pub(crate) fn explain(
         .select(0, batch.candidate_index.clone().reshape([c]));
     let mut logits = last_logits(net, hidden)?;
 
-    let ids = |v: &[u32]| {
-        Tensor::<2, Int>::from_data(
-            TensorData::new(
-                v.iter().map(|&x| x as i64).collect::<Vec<_>>(),
-                [1, v.len()],
-            ),
-            &device,
-        )
-    };
+    let ids = |v: &[u32]| crate::student::token_row(v, &device);
     let mut out: Vec<u32> = Vec::new();
     let (mut calls, mut errors, mut forced) = (0, 0, true);
     let mut h_rec = None;

@@ -56,15 +56,7 @@ impl CausalLm {
     pub fn generate_greedy(&self, prompt: &[u32], max_new: usize, stop: &[u32]) -> Vec<u32> {
         let device = self.model.embed_tokens.weight.device();
         let mut cache = KvCache::new();
-        let ids = |v: &[u32]| {
-            Tensor::<2, Int>::from_data(
-                TensorData::new(
-                    v.iter().map(|&x| x as i64).collect::<Vec<_>>(),
-                    [1, v.len()],
-                ),
-                &device,
-            )
-        };
+        let ids = |v: &[u32]| token_row(v, &device);
         let mut out = Vec::new();
         let mut logits = self.forward(ids(prompt), None, Some(&mut cache));
         for _ in 0..max_new {
@@ -93,6 +85,17 @@ impl CausalLm {
     pub fn save_hf_weights(&self, dir: &Path) -> Result<(), String> {
         save_hf(self, dir)
     }
+}
+
+/// One row of token ids `[1, T]` on `device`.
+pub fn token_row(ids: &[u32], device: &Device) -> Tensor<2, Int> {
+    Tensor::from_data(
+        TensorData::new(
+            ids.iter().map(|&x| x as i64).collect::<Vec<_>>(),
+            [1, ids.len()],
+        ),
+        device,
+    )
 }
 
 /// Vocabulary logits `[B, T, V]` of hidden states: through `lm_head`, or the input embedding

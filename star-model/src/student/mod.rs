@@ -8,6 +8,6 @@ mod tokenizer;
 
 pub use config::DecoderConfig;
 pub use decoder::{Decoder, DecoderLayer, KvCache, LlamaRmsNorm, Mlp, Rotary, SelfAttention};
-pub use lm::{lm_logits, CausalLm};
+pub use lm::{lm_logits, token_row, CausalLm};
 pub(crate) use lm::{load_hf, save_hf};
 pub use tokenizer::{special_tokens, StarTokenizer, TokenizerError, SPECIAL_TOKENS};
