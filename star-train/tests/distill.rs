@@ -432,3 +432,52 @@ fn sft_runs_on_the_learner_checkpoints_and_resumes() {
     assert_eq!(r2.resumed_after, Some(2));
     assert_eq!(r2.epochs_run, 3);
 }
+
+#[test]
+fn epoch_batches_hold_one_candidate_count_and_cover_every_item_once() {
+    use star_train::distill::{batch_count, epoch_batches};
+    let w = world();
+    let dev = Device::flex();
+    let m = model(&w, &corpus(&w), &dev);
+    let mut items = Vec::new();
+    for (k, ep) in w.episodes.iter().enumerate() {
+        let mut s = sample_from_episode(ep, &w.ds, &w.split, &short()).unwrap();
+        s.trajectory = None;
+        for cut in [10, 4] {
+            let mut t = s.clone();
+            // keep the positive among the first `cut` candidates
+            t.request.candidates.swap(0, t.positive);
+            t.positive = 0;
+            t.request.candidates.truncate(cut);
+            t.id = format!("{k}:{cut}");
+            items.push(tokenize(&m, &t).unwrap());
+        }
+    }
+    let count = batch_count(&items, 4);
+    for epoch in 0..3 {
+        let batches = epoch_batches(&items, 4, 7, epoch);
+        assert_eq!(batches.len(), count);
+        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..items.len()).collect::<Vec<_>>());
+        for b in &batches {
+            assert!(b.len() <= 4);
+            let c = items[b[0]].prompt.candidates.len();
+            assert!(b.iter().all(|&i| items[i].prompt.candidates.len() == c));
+            // each batch collates
+            collate(
+                &b.iter().map(|&i| items[i].clone()).collect::<Vec<_>>(),
+                0,
+                &dev,
+            );
+        }
+    }
+    assert_ne!(
+        epoch_batches(&items, 4, 7, 0),
+        epoch_batches(&items, 4, 7, 1)
+    );
+    assert_eq!(
+        epoch_batches(&items, 4, 7, 1),
+        epoch_batches(&items, 4, 7, 1)
+    );
+}

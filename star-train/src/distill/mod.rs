@@ -11,4 +11,4 @@ pub use data::{
     DistillBatcher, DistillItem, DistillSample, Segment, TrajectoryDataset, TrajectoryView,
 };
 pub use loss::{distill_loss, DistillLoss, LossWeights};
-pub use sft::{avg_hr, epoch_order, train_sft, SftConfig, SftLearner, SftResult};
+pub use sft::{avg_hr, batch_count, epoch_batches, train_sft, SftConfig, SftLearner, SftResult};

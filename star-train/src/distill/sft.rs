@@ -218,26 +218,68 @@ impl InferenceStep for SftLearner {
     }
 }
 
-/// The order of one epoch's items: shuffled by `(seed, epoch)`, then, in windows of 32
-/// batches, sorted by candidate count and length (so a batch holds sequences of similar length
-/// and equal candidate counts), with the batches of a window shuffled again.
-pub fn epoch_order(items: &[DistillItem], batch: usize, seed: u64, epoch: usize) -> Vec<usize> {
+/// The batches of one epoch, as item indices. Items are grouped by candidate count (a batch
+/// needs one), each group is shuffled by `(seed, epoch)` and cut into windows of 32 batches
+/// sorted by length (so a batch holds similar lengths), and the batches of all groups are
+/// shuffled. Every item appears once; the number of batches is the same in every epoch.
+pub fn epoch_batches(
+    items: &[DistillItem],
+    batch: usize,
+    seed: u64,
+    epoch: usize,
+) -> Vec<Vec<usize>> {
+    let batch = batch.max(1);
     let mut rng =
         ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0x5851_f42d_4c95_7f2d));
-    let mut order: Vec<usize> = (0..items.len()).collect();
-    order.shuffle(&mut rng);
-    let key = |&i: &usize| (items[i].prompt.candidates.len(), items[i].len());
-    let mut out = Vec::with_capacity(items.len());
-    for window in order.chunks_mut(batch.max(1) * 32) {
-        window.sort_by_key(key);
-        let mut batches: Vec<Vec<usize>> = Vec::new();
-        for w in window.chunk_by(|a, b| key(a).0 == key(b).0) {
-            batches.extend(w.chunks(batch.max(1)).map(<[usize]>::to_vec));
-        }
-        batches.shuffle(&mut rng);
-        out.extend(batches.into_iter().flatten());
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (i, it) in items.iter().enumerate() {
+        groups
+            .entry(it.prompt.candidates.len())
+            .or_default()
+            .push(i);
     }
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for (_, mut group) in groups {
+        group.shuffle(&mut rng);
+        for window in group.chunks_mut(batch * 32) {
+            window.sort_by_key(|&i| items[i].len());
+            out.extend(window.chunks(batch).map(<[usize]>::to_vec));
+        }
+    }
+    out.shuffle(&mut rng);
     out
+}
+
+/// The number of batches [`epoch_batches`] makes of `items`.
+pub fn batch_count(items: &[DistillItem], batch: usize) -> usize {
+    let mut groups: std::collections::BTreeMap<usize, usize> = Default::default();
+    for it in items {
+        *groups.entry(it.prompt.candidates.len()).or_default() += 1;
+    }
+    groups.values().map(|n| n.div_ceil(batch.max(1))).sum()
+}
+
+/// A loader of batches of `items`: epoch `e` serves `epoch_batches(items, batch, seed, e)`.
+fn batch_loader(
+    items: Arc<Vec<DistillItem>>,
+    batch: usize,
+    seed: u64,
+    pad: u32,
+    device: &Device,
+) -> EpochLoader<Vec<DistillItem>, DistillBatch> {
+    let count = batch_count(&items, batch);
+    EpochLoader::new(
+        move |epoch| {
+            epoch_batches(&items, batch, seed, epoch)
+                .into_iter()
+                .map(|b| b.into_iter().map(|i| items[i].clone()).collect())
+                .collect()
+        },
+        move |xs: &[Vec<DistillItem>], d: &Device| collate(&xs[0], pad, d),
+        1,
+        count,
+        device.clone(),
+    )
 }
 
 /// What SFT produced.
@@ -282,37 +324,14 @@ pub fn train_sft(
         .tokenizer()
         .token_id("<pad>")
         .ok_or_else(|| TrainError::Training("the tokenizer has no <pad>".into()))?;
-    let train = Arc::new(train);
-    let n_train = train.len();
-    let (seed, bs) = (cfg.seed, cfg.batch_size);
-    let items = train.clone();
     let train_loader: Arc<dyn DataLoader<DistillBatch>> = Arc::new(
-        EpochLoader::new(
-            move |epoch| {
-                epoch_order(&items, bs, seed, epoch)
-                    .into_iter()
-                    .map(|i| items[i].clone())
-                    .collect()
-            },
-            move |xs: &[DistillItem], d: &Device| collate(xs, pad, d),
-            cfg.batch_size,
-            n_train,
-            device.clone(),
-        )
-        .starting_at(start_epoch),
+        batch_loader(Arc::new(train), cfg.batch_size, cfg.seed, pad, device)
+            .starting_at(start_epoch),
     );
-    let valid = Arc::new(valid);
-    let vorder = epoch_order(&valid, 64, seed, 0);
-    let vitems: Arc<Vec<DistillItem>> =
-        Arc::new(vorder.iter().map(|&i| valid[i].clone()).collect());
-    let vi = vitems.clone();
-    let valid_loader: Arc<dyn DataLoader<DistillBatch>> = Arc::new(EpochLoader::new(
-        move |_| vi.as_ref().clone(),
-        move |xs: &[DistillItem], d: &Device| collate(xs, pad, d),
-        64,
-        vitems.len(),
-        device.clone(),
-    ));
+    // validation: the same batches every epoch
+    let vitems = Arc::new(valid);
+    let valid_loader: Arc<dyn DataLoader<DistillBatch>> =
+        Arc::new(batch_loader(vitems.clone(), 64, cfg.seed, pad, device));
 
     let t = Instant::now();
     let ad = device.clone().autodiff();
