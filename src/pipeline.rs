@@ -635,7 +635,17 @@ pub fn distill_sft(
             .filter_map(|s| s.trajectory.clone())
             .take(2000),
     );
-    let tok = StarTokenizer::train(corpus.into_iter(), opts.vocab)?;
+    // a resumed run must tokenise exactly as its checkpoints were trained: keep the tokenizer
+    let dir = student_dir(&p.run_dir);
+    let tok_path = dir.join("sft").join("tokenizer.json");
+    let tok = if opts.resume && tok_path.is_file() {
+        StarTokenizer::load(&tok_path)?
+    } else {
+        let tok = StarTokenizer::train(corpus.into_iter(), opts.vocab)?;
+        std::fs::create_dir_all(dir.join("sft"))?;
+        tok.save(&tok_path)?;
+        tok
+    };
     device.seed(opts.sft.seed);
     let student = StarModel::init(
         ModelConfig::new(DecoderConfig::student(tok.vocab_size()), star),
@@ -664,7 +674,6 @@ pub fn distill_sft(
         student.tokenizer().vocab_size(),
         t0.elapsed().as_secs_f64()
     );
-    let dir = student_dir(&p.run_dir);
     let result = train_sft(
         &opts.sft,
         &student,

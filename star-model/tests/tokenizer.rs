@@ -46,3 +46,22 @@ fn special_tokens_are_atomic_and_text_round_trips() {
     let err = StarTokenizer::load(&dir.path().join("missing.json")).unwrap_err();
     assert!(err.to_string().contains("missing.json"), "{err}");
 }
+
+#[test]
+fn training_is_deterministic() {
+    // a resumed distillation retrains nothing, but runs that rebuild a tokenizer from the same
+    // corpus must get the same ids
+    let a = StarTokenizer::train(corpus().into_iter(), 300).unwrap();
+    let b = StarTokenizer::train(corpus().into_iter(), 300).unwrap();
+    let text = "<recommend>[603] [281]</recommend> Rear Window (1954) co-watched 28 times";
+    assert_eq!(a.encode(text).unwrap(), b.encode(text).unwrap());
+    assert_eq!(
+        a.inner().get_vocab(true).len(),
+        b.inner().get_vocab(true).len()
+    );
+    let mut va: Vec<_> = a.inner().get_vocab(true).into_iter().collect();
+    let mut vb: Vec<_> = b.inner().get_vocab(true).into_iter().collect();
+    va.sort();
+    vb.sort();
+    assert_eq!(va, vb);
+}
