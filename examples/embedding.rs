@@ -118,8 +118,8 @@ fn main() -> Result<()> {
     };
 
     // 4. rank (fast mode: one forward pass; explain mode: generation, then scores)
-    if args.explain {
-        let t = Instant::now();
+    let t = Instant::now();
+    let ranking = if args.explain {
         let ex = model.explain(&request).map_err(|e| anyhow!(e))?;
         println!(
             "\nexplanation ({} tokens, {} tool calls, {:.0} ms{}):\n{}",
@@ -133,9 +133,10 @@ fn main() -> Result<()> {
             },
             ex.text
         );
-    }
-    let t = Instant::now();
-    let ranking = model.rank(&request).map_err(|e| anyhow!(e.to_string()))?;
+        star_cf::Ranking::from_scores(&request.candidates, &ex.scores)
+    } else {
+        model.rank(&request).map_err(|e| anyhow!(e.to_string()))?
+    };
     println!(
         "\n{} for user {} ({} history items), {:.1} ms:",
         model.name(),
