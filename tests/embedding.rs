@@ -47,17 +47,16 @@ fn the_embedding_example_ranks_with_a_model_directory() {
     model.save(&model_dir).unwrap();
 
     let user = ds.users[3].raw_id.clone();
-    let out = Command::new(example())
-        .args([
-            "--model",
-            model_dir.to_str().unwrap(),
-            "--synthetic",
-            "--user",
-            &user,
-        ])
-        .arg("--explain")
-        .output()
-        .unwrap();
+    // the example on this model directory and user, with more arguments
+    let run = |extra: &[&str]| {
+        Command::new(example())
+            .args(["--model", model_dir.to_str().unwrap(), "--synthetic"])
+            .args(["--user", &user])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--explain"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -74,17 +73,7 @@ fn the_embedding_example_ranks_with_a_model_directory() {
     assert!(stdout.contains("explanation ("), "{stdout}");
 
     // explicit candidates, by raw id
-    let out = Command::new(example())
-        .args([
-            "--model",
-            model_dir.to_str().unwrap(),
-            "--synthetic",
-            "--user",
-            &user,
-        ])
-        .args(["--candidates", &format!("{},{}", raw[0], raw[1])])
-        .output()
-        .unwrap();
+    let out = run(&["--candidates", &format!("{},{}", raw[0], raw[1])]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -98,16 +87,7 @@ fn the_embedding_example_ranks_with_a_model_directory() {
 
     // a broken model directory is reported by file
     std::fs::remove_file(model_dir.join("tokenizer.json")).unwrap();
-    let out = Command::new(example())
-        .args([
-            "--model",
-            model_dir.to_str().unwrap(),
-            "--synthetic",
-            "--user",
-            &user,
-        ])
-        .output()
-        .unwrap();
+    let out = run(&[]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("tokenizer.json"), "{stderr}");

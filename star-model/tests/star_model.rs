@@ -441,6 +441,8 @@ fn items_the_model_does_not_know_get_the_zero_row() {
     assert_eq!(items.row(ItemId(5)), None);
     assert_eq!(items.row_or_zero(ItemId(5)), w.raw.len() as u32);
     assert_eq!(items.known(), w.raw.len() - 1);
+    assert_eq!(items.item_of_row(5), None);
+    assert_eq!(items.item_of_row(6), Some(ItemId(6)));
     let mut r = w.requests[0].clone();
     r.candidates[0] = ItemId(5);
     assert_eq!(m.rank(&r).unwrap().items.len(), r.candidates.len());

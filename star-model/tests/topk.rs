@@ -14,6 +14,22 @@ fn random(n: usize, d: usize, seed: u64) -> Vec<f32> {
 
 /// Same scores (within tolerance) and the same indices, except where neighbouring scores are
 /// so close that rounding may reorder them.
+/// Reads device results `[B, k]` back as a [`TopK`].
+fn read_topk(s: Tensor<2>, i: Tensor<2, Int>) -> TopK {
+    TopK {
+        k: s.dims()[1],
+        scores: s.into_data().convert::<f32>().try_into_vec().unwrap(),
+        indices: i
+            .into_data()
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .unwrap()
+            .into_iter()
+            .map(|x| x as u32)
+            .collect(),
+    }
+}
+
 fn agree(a: &TopK, b: &TopK, tol: f32) {
     assert_eq!((a.k, a.scores.len()), (b.k, b.scores.len()));
     for (i, (x, y)) in a.scores.iter().zip(&b.scores).enumerate() {
@@ -97,32 +113,10 @@ fn tensor_api_matches_the_host_path_and_the_device_reference() {
     let ti = Tensor::<2>::from_data(TensorData::new(items.clone(), [n, d]), &dev);
     let (s, i) = score_topk(tq.clone(), ti.clone(), k);
     let host = score_topk_reference(&q, &items, d, k);
-    let got = TopK {
-        k,
-        scores: s.into_data().convert::<f32>().try_into_vec().unwrap(),
-        indices: i
-            .into_data()
-            .convert::<i64>()
-            .try_into_vec::<i64>()
-            .unwrap()
-            .into_iter()
-            .map(|x| x as u32)
-            .collect(),
-    };
+    let got = read_topk(s, i);
     agree(&got, &host, 1e-4);
     let (s2, i2) = score_topk_tensor(tq, ti, k);
-    let dev_ref = TopK {
-        k,
-        scores: s2.into_data().convert::<f32>().try_into_vec().unwrap(),
-        indices: i2
-            .into_data()
-            .convert::<i64>()
-            .try_into_vec::<i64>()
-            .unwrap()
-            .into_iter()
-            .map(|x| x as u32)
-            .collect(),
-    };
+    let dev_ref = read_topk(s2, i2);
     agree(&dev_ref, &host, 1e-4);
 }
 
@@ -152,18 +146,7 @@ mod gpu {
         let tq = Tensor::<2>::from_data(TensorData::new(q.to_vec(), [b, d]), dev);
         let ti = Tensor::<2>::from_data(TensorData::new(items.to_vec(), [n, d]), dev);
         let (s, i) = score_topk(tq, ti, k);
-        TopK {
-            k: s.dims()[1],
-            scores: s.into_data().convert::<f32>().try_into_vec().unwrap(),
-            indices: i
-                .into_data()
-                .convert::<i64>()
-                .try_into_vec::<i64>()
-                .unwrap()
-                .into_iter()
-                .map(|x| x as u32)
-                .collect(),
-        }
+        read_topk(s, i)
     }
 
     #[test]

@@ -419,9 +419,6 @@ impl StarModel {
         k: usize,
     ) -> Result<Vec<Vec<(ItemId, f32)>>, String> {
         let b = self.binding()?;
-        let reverse: std::collections::HashMap<u32, ItemId> = (0..b.items.len())
-            .filter_map(|i| b.items.row(ItemId::from(i)).map(|r| (r, ItemId::from(i))))
-            .collect();
         let q = self.queries(requests)?;
         let extra = requests.iter().map(|r| r.history.len()).max().unwrap_or(0);
         let (scores, idx) = crate::topk::score_topk(q, self.net.catalogue_keys(), k + extra);
@@ -442,7 +439,7 @@ impl StarModel {
                     requests[i].history.iter().copied().collect();
                 (0..kk)
                     .filter_map(|j| {
-                        let item = *reverse.get(&(idx[i * kk + j] as u32))?;
+                        let item = b.items.item_of_row(idx[i * kk + j] as u32)?;
                         (!seen.contains(&item)).then_some((item, scores[i * kk + j]))
                     })
                     .take(k)

@@ -58,6 +58,8 @@ impl TokenCache {
 pub struct ItemBinding {
     raw_ids: Vec<String>,
     rows: Vec<u32>,
+    /// The dataset item of each model row, if the dataset has it.
+    items_of_rows: Vec<Option<ItemId>>,
     known: usize,
     unknown_row: u32,
 }
@@ -77,9 +79,16 @@ impl ItemBinding {
             .map(|id| index.get(id.as_str()).copied().unwrap_or(unknown_row))
             .collect();
         let known = rows.iter().filter(|&&r| r != unknown_row).count();
+        let mut items_of_rows = vec![None; model_items.len()];
+        for (i, &r) in rows.iter().enumerate() {
+            if r != unknown_row {
+                items_of_rows[r as usize] = Some(ItemId::from(i));
+            }
+        }
         ItemBinding {
             raw_ids: dataset_raw_ids.to_vec(),
             rows,
+            items_of_rows,
             known,
             unknown_row,
         }
@@ -97,6 +106,11 @@ impl ItemBinding {
     /// The row used in tensors (the zero row for unknown items).
     pub fn row_or_zero(&self, item: ItemId) -> u32 {
         self.row(item).unwrap_or(self.unknown_row)
+    }
+
+    /// The dataset item of a model row, if the dataset has it.
+    pub fn item_of_row(&self, row: u32) -> Option<ItemId> {
+        self.items_of_rows.get(row as usize).copied().flatten()
     }
 
     /// The raw id of a dataset item.
