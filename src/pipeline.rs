@@ -514,6 +514,76 @@ pub struct DistillOptions {
     pub device: String,
     /// Continue from the latest checkpoint.
     pub resume: bool,
+    /// How the CST evidence enters the prompt (`EvidenceMode::None`: the no-CST ablation).
+    pub evidence: star_model::model::EvidenceMode,
+    /// The student directory (`sft/`, `model/`); `None`: [`student_dir`] of the run.
+    pub out: Option<PathBuf>,
+}
+
+impl DistillOptions {
+    /// The student directory of a run with these options.
+    pub fn dir(&self, run_dir: &Path) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| student_dir(run_dir))
+    }
+}
+
+/// Fast-mode samples (no trajectory) of the train split: of every user, the `per_user` train
+/// positions before the last `skip` ones, each with 19 negatives drawn with `seed` (the
+/// candidates of a position do not depend on `per_user` or `skip`).
+pub fn fast_samples(
+    p: &Prepared,
+    per_user: usize,
+    skip: usize,
+    seed: u64,
+) -> Result<Vec<star_train::distill::DistillSample>> {
+    star_agents::teach::training_jobs(&p.ds, &p.split, per_user + skip, 50, 19, seed)
+        .into_iter()
+        .filter(|job| {
+            let len = p.split.users[job.request.user.idx()].train.len();
+            // training job ids end in the target's train position
+            let pos = job
+                .meta
+                .id
+                .rsplit(':')
+                .next()
+                .and_then(|x| x.parse::<usize>().ok());
+            pos.is_some_and(|pos| pos + skip < len)
+        })
+        .map(|job| {
+            let target = job.meta.target.context("training jobs have targets")?;
+            let positive = job
+                .request
+                .candidates
+                .iter()
+                .position(|&c| c == target)
+                .context("the target is a candidate")?;
+            Ok(star_train::distill::DistillSample {
+                id: job.meta.id,
+                request: job.request,
+                positive,
+                trajectory: None,
+            })
+        })
+        .collect()
+}
+
+/// The prepared candidate cases as fast-mode samples.
+pub fn valid_samples(p: &Prepared) -> Vec<star_train::distill::DistillSample> {
+    p.candidates
+        .cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| star_train::distill::DistillSample {
+            id: format!(
+                "{}:{}",
+                p.candidates.header.split,
+                p.ds.users[c.user.idx()].raw_id
+            ),
+            request: p.candidates.request(i, &p.split),
+            positive: c.positive_index,
+            trajectory: None,
+        })
+        .collect()
 }
 
 /// The student's directory in a run: `sft/` (checkpoints, logs) and `model/` (the model
@@ -560,41 +630,8 @@ pub fn distill_sft(
         }
     }
     let n_traj = samples.len();
-    // fast-mode samples
-    for job in star_agents::teach::training_jobs(
-        &p.ds,
-        &p.split,
-        opts.fast_per_user,
-        50,
-        19,
-        opts.sft.seed,
-    ) {
-        let target = job.meta.target.context("training jobs have targets")?;
-        let positive = job
-            .request
-            .candidates
-            .iter()
-            .position(|&c| c == target)
-            .context("the target is a candidate")?;
-        samples.push(DistillSample {
-            id: job.meta.id,
-            request: job.request,
-            positive,
-            trajectory: None,
-        });
-    }
-    let valid: Vec<DistillSample> = p
-        .candidates
-        .cases
-        .iter()
-        .enumerate()
-        .map(|(i, c)| DistillSample {
-            id: format!("valid:{}", p.ds.users[c.user.idx()].raw_id),
-            request: p.candidates.request(i, &p.split),
-            positive: c.positive_index,
-            trajectory: None,
-        })
-        .collect();
+    samples.extend(fast_samples(p, opts.fast_per_user, 0, opts.sft.seed)?);
+    let valid = valid_samples(p);
 
     // the CF item embeddings
     let mf_path = cf_dir(&p.run_dir, CfModelKind::Mf).join("embeddings.safetensors");
@@ -615,7 +652,8 @@ pub fn distill_sft(
 
     // tokenizer: prompts and trajectories (a bounded sample of each)
     let raw: Vec<String> = p.ds.items.iter().map(|i| i.raw_id.clone()).collect();
-    let star = StarConfig::new(raw.clone(), cf_dim);
+    let mut star = StarConfig::new(raw.clone(), cf_dim);
+    star.evidence = opts.evidence;
     let probe_tok = StarTokenizer::train(["<s>History:<item>".to_string()].into_iter(), 300)?;
     let probe = StarModel::init(
         ModelConfig::new(DecoderConfig::student(probe_tok.vocab_size()), star.clone()),
@@ -636,7 +674,7 @@ pub fn distill_sft(
             .take(2000),
     );
     // a resumed run must tokenise exactly as its checkpoints were trained: keep the tokenizer
-    let dir = student_dir(&p.run_dir);
+    let dir = opts.dir(&p.run_dir);
     let tok_path = dir.join("sft").join("tokenizer.json");
     let tok = if opts.resume && tok_path.is_file() {
         StarTokenizer::load(&tok_path)?
@@ -690,6 +728,131 @@ pub fn distill_sft(
     Ok((result.model.clone(), result))
 }
 
+/// Options of GRPO after SFT.
+#[derive(Clone, Debug)]
+pub struct GrpoOptions {
+    /// GRPO hyper-parameters.
+    pub grpo: star_train::distill::GrpoConfig,
+    /// The SFT model directory to start from (and to stay close to).
+    pub from: PathBuf,
+    /// The output directory: checkpoints and logs, and the model in `model/`.
+    pub out: PathBuf,
+    /// Training prompts: this many train positions of every user, before the last `skip`.
+    pub per_user: usize,
+    /// Leave out the last this many train positions of every user (e.g. those SFT's fast
+    /// samples already fit, where the SFT model's rewards are saturated).
+    pub skip: usize,
+    /// Device name.
+    pub device: String,
+    /// Continue from the latest checkpoint.
+    pub resume: bool,
+}
+
+/// The teacher's tools answering the student's tool calls (explain mode).
+pub fn student_tools(p: &Prepared) -> Result<Arc<dyn star_model::model::ToolExecutor>> {
+    Ok(Arc::new(star_agents::tools::StudentTools {
+        registry: star_agents::tools::ToolRegistry::standard(),
+        resources: teacher_resources(p)?,
+    }))
+}
+
+/// Loads a student model directory bound to the prepared dataset (evidence and tools).
+pub fn load_student(
+    p: &Prepared,
+    model_dir: &Path,
+    device: &burn::tensor::Device,
+) -> Result<star_model::model::StarModel> {
+    let raw: Vec<String> = p.ds.items.iter().map(|i| i.raw_id.clone()).collect();
+    Ok(star_model::model::StarModel::load(model_dir, device)
+        .map_err(anyhow::Error::msg)?
+        .bind(&raw, Some(p.store.clone()))
+        .with_tools(student_tools(p)?))
+}
+
+/// GRPO from an SFT student (`opts.from`), on the fast samples of the train split, validating
+/// on the valid candidates of `p` (prepared with `SplitKind::Valid`). Writes the model to
+/// `opts.out/model`.
+pub fn distill_grpo(
+    p: &Prepared,
+    opts: &GrpoOptions,
+) -> Result<(
+    star_model::model::StarModel,
+    star_train::distill::GrpoResult,
+)> {
+    use star_train::distill::{tokenize, train_grpo};
+    if p.candidates.header.split != SplitKind::Valid {
+        bail!("GRPO validates on the valid candidates");
+    }
+    let device = star_model::device_from_name(&opts.device).map_err(anyhow::Error::msg)?;
+    let t0 = Instant::now();
+    let sft = load_student(p, &opts.from, &device)?;
+    let train = fast_samples(p, opts.per_user, opts.skip, opts.grpo.seed)?;
+    let valid = valid_samples(p)
+        .iter()
+        .map(|s| tokenize(&sft, s).map_err(anyhow::Error::from))
+        .collect::<Result<Vec<_>>>()?;
+    eprintln!(
+        "grpo: {} prompts × {} {} rollouts, {} valid cases, prepared in {:.1}s",
+        train.len(),
+        opts.grpo.group,
+        if opts.grpo.explain {
+            "explain-mode"
+        } else {
+            "rank-only"
+        },
+        valid.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    let result = train_grpo(
+        &opts.grpo,
+        &sft,
+        train,
+        valid,
+        &opts.out,
+        &device,
+        opts.resume,
+    )?;
+    result
+        .model
+        .save(&opts.out.join("model"))
+        .map_err(anyhow::Error::msg)?;
+    Ok((result.model.clone(), result))
+}
+
+/// Evaluates student model directories on the prepared candidates, each under its method
+/// name; `explain` runs explain mode (with the teacher's tools answering tool calls) instead
+/// of fast mode.
+pub fn eval_students(
+    p: &Prepared,
+    models: &[(String, PathBuf)],
+    device: &str,
+    explain: bool,
+) -> Result<EvalReport> {
+    let device = star_model::device_from_name(device).map_err(anyhow::Error::msg)?;
+    let tagger = scenario_tagger(&p.ds, &p.store);
+    let repair = baselines::ItemKnn::new(p.store.clone());
+    let runner = ProtocolRunner::new(&p.ds, &p.split, &p.candidates, &repair, Some(&tagger))?;
+    let mut report = EvalReport::new(&p.candidates.header);
+    for (name, dir) in models {
+        let mode = if explain {
+            star_model::model::InferenceMode::Explain
+        } else {
+            star_model::model::InferenceMode::Fast
+        };
+        let student = load_student(p, dir, &device)
+            .with_context(|| format!("model `{name}`"))?
+            .with_mode(mode)
+            .with_name(name.clone());
+        eprintln!(
+            "eval: {name} ({}) on {} cases",
+            dir.display(),
+            p.candidates.cases.len()
+        );
+        report.push(runner.run(&student));
+    }
+    Ok(report)
+}
+
 /// Evaluates a student model directory in fast mode on the prepared candidates.
 pub fn eval_student(
     p: &Prepared,
@@ -697,16 +860,10 @@ pub fn eval_student(
     device: &str,
     name: &str,
 ) -> Result<EvalReport> {
-    let device = star_model::device_from_name(device).map_err(anyhow::Error::msg)?;
-    let raw: Vec<String> = p.ds.items.iter().map(|i| i.raw_id.clone()).collect();
-    let student = star_model::model::StarModel::load(model_dir, &device)
-        .map_err(anyhow::Error::msg)?
-        .bind(&raw, Some(p.store.clone()))
-        .with_name(name);
-    let tagger = scenario_tagger(&p.ds, &p.store);
-    let repair = baselines::ItemKnn::new(p.store.clone());
-    let runner = ProtocolRunner::new(&p.ds, &p.split, &p.candidates, &repair, Some(&tagger))?;
-    let mut report = EvalReport::new(&p.candidates.header);
-    report.push(runner.run(&student));
-    Ok(report)
+    eval_students(
+        p,
+        &[(name.to_string(), model_dir.to_path_buf())],
+        device,
+        false,
+    )
 }

@@ -463,12 +463,98 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
     for f in ["config.json", "model.safetensors", "tokenizer.json"] {
         assert!(run.join("student/model").join(f).is_file(), "{f}");
     }
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("eval-student-test.json")).unwrap())
-            .unwrap();
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("student").join("eval-test.json")).unwrap(),
+    )
+    .unwrap();
     let m = &report["methods"]["student-fast"]["metrics"];
     assert_eq!(m["valid_ratio"], 1.0);
     assert!(m["avg_HR"].as_f64().unwrap() > 0.0);
+
+    // GRPO from the SFT model, then both models side by side under their method names
+    let out = star(
+        h,
+        &[
+            "distill",
+            "grpo",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--epochs",
+            "1",
+            "--per-user",
+            "1",
+            "--group",
+            "4",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(run.join("student/grpo/model/model.safetensors").is_file());
+    assert!(run.join("student/grpo/eval-test.json").is_file());
+    let json = h.join("students.json");
+    let sft_model = format!("student-no-grpo={}", run.join("student/model").display());
+    let grpo_model = format!("student-fast={}", run.join("student/grpo/model").display());
+    let out = star(
+        h,
+        &[
+            "eval",
+            "student",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--model",
+            &grpo_model,
+            "--model",
+            &sft_model,
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for name in ["student-fast", "student-no-grpo"] {
+        let m = &report["methods"][name]["metrics"];
+        assert_eq!(m["valid_ratio"], 1.0, "{name}");
+        assert!(
+            (0.0..=1.0).contains(&m["avg_HR"].as_f64().unwrap()),
+            "{name}"
+        );
+    }
+    // explain mode: generated trajectories with the teacher's tools, on a few cases
+    let out = star(
+        h,
+        &[
+            "eval",
+            "student",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--explain",
+            "--limit",
+            "3",
+            "--model",
+            run.join("student/model").to_str().unwrap(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("| student-explain |"), "{stdout}");
 
     // without trajectories the error says what to run
     let empty = h.join("empty");

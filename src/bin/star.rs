@@ -53,6 +53,69 @@ enum DistillCommand {
     /// Supervised fine-tuning on the kept trajectories plus fast-mode ranking samples; writes
     /// runs/<dataset>/student/model and evaluates it on the test candidates.
     Sft(SftArgs),
+    /// GRPO after SFT: rank-only rollouts (Plackett–Luce rankings sampled from the scores) or,
+    /// with --explain, sampled explain-mode trajectories with live tool calls; writes
+    /// OUT/model and evaluates it on the test candidates.
+    Grpo(GrpoArgs),
+}
+
+#[derive(Args)]
+struct GrpoArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    protocol: ProtocolArgs,
+    /// The SFT model directory (default runs/<dataset>/student/model).
+    #[arg(long)]
+    from: Option<PathBuf>,
+    /// Output directory (default runs/<dataset>/student/grpo); the model goes to OUT/model.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Rollouts per prompt.
+    #[arg(long, default_value_t = 8)]
+    group: usize,
+    /// Explain-mode rollouts instead of rank-only ones.
+    #[arg(long)]
+    explain: bool,
+    /// KL coefficient to the SFT model.
+    #[arg(long, default_value_t = 0.001)]
+    kl: f64,
+    /// Clip range of the probability ratio.
+    #[arg(long, default_value_t = 0.2)]
+    clip: f64,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// Weight of the format reward.
+    #[arg(long, default_value_t = 0.5)]
+    format_weight: f64,
+    /// Token budget of an explain-mode rollout.
+    #[arg(long, default_value_t = 256)]
+    max_new_tokens: usize,
+    /// Training prompts: this many train positions of every user, before the last --skip.
+    #[arg(long, default_value_t = 10)]
+    per_user: usize,
+    /// Leave out the last this many train positions of every user (those SFT fitted).
+    #[arg(long, default_value_t = 0)]
+    skip: usize,
+    /// Maximum epochs.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Prompts per step.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// Early-stopping patience (epochs without a better valid avg-HR).
+    #[arg(long, default_value_t = 2)]
+    patience: usize,
+    /// Device: flex, ndarray, wgpu, cuda[:N].
+    #[arg(long, default_value = "flex")]
+    device: String,
+    /// Continue from the latest checkpoint.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Args)]
@@ -100,6 +163,24 @@ struct SftArgs {
     /// Continue from the latest checkpoint.
     #[arg(long)]
     resume: bool,
+    /// How CST evidence enters the prompt: features, text, or none (the no-CST ablation).
+    #[arg(long, default_value = "features", value_parser = parse_evidence)]
+    evidence: star::model::model::EvidenceMode,
+    /// Student directory (sft/ and model/); default runs/<dataset>/student.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn parse_evidence(s: &str) -> Result<star::model::model::EvidenceMode, String> {
+    use star::model::model::EvidenceMode;
+    match s {
+        "features" => Ok(EvidenceMode::Features),
+        "text" => Ok(EvidenceMode::Text),
+        "none" => Ok(EvidenceMode::None),
+        other => Err(format!(
+            "unknown evidence mode `{other}` (features, text, none)"
+        )),
+    }
 }
 
 #[derive(Args)]
@@ -259,6 +340,33 @@ enum EvalCommand {
         /// Use the LLM-prompted teacher (STAR_LLM_* variables).
         #[arg(long)]
         llm: bool,
+    },
+    /// Student model directories, each as NAME=DIR (or DIR, named student-fast /
+    /// student-explain): student-fast, student-explain and the ablations student-no-grpo,
+    /// student-no-reflection, student-no-tools, student-no-cst.
+    Student {
+        #[command(flatten)]
+        data: DataArgs,
+        #[command(flatten)]
+        protocol: ProtocolArgs,
+        /// A model directory, NAME=DIR or DIR (repeatable).
+        #[arg(long = "model", required = true)]
+        models: Vec<String>,
+        /// Explain mode (generated trajectories, live tool calls) instead of fast mode.
+        #[arg(long)]
+        explain: bool,
+        /// Which held-out item to evaluate on.
+        #[arg(long, default_value = "test")]
+        split: SplitKind,
+        /// Evaluate only the first this many cases (explain mode is slow on a CPU).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Device: flex, ndarray, wgpu, cuda[:N].
+        #[arg(long, default_value = "flex")]
+        device: String,
     },
     /// Pop, ItemKNN, UserKNN and the CST evidence scorer.
     Baselines {
@@ -621,6 +729,97 @@ fn run(cli: Cli) -> Result<()> {
                 eprintln!("wrote {}", path.display());
             }
         }
+        Command::Eval(EvalCommand::Student {
+            data,
+            protocol,
+            models,
+            explain,
+            split,
+            limit,
+            json,
+            device,
+        }) => {
+            let mut prepared = pipeline::prepare(
+                &data.spec(&cli.home),
+                protocol.run_dir.as_deref(),
+                split,
+                protocol.seed,
+                protocol.negatives,
+            )?;
+            if let Some(n) = limit {
+                prepared.candidates.cases.truncate(n);
+            }
+            let default = if explain {
+                "student-explain"
+            } else {
+                "student-fast"
+            };
+            let models: Vec<(String, PathBuf)> = models
+                .iter()
+                .map(|m| match m.split_once('=') {
+                    Some((name, dir)) => (name.to_string(), PathBuf::from(dir)),
+                    None => (default.to_string(), PathBuf::from(m)),
+                })
+                .collect();
+            let report = pipeline::eval_students(&prepared, &models, &device, explain)?;
+            println!("{}", report.to_markdown());
+            if let Some(path) = json {
+                report.save_json(&path)?;
+                eprintln!("wrote {}", path.display());
+            }
+        }
+        Command::Distill(DistillCommand::Grpo(a)) => {
+            let spec = a.data.spec(&cli.home);
+            let valid = pipeline::prepare(
+                &spec,
+                a.protocol.run_dir.as_deref(),
+                SplitKind::Valid,
+                a.protocol.seed,
+                a.protocol.negatives,
+            )?;
+            let student = pipeline::student_dir(&valid.run_dir);
+            let opts = pipeline::GrpoOptions {
+                grpo: star::train::distill::GrpoConfig::new()
+                    .with_group(a.group)
+                    .with_explain(a.explain)
+                    .with_kl(a.kl)
+                    .with_clip(a.clip)
+                    .with_temperature(a.temperature)
+                    .with_format_weight(a.format_weight)
+                    .with_max_new_tokens(a.max_new_tokens)
+                    .with_max_epochs(a.epochs)
+                    .with_batch_size(a.batch_size)
+                    .with_learning_rate(a.lr)
+                    .with_patience(a.patience)
+                    .with_seed(a.protocol.seed),
+                from: a.from.clone().unwrap_or_else(|| student.join("model")),
+                out: a.out.clone().unwrap_or_else(|| student.join("grpo")),
+                per_user: a.per_user,
+                skip: a.skip,
+                device: a.device.clone(),
+                resume: a.resume,
+            };
+            let (_, r) = pipeline::distill_grpo(&valid, &opts)?;
+            println!(
+                "GRPO: best epoch {} of {} (valid avg-HR {:.2}), {:.1}s -> {}",
+                r.best_epoch,
+                r.epochs_run,
+                100.0 * r.valid_avg_hr,
+                r.train_seconds,
+                opts.out.join("model").display()
+            );
+            let test = pipeline::prepare(
+                &spec,
+                a.protocol.run_dir.as_deref(),
+                SplitKind::Test,
+                a.protocol.seed,
+                a.protocol.negatives,
+            )?;
+            let report =
+                pipeline::eval_student(&test, &opts.out.join("model"), &a.device, "student-fast")?;
+            println!("{}", report.to_markdown());
+            report.save_json(&opts.out.join("eval-test.json"))?;
+        }
         Command::Teach(args) => teach(args, &cli.home)?,
         Command::Distill(DistillCommand::Sft(a)) => {
             let spec = a.data.spec(&cli.home);
@@ -649,17 +848,18 @@ fn run(cli: Cli) -> Result<()> {
                 vocab: a.vocab,
                 device: a.device.clone(),
                 resume: a.resume,
+                evidence: a.evidence,
+                out: a.out.clone(),
             };
             let (_, r) = pipeline::distill_sft(&valid, &opts)?;
+            let out = opts.dir(&valid.run_dir);
             println!(
                 "SFT: best epoch {} of {} (valid avg-HR {:.2}), {:.1}s -> {}",
                 r.best_epoch,
                 r.epochs_run,
                 100.0 * r.valid_avg_hr,
                 r.train_seconds,
-                pipeline::student_dir(&valid.run_dir)
-                    .join("model")
-                    .display()
+                out.join("model").display()
             );
             let test = pipeline::prepare(
                 &spec,
@@ -668,14 +868,10 @@ fn run(cli: Cli) -> Result<()> {
                 a.protocol.seed,
                 a.protocol.negatives,
             )?;
-            let report = pipeline::eval_student(
-                &test,
-                &pipeline::student_dir(&test.run_dir).join("model"),
-                &a.device,
-                "student-fast",
-            )?;
+            let report =
+                pipeline::eval_student(&test, &out.join("model"), &a.device, "student-fast")?;
             println!("{}", report.to_markdown());
-            report.save_json(&test.run_dir.join("eval-student-test.json"))?;
+            report.save_json(&out.join("eval-test.json"))?;
         }
     }
     Ok(())

@@ -369,6 +369,53 @@ fn explain_mode_answers_tool_calls_as_emitted_and_scores_at_recommend() {
     );
 }
 
+/// Records the logits it is given; emits `<plan>`, then `<recommend>`.
+struct Peek {
+    seen: Vec<Vec<f32>>,
+    plan: u32,
+    rec: u32,
+}
+
+impl Decoding for Peek {
+    fn next_token(&mut self, logits: &[f32]) -> u32 {
+        self.seen.push(logits.to_vec());
+        if self.seen.len() == 1 {
+            self.plan
+        } else {
+            self.rec
+        }
+    }
+}
+
+#[test]
+fn explain_mode_cannot_open_with_recommend_or_end_of_sequence() {
+    let w = world();
+    let dev = device();
+    let m = model(&w, EvidenceMode::Features, &dev);
+    let tok = m.tokenizer();
+    let (rec, eos) = (
+        tok.token_id("<recommend>").unwrap(),
+        tok.token_id("</s>").unwrap(),
+    );
+    let mut peek = Peek {
+        seen: Vec::new(),
+        plan: tok.token_id("<plan>").unwrap(),
+        rec,
+    };
+    let ex = m.explain_with(&w.requests[1], &mut peek).unwrap();
+    assert!(!ex.forced);
+    assert_eq!(peek.seen.len(), 2);
+    let first = &peek.seen[0];
+    assert_eq!(first[rec as usize], f32::NEG_INFINITY);
+    assert_eq!(first[eos as usize], f32::NEG_INFINITY);
+    assert_eq!(
+        first.iter().filter(|l| l.is_finite()).count(),
+        first.len() - 2
+    );
+    // later steps may end the trajectory
+    assert!(peek.seen[1].iter().all(|l| l.is_finite()));
+}
+
 #[test]
 fn explain_mode_forces_recommend_when_the_budget_runs_out() {
     let w = world();

@@ -481,3 +481,247 @@ fn epoch_batches_hold_one_candidate_count_and_cover_every_item_once() {
         epoch_batches(&items, 4, 7, 1)
     );
 }
+
+mod grpo {
+    use super::*;
+    use star_train::distill::{
+        group_advantages, grpo_loss, outcome_reward, ranking_logp, sample_ranking, train_grpo,
+        DistillSample, GrpoConfig,
+    };
+
+    fn t2(rows: &[&[f32]], dev: &Device) -> Tensor<2> {
+        let (n, u) = (rows.len(), rows[0].len());
+        let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+        Tensor::from_data(TensorData::new(flat, [n, u]), dev)
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-5
+    }
+
+    #[test]
+    fn reward_tiers() {
+        let got: Vec<f64> = [Some(0), Some(1), Some(2), Some(3), Some(4), Some(5), None]
+            .into_iter()
+            .map(outcome_reward)
+            .collect();
+        let want = [1.0, 2.0 / 3.0, 2.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0, 0.0, 0.0];
+        assert!(got.iter().zip(want).all(|(g, w)| close(*g, w)), "{got:?}");
+    }
+
+    #[test]
+    fn advantages_are_normalised_within_each_group() {
+        // group 1: mean 0.5, std 0.5; group 2: all equal
+        let a = group_advantages(&[1.0, 0.0, 0.5, 0.5], 2);
+        assert_eq!(a, vec![1.0, -1.0, 0.0, 0.0]);
+        // the four tiers in one group: mean 1/2, population std sqrt(5/36)
+        let a = group_advantages(&[1.0, 2.0 / 3.0, 1.0 / 3.0, 0.0], 4);
+        let s = (5.0f64 / 36.0).sqrt();
+        let want = [0.5 / s, (1.0 / 6.0) / s, -(1.0 / 6.0) / s, -0.5 / s];
+        assert!(a.iter().zip(want).all(|(g, w)| close(*g, w)), "{a:?}");
+        assert!(close(want[0], 1.341641), "{}", want[0]);
+    }
+
+    #[test]
+    fn the_objective_clips_the_ratio_and_penalises_kl() {
+        let dev = Device::flex();
+        let ln = |x: f32| x.ln();
+        // ratio 2 on both rows; A = +1 is clipped to 1.2, A = −1 keeps −2
+        let logp = t2(&[&[ln(0.5)], &[ln(0.5)]], &dev);
+        let old = t2(&[&[ln(0.25)], &[ln(0.25)]], &dev);
+        let adv = Tensor::<1>::from_data([1.0f32, -1.0], &dev);
+        let ones = Tensor::<2>::ones([2, 1], &dev);
+        let (loss, kl) = grpo_loss(
+            logp.clone(),
+            old.clone(),
+            logp.clone(),
+            ones.clone(),
+            adv.clone(),
+            0.2,
+            0.001,
+        );
+        assert!(close(loss.into_scalar::<f32>() as f64, -(1.2 - 2.0) / 2.0));
+        assert!(close(kl.into_scalar::<f32>() as f64, 0.0));
+        // KL to a reference of 0.25: exp(ln .5) − ln .5 − 1 per unit
+        let (loss, kl) = grpo_loss(
+            logp.clone(),
+            old.clone(),
+            old.clone(),
+            ones,
+            adv.clone(),
+            0.2,
+            0.5,
+        );
+        let k = 0.5 - 0.5f64.ln() - 1.0;
+        assert!(close(kl.into_scalar::<f32>() as f64, k));
+        assert!(close(
+            loss.into_scalar::<f32>() as f64,
+            -((1.2 - 0.5 * k) + (-2.0 - 0.5 * k)) / 2.0
+        ));
+        // masked units count for nothing: a second, masked unit with a huge ratio
+        let logp2 = t2(&[&[ln(0.5), 0.0], &[ln(0.5), 0.0]], &dev);
+        let old2 = t2(&[&[ln(0.25), -9.0], &[ln(0.25), -9.0]], &dev);
+        let mask = t2(&[&[1.0, 0.0], &[1.0, 0.0]], &dev);
+        let (loss, _) = grpo_loss(logp2.clone(), old2, logp2, mask, adv, 0.2, 0.001);
+        assert!(close(loss.into_scalar::<f32>() as f64, 0.4));
+    }
+
+    #[test]
+    fn plackett_luce_log_probabilities_and_samples() {
+        let dev = Device::flex();
+        // weights 1, 2, 3: p([2, 1]) = 3/6 · 2/3
+        let s = t2(&[&[0.0, 2f32.ln(), 3f32.ln()]], &dev);
+        let lp: Vec<f32> = ranking_logp(s.clone(), &[vec![2, 1]], 1.0)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert!(close(lp[0] as f64, 0.5f64.ln()) && close(lp[1] as f64, (2.0f64 / 3.0).ln()));
+        // temperature 2: weights 1, √2, √3
+        let lp: Vec<f32> = ranking_logp(s, &[vec![0, 2]], 2.0)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let (a, b, c) = (1.0f64, 2f64.sqrt(), 3f64.sqrt());
+        assert!(close(lp[0] as f64, (a / (a + b + c)).ln()));
+        assert!(close(lp[1] as f64, (c / (b + c)).ln()));
+        // samples: first place follows softmax [0.25, 0.75]; no repeats; NaN last
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut firsts = 0;
+        for _ in 0..4000 {
+            let r = sample_ranking(&[0.0, 3f32.ln(), f32::NAN], 1.0, 3, &mut rng);
+            assert_eq!(r.len(), 3);
+            assert_eq!(r[2], 2, "{r:?}");
+            firsts += (r[0] == 1) as usize;
+        }
+        let f = firsts as f64 / 4000.0;
+        assert!((f - 0.75).abs() < 0.03, "{f}");
+        let mut a = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let mut b = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        assert_eq!(
+            sample_ranking(&[0.1, 0.2, 0.3, 0.4], 1.0, 2, &mut a),
+            sample_ranking(&[0.1, 0.2, 0.3, 0.4], 1.0, 2, &mut b)
+        );
+    }
+
+    /// Train prompts (fast samples of the synthetic jobs) and valid items.
+    fn prompts(w: &World, m: &StarModel) -> (Vec<DistillSample>, Vec<DistillItem>) {
+        let train: Vec<DistillSample> = w
+            .jobs
+            .iter()
+            .filter(|j| j.meta.split == "train")
+            .map(|j| {
+                let t = j.meta.target.unwrap();
+                DistillSample {
+                    id: j.meta.id.clone(),
+                    request: j.request.clone(),
+                    positive: j.request.candidates.iter().position(|&c| c == t).unwrap(),
+                    trajectory: None,
+                }
+            })
+            .collect();
+        let valid = train.iter().map(|s| tokenize(m, s).unwrap()).collect();
+        (train, valid)
+    }
+
+    /// Mean softmax probability of the true item on `items`.
+    fn p_true(m: &StarModel, items: &[DistillItem]) -> f64 {
+        let dev = m.device();
+        let b = collate(items, 0, &dev);
+        let scores = m
+            .net()
+            .candidate_scores(m.net().hidden(&b.inputs), &b.inputs);
+        let p: Vec<f32> = burn::tensor::activation::softmax(scores, 1)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let c = items[0].prompt.candidates.len();
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| p[i * c + it.positive] as f64)
+            .sum::<f64>()
+            / items.len() as f64
+    }
+
+    #[test]
+    fn rank_only_grpo_raises_the_reward_and_resumes() {
+        let w = world();
+        let dev = Device::flex();
+        let m = model(&w, &corpus(&w), &dev);
+        let (train, valid) = prompts(&w, &m);
+        let before = p_true(&m, &valid);
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = GrpoConfig::new()
+            .with_max_epochs(12)
+            .with_patience(12)
+            .with_batch_size(2)
+            .with_group(8)
+            .with_learning_rate(1e-2);
+        let r = train_grpo(
+            &cfg,
+            &m,
+            train.clone(),
+            valid.clone(),
+            dir.path(),
+            &dev,
+            false,
+        )
+        .unwrap();
+        assert_eq!(r.epochs_run, 12);
+        // the policy moved towards the rewarded rankings on the prompts it trained on
+        let after = p_true(&r.model, &valid);
+        assert!(
+            after > before + 0.1,
+            "p(true item) {before:.3} → {after:.3}"
+        );
+        let logged: Vec<String> = std::fs::read_dir(dir.path().join("train/epoch-1"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        for name in ["reward", "kl", "Loss"] {
+            assert!(
+                logged.iter().any(|f| f.starts_with(name)),
+                "{name}: {logged:?}"
+            );
+        }
+        let r2 = train_grpo(
+            &cfg.clone().with_max_epochs(13),
+            &m,
+            train,
+            valid,
+            dir.path(),
+            &dev,
+            true,
+        )
+        .unwrap();
+        assert_eq!((r2.resumed_after, r2.epochs_run), (Some(12), 13));
+    }
+
+    #[test]
+    fn explain_mode_grpo_samples_trajectories_with_live_tools() {
+        let w = world();
+        let dev = Device::flex();
+        let res = resources(w.ds.clone(), &w.split, w.store.clone(), None);
+        let tools = star_agents::tools::StudentTools {
+            registry: star_agents::tools::ToolRegistry::standard(),
+            resources: res,
+        };
+        let m = model(&w, &corpus(&w), &dev).with_tools(Arc::new(tools));
+        let (mut train, valid) = prompts(&w, &m);
+        train.truncate(2);
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = GrpoConfig::new()
+            .with_explain(true)
+            .with_max_epochs(1)
+            .with_batch_size(2)
+            .with_group(3)
+            .with_max_new_tokens(24)
+            .with_learning_rate(1e-2);
+        let r = train_grpo(&cfg, &m, train, valid.clone(), dir.path(), &dev, false).unwrap();
+        assert_eq!(r.epochs_run, 1);
+        assert!(dir.path().join("checkpoint/model-1.bpk").is_file());
+        // the step changed the weights
+        assert_ne!(p_true(&r.model, &valid), p_true(&m, &valid));
+    }
+}

@@ -42,6 +42,62 @@ impl Decoding for Greedy {
     }
 }
 
+/// Sampling from the softmax of the logits at a temperature (explain-mode rollouts for GRPO,
+/// or varied explanations). Deterministic for a seed.
+#[derive(Clone, Debug)]
+pub struct Sampling {
+    temperature: f32,
+    rng: rand_chacha::ChaCha8Rng,
+}
+
+impl Sampling {
+    /// Sampling at `temperature` (> 0; 1 samples the model's distribution) from seed `seed`.
+    pub fn new(temperature: f32, seed: u64) -> Self {
+        use rand::SeedableRng;
+        Sampling {
+            temperature: temperature.max(1e-6),
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+}
+
+impl Decoding for Sampling {
+    fn next_token(&mut self, logits: &[f32]) -> u32 {
+        use rand::Rng;
+        let max = logits
+            .iter()
+            .copied()
+            .filter(|l| l.is_finite())
+            .fold(f32::NEG_INFINITY, f32::max);
+        if !max.is_finite() {
+            return Greedy.next_token(logits);
+        }
+        let weights: Vec<f64> = logits
+            .iter()
+            .map(|&l| {
+                if l.is_finite() {
+                    (((l - max) / self.temperature) as f64).exp()
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let total: f64 = weights.iter().sum();
+        let mut u = self.rng.random::<f64>() * total;
+        let mut last = 0;
+        for (i, w) in weights.iter().enumerate() {
+            if *w > 0.0 {
+                last = i;
+                if u < *w {
+                    return i as u32;
+                }
+                u -= w;
+            }
+        }
+        last as u32
+    }
+}
+
 /// The outcome of an explain-mode run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Explanation {
@@ -129,6 +185,14 @@ pub(crate) fn explain(
     let (mut calls, mut errors, mut forced) = (0, 0, true);
     let mut h_rec = None;
     let mut call_start = None;
+    // explain mode writes a trajectory: its first token is neither `<recommend>` nor `</s>`
+    // (a student also trained on fast-mode samples, prompt → `<recommend>`, would otherwise
+    // often skip straight to the ranking)
+    for id in [ctl.recommend, ctl.eos] {
+        if let Some(l) = logits.get_mut(id as usize) {
+            *l = f32::NEG_INFINITY;
+        }
+    }
     while out.len() < max_new {
         let next = decoding.next_token(&logits);
         if next == ctl.eos {
@@ -206,4 +270,27 @@ fn run_tool(
     let args = v.get("arguments").cloned().unwrap_or(serde_json::json!({}));
     let tools = tools.ok_or("no tools are available")?;
     tools.call(request, name, &args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampling_follows_the_softmax_and_is_reproducible() {
+        // p = softmax([0, ln 3, -inf]) = [0.25, 0.75, 0]
+        let logits = [0.0, 3f32.ln(), f32::NEG_INFINITY];
+        let draw = |seed| {
+            let mut s = Sampling::new(1.0, seed);
+            (0..4000).map(|_| s.next_token(&logits)).collect::<Vec<_>>()
+        };
+        let a = draw(7);
+        assert_eq!(a, draw(7));
+        assert!(a.iter().all(|&t| t < 2), "a -inf logit was sampled");
+        let ones = a.iter().filter(|&&t| t == 1).count() as f64 / a.len() as f64;
+        assert!((ones - 0.75).abs() < 0.03, "frequency {ones}");
+        // a low temperature is greedy
+        let mut cold = Sampling::new(1e-3, 1);
+        assert!((0..100).all(|_| cold.next_token(&[0.2, 0.1, 0.3]) == 2));
+    }
 }

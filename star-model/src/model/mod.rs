@@ -14,7 +14,7 @@ mod net;
 mod prompt;
 
 pub use config::{EvidenceMode, ModelConfig, StarConfig};
-pub use explain::{Decoding, Explanation, Greedy, ToolExecutor};
+pub use explain::{Decoding, Explanation, Greedy, Sampling, ToolExecutor};
 pub use features::{evidence_features, evidence_text, EVIDENCE_FEATURES, NUM_EVIDENCE_FEATURES};
 pub use net::{BatchRow, PromptBatch, StarHead, StarNet};
 pub use prompt::{ItemBinding, Prompt, PromptBuilder, PromptError, TokenCache, ITEM_MARKER};
@@ -227,6 +227,13 @@ impl StarModel {
     /// Sets the method name in results (default `student-fast` / `student-explain`).
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the explain-mode token budget (generated tokens before `<recommend>` is forced);
+    /// saved with the model.
+    pub fn with_max_new_tokens(mut self, n: usize) -> Self {
+        self.config.star.max_new_tokens = n;
         self
     }
 

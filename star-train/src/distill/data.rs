@@ -281,14 +281,32 @@ pub fn tokenize(model: &StarModel, sample: &DistillSample) -> Result<DistillItem
         message: m,
     };
     let tok = model.tokenizer();
+    let continuation = match &sample.trajectory {
+        Some(text) => tok.encode(text).map_err(|e| err(e.to_string()))?,
+        None => vec![tok
+            .token_id("<recommend>")
+            .ok_or_else(|| err("the tokenizer has no <recommend>".into()))?],
+    };
+    item_from_tokens(model, sample, continuation)
+}
+
+/// The item of `sample`'s prompt followed by `continuation` (token ids, e.g. an explain-mode
+/// rollout's [`star_model::model::Explanation::tokens`]), each continuation token labelled with
+/// its segment; `sample.trajectory` is not used. The continuation must contain `<recommend>`.
+pub fn item_from_tokens(
+    model: &StarModel,
+    sample: &DistillSample,
+    continuation: Vec<u32>,
+) -> Result<DistillItem, DataError> {
+    let err = |m: String| DataError::Tokens {
+        id: sample.id.clone(),
+        message: m,
+    };
+    let tok = model.tokenizer();
     let prompt = model.prompt(&sample.request).map_err(err)?;
     let recommend_id = tok
         .token_id("<recommend>")
         .ok_or_else(|| err("the tokenizer has no <recommend>".into()))?;
-    let continuation = match &sample.trajectory {
-        Some(text) => tok.encode(text).map_err(|e| err(e.to_string()))?,
-        None => vec![recommend_id],
-    };
     let mut opens = std::collections::HashMap::new();
     let mut closes = std::collections::HashMap::new();
     for seg in [

@@ -108,15 +108,22 @@ impl Adaptor<TermsInput> for DistillOutput {
 pub struct TermLossMetric {
     term: &'static str,
     name: MetricName,
+    higher_is_better: bool,
     state: NumericMetricState,
 }
 
 impl TermLossMetric {
     /// The metric of term `term` (`plan`, `tool_call`, `reflection`, `recommend`, `rank`).
     pub fn new(term: &'static str) -> Self {
+        Self::named(term, &format!("loss_{term}"), false)
+    }
+
+    /// The metric of term `term` under the name `name` (e.g. GRPO's `reward` and `kl`).
+    pub fn named(term: &'static str, name: &str, higher_is_better: bool) -> Self {
         TermLossMetric {
             term,
-            name: Arc::new(format!("loss_{term}")),
+            name: Arc::new(name.to_string()),
+            higher_is_better,
             state: NumericMetricState::default(),
         }
     }
@@ -132,7 +139,7 @@ impl Metric for TermLossMetric {
     fn attributes(&self) -> MetricAttributes {
         NumericAttributes {
             unit: None,
-            higher_is_better: false,
+            higher_is_better: self.higher_is_better,
         }
         .into()
     }
@@ -260,7 +267,7 @@ pub fn batch_count(items: &[DistillItem], batch: usize) -> usize {
 }
 
 /// A loader of batches of `items`: epoch `e` serves `epoch_batches(items, batch, seed, e)`.
-fn batch_loader(
+pub(crate) fn batch_loader(
     items: Arc<Vec<DistillItem>>,
     batch: usize,
     seed: u64,
@@ -364,35 +371,49 @@ pub fn train_sft(
     )?;
     let train_seconds = t.elapsed().as_secs_f64();
 
-    // the kept checkpoint with the best validation avg-HR (ties: the earlier epoch)
-    let epochs = checkpoint_epochs(dir);
-    let mut best: Option<(usize, f64, StarNet)> = None;
-    for &epoch in &epochs {
-        let path = checkpoint_path(dir, epoch);
-        let net = SftLearner {
-            net: student.net().clone().fork(device),
-            weights: cfg.weights.clone(),
-        }
-        .try_load_file(&path)
-        .map_err(|e| file_err(&path, &e))?
-        .net;
-        let score = avg_hr(&net, &vitems, pad, device);
-        if best.as_ref().is_none_or(|(_, s, _)| score > *s) {
-            best = Some((epoch, score, net));
-        }
-    }
-    let (best_epoch, valid_avg_hr, net) = best.ok_or_else(|| {
-        TrainError::Training(format!("no checkpoint written in {}", dir.display()))
-    })?;
+    let (best_epoch, valid_avg_hr, net, epochs_run) =
+        select_best(dir, &vitems, pad, device, |path| {
+            SftLearner {
+                net: student.net().clone().fork(device),
+                weights: cfg.weights.clone(),
+            }
+            .try_load_file(path)
+            .map(|l| l.net)
+        })?;
     Ok(SftResult {
         model: student.clone().with_net(net),
         best_epoch,
         valid_avg_hr,
-        epochs_run: epochs.last().copied().unwrap_or(0),
+        epochs_run,
         train_seconds,
         resumed_after: (start_epoch > 0).then_some(start_epoch),
         dir: dir.to_path_buf(),
     })
+}
+
+/// The kept checkpoint of `dir` with the best fast-mode avg-HR on `valid` (ties: the earlier
+/// epoch), loaded by `load`: `(epoch, avg-HR, network, last epoch run)`.
+pub(crate) fn select_best<E: std::fmt::Display>(
+    dir: &Path,
+    valid: &[DistillItem],
+    pad: u32,
+    device: &Device,
+    load: impl Fn(&Path) -> Result<StarNet, E>,
+) -> Result<(usize, f64, StarNet, usize), TrainError> {
+    let epochs = checkpoint_epochs(dir);
+    let mut best: Option<(usize, f64, StarNet)> = None;
+    for &epoch in &epochs {
+        let path = checkpoint_path(dir, epoch);
+        let net = load(&path).map_err(|e| file_err(&path, &e))?;
+        let score = avg_hr(&net, valid, pad, device);
+        if best.as_ref().is_none_or(|(_, s, _)| score > *s) {
+            best = Some((epoch, score, net));
+        }
+    }
+    let (epoch, score, net) = best.ok_or_else(|| {
+        TrainError::Training(format!("no checkpoint written in {}", dir.display()))
+    })?;
+    Ok((epoch, score, net, epochs.last().copied().unwrap_or(0)))
 }
 
 /// Fast-mode avg-HR (fraction) of a network on items (their candidate scores at
