@@ -742,6 +742,9 @@ pub struct GrpoOptions {
     /// Leave out the last this many train positions of every user (e.g. those SFT's fast
     /// samples already fit, where the SFT model's rewards are saturated).
     pub skip: usize,
+    /// Use at most this many prompts, drawn with the seed (explain-mode rollouts are slow on a
+    /// CPU).
+    pub max_prompts: Option<usize>,
     /// Device name.
     pub device: String,
     /// Continue from the latest checkpoint.
@@ -786,7 +789,13 @@ pub fn distill_grpo(
     let device = star_model::device_from_name(&opts.device).map_err(anyhow::Error::msg)?;
     let t0 = Instant::now();
     let sft = load_student(p, &opts.from, &device)?;
-    let train = fast_samples(p, opts.per_user, opts.skip, opts.grpo.seed)?;
+    let mut train = fast_samples(p, opts.per_user, opts.skip, opts.grpo.seed)?;
+    if let Some(n) = opts.max_prompts {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        train.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(opts.grpo.seed));
+        train.truncate(n);
+    }
     let valid = valid_samples(p)
         .iter()
         .map(|s| tokenize(&sft, s).map_err(anyhow::Error::from))
@@ -821,17 +830,19 @@ pub fn distill_grpo(
 
 /// Evaluates student model directories on the prepared candidates, each under its method
 /// name; `explain` runs explain mode (with the teacher's tools answering tool calls) instead
-/// of fast mode.
+/// of fast mode. Cases run on `threads` threads (latency stays per request).
 pub fn eval_students(
     p: &Prepared,
     models: &[(String, PathBuf)],
     device: &str,
     explain: bool,
+    threads: usize,
 ) -> Result<EvalReport> {
     let device = star_model::device_from_name(device).map_err(anyhow::Error::msg)?;
     let tagger = scenario_tagger(&p.ds, &p.store);
     let repair = baselines::ItemKnn::new(p.store.clone());
-    let runner = ProtocolRunner::new(&p.ds, &p.split, &p.candidates, &repair, Some(&tagger))?;
+    let runner = ProtocolRunner::new(&p.ds, &p.split, &p.candidates, &repair, Some(&tagger))?
+        .threads(threads);
     let mut report = EvalReport::new(&p.candidates.header);
     for (name, dir) in models {
         let mode = if explain {
@@ -865,5 +876,6 @@ pub fn eval_student(
         &[(name.to_string(), model_dir.to_path_buf())],
         device,
         false,
+        1,
     )
 }

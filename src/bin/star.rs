@@ -98,6 +98,9 @@ struct GrpoArgs {
     /// Leave out the last this many train positions of every user (those SFT fitted).
     #[arg(long, default_value_t = 0)]
     skip: usize,
+    /// Use at most this many prompts, drawn with the seed.
+    #[arg(long)]
+    max_prompts: Option<usize>,
     /// Maximum epochs.
     #[arg(long, default_value_t = 3)]
     epochs: usize,
@@ -361,6 +364,9 @@ enum EvalCommand {
         /// Evaluate only the first this many cases (explain mode is slow on a CPU).
         #[arg(long)]
         limit: Option<usize>,
+        /// Worker threads (latency is per request either way).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
         /// Write the results as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -736,6 +742,7 @@ fn run(cli: Cli) -> Result<()> {
             explain,
             split,
             limit,
+            threads,
             json,
             device,
         }) => {
@@ -761,7 +768,7 @@ fn run(cli: Cli) -> Result<()> {
                     None => (default.to_string(), PathBuf::from(m)),
                 })
                 .collect();
-            let report = pipeline::eval_students(&prepared, &models, &device, explain)?;
+            let report = pipeline::eval_students(&prepared, &models, &device, explain, threads)?;
             println!("{}", report.to_markdown());
             if let Some(path) = json {
                 report.save_json(&path)?;
@@ -796,6 +803,7 @@ fn run(cli: Cli) -> Result<()> {
                 out: a.out.clone().unwrap_or_else(|| student.join("grpo")),
                 per_user: a.per_user,
                 skip: a.skip,
+                max_prompts: a.max_prompts,
                 device: a.device.clone(),
                 resume: a.resume,
             };

@@ -480,7 +480,7 @@ pub type GrpoResult = SftResult;
 /// Runs GRPO from `sft` (a bound student; for explain-mode rollouts it needs its tools) on
 /// `train` prompts, validating in fast mode on `valid` items, with all artefacts under `dir`
 /// (`resume` continues from the latest checkpoint). The checkpoint with the best validation
-/// avg-HR is returned.
+/// avg-HR is returned, or the starting model (`best_epoch` 0) when no epoch validates better.
 pub fn train_grpo(
     cfg: &GrpoConfig,
     sft: &StarModel,
@@ -551,13 +551,12 @@ pub fn train_grpo(
     let valid_loader: Arc<dyn DataLoader<DistillBatch>> =
         Arc::new(batch_loader(vitems.clone(), 64, cfg.seed, pad, device));
 
-    if start_epoch == 0 {
-        eprintln!(
-            "{}: the starting model's valid avg-HR is {:.2} %",
-            if cfg.explain { "GRPO-explain" } else { "GRPO" },
-            100.0 * super::sft::avg_hr(model.net(), &vitems, pad, device)
-        );
-    }
+    let start_avg_hr = super::sft::avg_hr(model.net(), &vitems, pad, device);
+    eprintln!(
+        "{}: the starting model's valid avg-HR is {:.2} %",
+        if cfg.explain { "GRPO-explain" } else { "GRPO" },
+        100.0 * start_avg_hr
+    );
     let t = Instant::now();
     let ad = device.clone().autodiff();
     ad.seed(cfg.seed);
@@ -602,6 +601,17 @@ pub fn train_grpo(
             .try_load_file(path)
             .map(|l| l.net)
         })?;
+    // GRPO never hands back a model that validates worse than the one it started from
+    let (best_epoch, valid_avg_hr, net) = if start_avg_hr > valid_avg_hr {
+        eprintln!(
+            "GRPO: no epoch beat the starting model on valid avg-HR ({:.2} % ≥ {:.2} %); keeping it",
+            100.0 * start_avg_hr,
+            100.0 * valid_avg_hr
+        );
+        (0, start_avg_hr, sft.net().clone())
+    } else {
+        (best_epoch, valid_avg_hr, net)
+    };
     Ok(GrpoResult {
         model: sft.clone().with_net(net),
         best_epoch,

@@ -289,12 +289,13 @@ pub(crate) fn batch_loader(
     )
 }
 
-/// What SFT produced.
+/// What SFT (or GRPO) produced.
 #[derive(Debug)]
 pub struct SftResult {
     /// The student with the best checkpoint's weights (on the training device).
     pub model: StarModel,
-    /// The epoch (1-based) of the best checkpoint.
+    /// The epoch (1-based) of the best checkpoint; GRPO reports 0 when it kept its starting
+    /// model.
     pub best_epoch: usize,
     /// Its validation avg-HR (fraction).
     pub valid_avg_hr: f64,
