@@ -431,6 +431,19 @@ struct ProtocolArgs {
     run_dir: Option<PathBuf>,
 }
 
+impl ProtocolArgs {
+    /// Prepares `spec` for `split` under these protocol settings.
+    fn prepare(&self, spec: &DataSpec, split: SplitKind) -> Result<pipeline::Prepared> {
+        pipeline::prepare(
+            spec,
+            self.run_dir.as_deref(),
+            split,
+            self.seed,
+            self.negatives,
+        )
+    }
+}
+
 impl DataArgs {
     fn spec(&self, home: &Option<PathBuf>) -> DataSpec {
         DataSpec {
@@ -563,13 +576,7 @@ fn run(cli: Cli) -> Result<()> {
             full_catalogue,
         }) => {
             let t = Instant::now();
-            let prepared = pipeline::prepare(
-                &data.spec(&cli.home),
-                protocol.run_dir.as_deref(),
-                split,
-                protocol.seed,
-                protocol.negatives,
-            )?;
+            let prepared = protocol.prepare(&data.spec(&cli.home), split)?;
             let report = pipeline::eval_baselines(&prepared, threads)?;
             println!("{}", report.to_markdown());
             let stem = format!("eval-baselines-{split}");
@@ -715,13 +722,7 @@ fn run(cli: Cli) -> Result<()> {
             threads,
             llm,
         }) => {
-            let prepared = pipeline::prepare(
-                &data.spec(&cli.home),
-                protocol.run_dir.as_deref(),
-                split,
-                protocol.seed,
-                protocol.negatives,
-            )?;
+            let prepared = protocol.prepare(&data.spec(&cli.home), split)?;
             let chat = if llm {
                 Some(pipeline::chat_model_from_env()?)
             } else {
@@ -746,13 +747,7 @@ fn run(cli: Cli) -> Result<()> {
             json,
             device,
         }) => {
-            let mut prepared = pipeline::prepare(
-                &data.spec(&cli.home),
-                protocol.run_dir.as_deref(),
-                split,
-                protocol.seed,
-                protocol.negatives,
-            )?;
+            let mut prepared = protocol.prepare(&data.spec(&cli.home), split)?;
             if let Some(n) = limit {
                 prepared.candidates.cases.truncate(n);
             }
@@ -777,13 +772,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Distill(DistillCommand::Grpo(a)) => {
             let spec = a.data.spec(&cli.home);
-            let valid = pipeline::prepare(
-                &spec,
-                a.protocol.run_dir.as_deref(),
-                SplitKind::Valid,
-                a.protocol.seed,
-                a.protocol.negatives,
-            )?;
+            let valid = a.protocol.prepare(&spec, SplitKind::Valid)?;
             let student = pipeline::student_dir(&valid.run_dir);
             let opts = pipeline::GrpoOptions {
                 grpo: star::train::distill::GrpoConfig::new()
@@ -816,13 +805,7 @@ fn run(cli: Cli) -> Result<()> {
                 r.train_seconds,
                 opts.out.join("model").display()
             );
-            let test = pipeline::prepare(
-                &spec,
-                a.protocol.run_dir.as_deref(),
-                SplitKind::Test,
-                a.protocol.seed,
-                a.protocol.negatives,
-            )?;
+            let test = a.protocol.prepare(&spec, SplitKind::Test)?;
             let report =
                 pipeline::eval_student(&test, &opts.out.join("model"), &a.device, "student-fast")?;
             println!("{}", report.to_markdown());
@@ -831,13 +814,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Teach(args) => teach(args, &cli.home)?,
         Command::Distill(DistillCommand::Sft(a)) => {
             let spec = a.data.spec(&cli.home);
-            let valid = pipeline::prepare(
-                &spec,
-                a.protocol.run_dir.as_deref(),
-                SplitKind::Valid,
-                a.protocol.seed,
-                a.protocol.negatives,
-            )?;
+            let valid = a.protocol.prepare(&spec, SplitKind::Valid)?;
             let opts = pipeline::DistillOptions {
                 sft: star::train::distill::SftConfig::new(star::train::distill::LossWeights::new())
                     .with_max_epochs(a.epochs)
@@ -869,13 +846,7 @@ fn run(cli: Cli) -> Result<()> {
                 r.train_seconds,
                 out.join("model").display()
             );
-            let test = pipeline::prepare(
-                &spec,
-                a.protocol.run_dir.as_deref(),
-                SplitKind::Test,
-                a.protocol.seed,
-                a.protocol.negatives,
-            )?;
+            let test = a.protocol.prepare(&spec, SplitKind::Test)?;
             let report =
                 pipeline::eval_student(&test, &out.join("model"), &a.device, "student-fast")?;
             println!("{}", report.to_markdown());
@@ -895,13 +866,9 @@ fn teach(args: TeachArgs, home: &Option<PathBuf>) -> Result<()> {
         "test" => Some(SplitKind::Test),
         other => anyhow::bail!("unknown split `{other}` (train, valid, test)"),
     };
-    let prepared = pipeline::prepare(
-        &args.data.spec(home),
-        args.protocol.run_dir.as_deref(),
-        kind.unwrap_or(SplitKind::Valid),
-        args.protocol.seed,
-        args.protocol.negatives,
-    )?;
+    let prepared = args
+        .protocol
+        .prepare(&args.data.spec(home), kind.unwrap_or(SplitKind::Valid))?;
     let mut jobs = match kind {
         None => training_jobs(
             &prepared.ds,
