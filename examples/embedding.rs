@@ -3,7 +3,7 @@
 //! `star-cf` it builds on) — no teacher, trainer or evaluation code.
 //!
 //! ```text
-//! cargo run --release --example embedding -- --model runs/movielens-100k/student \
+//! cargo run --release --example embedding -- --model runs/movielens-100k/student/model \
 //!     --data ~/.cache/star/datasets/movielens-100k/recbole --user 196 [--candidates 242,302,377]
 //! cargo run --release --example embedding -- --model DIR --synthetic --user u1
 //! ```

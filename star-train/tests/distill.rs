@@ -679,7 +679,7 @@ mod grpo {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
             .collect();
-        for name in ["reward", "kl", "Loss"] {
+        for name in ["reward", "format", "kl", "Loss"] {
             assert!(
                 logged.iter().any(|f| f.starts_with(name)),
                 "{name}: {logged:?}"

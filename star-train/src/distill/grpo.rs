@@ -266,6 +266,8 @@ struct Rollouts {
     /// `[N, U]` 1 where a unit is an action.
     mask: Tensor<2>,
     rewards: Vec<f64>,
+    /// The format reward of each rollout (0 or 1).
+    formats: Vec<f64>,
 }
 
 fn rollout_rng(seed: u64, prompt: usize, g: usize) -> ChaCha8Rng {
@@ -347,6 +349,7 @@ impl GrpoLearner {
             mask: Tensor::ones([n, depth], &device),
             logp,
             reference,
+            formats: vec![1.0; rewards.len()],
             rewards,
         }
     }
@@ -362,6 +365,7 @@ impl GrpoLearner {
         let mut items = Vec::new();
         let mut rankings = Vec::new();
         let mut rewards = Vec::new();
+        let mut formats = Vec::new();
         for (i, p) in b.prompts.iter().enumerate() {
             let c = p.sample.request.candidates.len();
             let depth = cfg.rank_depth.clamp(1, c);
@@ -379,6 +383,7 @@ impl GrpoLearner {
                     0.0
                 };
                 rewards.push(outcome_reward(rank) + cfg.format_weight * format);
+                formats.push(format);
                 rankings.push(ranking);
                 items.push(
                     item_from_tokens(&policy, &p.sample, e.tokens)
@@ -414,6 +419,7 @@ impl GrpoLearner {
             reference: to_device(reference, &device),
             mask,
             rewards,
+            formats,
         }
     }
 }
@@ -438,7 +444,8 @@ impl TrainStep for GrpoLearner {
         );
         let old = r.logp.clone().detach();
         let (loss, kl) = grpo_loss(r.logp, old, r.reference, r.mask, adv, cfg.clip, cfg.kl);
-        let mean_reward = r.rewards.iter().sum::<f64>() / n.max(1) as f64;
+        let mean = |xs: &[f64]| (xs.iter().sum::<f64>() / xs.len().max(1) as f64) as f32;
+        let (mean_reward, mean_format) = (mean(&r.rewards), mean(&r.formats));
         let grads = loss.backward();
         TrainOutput::new(
             self,
@@ -446,7 +453,8 @@ impl TrainStep for GrpoLearner {
             DistillOutput {
                 loss: loss.clone(),
                 terms: vec![
-                    ("reward", Tensor::from_data([mean_reward as f32], &device)),
+                    ("reward", Tensor::from_data([mean_reward], &device)),
+                    ("format", Tensor::from_data([mean_format], &device)),
                     ("kl", kl),
                 ],
             },
@@ -588,6 +596,7 @@ pub fn train_grpo(
         vec![RankingMetric::hr(1)],
         |t| {
             t.metric_train_numeric(TermLossMetric::named("reward", "reward", true))
+                .metric_train_numeric(TermLossMetric::named("format", "format", true))
                 .metric_train_numeric(TermLossMetric::named("kl", "kl", false))
         },
     )?;
