@@ -556,6 +556,91 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
     );
     assert!(stdout.contains("| student-explain |"), "{stdout}");
 
+    // recommend: the user's test candidates with evidence, the catalogue, the trajectory
+    let out = star(
+        h,
+        &[
+            "recommend",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--user",
+            "u3",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ranked: Vec<&str> = stdout.lines().filter(|l| l.contains(" — ")).collect();
+    assert_eq!(ranked.len(), 20, "{stdout}");
+    assert!(ranked[0].trim_start().starts_with("1."), "{stdout}");
+    assert!(stdout.contains("student-fast for user u3"), "{stdout}");
+    let out = star(
+        h,
+        &[
+            "recommend",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--user",
+            "u3",
+            "--all-items",
+            "--k",
+            "5",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("top 5 of the catalogue"), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("  ")).count(),
+        5,
+        "{stdout}"
+    );
+    let out = star(
+        h,
+        &[
+            "recommend",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--user",
+            "u3",
+            "--explain",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("trajectory ("), "{stdout}");
+    assert!(stdout.contains("student-explain for user u3"), "{stdout}");
+    let out = star(
+        h,
+        &[
+            "recommend",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--user",
+            "nobody",
+        ],
+    );
+    fails_with(&out, &["user `nobody` is not in the dataset"]);
+
     // without trajectories the error says what to run
     let empty = h.join("empty");
     let out = star(

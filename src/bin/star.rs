@@ -46,6 +46,38 @@ enum Command {
     /// Distil the teacher's trajectories into the student.
     #[command(subcommand)]
     Distill(DistillCommand),
+    /// Rank for one user with a student model: its test candidates (or --candidates, or the
+    /// whole catalogue with --all-items), with the evidence behind each item.
+    Recommend(RecommendArgs),
+}
+
+#[derive(Args)]
+struct RecommendArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    protocol: ProtocolArgs,
+    /// The student model directory (default runs/<dataset>/student/model).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The user (raw id).
+    #[arg(long)]
+    user: String,
+    /// Candidates (raw ids, comma-separated); default: the user's test candidates.
+    #[arg(long, value_delimiter = ',')]
+    candidates: Vec<String>,
+    /// Rank the whole catalogue (minus the user's history) through the fused top-k kernel.
+    #[arg(long)]
+    all_items: bool,
+    /// How many items to print with --all-items.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Explain mode: generate the trajectory (plan, tool calls, reflection), then rank.
+    #[arg(long)]
+    explain: bool,
+    /// Device: flex, ndarray, wgpu, cuda[:N].
+    #[arg(long, default_value = "flex")]
+    device: String,
 }
 
 #[derive(Subcommand)]
@@ -811,6 +843,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", report.to_markdown());
             report.save_json(&opts.out.join("eval-test.json"))?;
         }
+        Command::Recommend(a) => recommend(a, &cli.home)?,
         Command::Teach(args) => teach(args, &cli.home)?,
         Command::Distill(DistillCommand::Sft(a)) => {
             let spec = a.data.spec(&cli.home);
@@ -853,6 +886,127 @@ fn run(cli: Cli) -> Result<()> {
             report.save_json(&out.join("eval-test.json"))?;
         }
     }
+    Ok(())
+}
+
+fn recommend(a: RecommendArgs, home: &Option<PathBuf>) -> Result<()> {
+    use star::cf::{ItemId, RankRequest, Ranker};
+    use std::time::Instant;
+    let t0 = Instant::now();
+    let p = a.protocol.prepare(&a.data.spec(home), SplitKind::Test)?;
+    let device = star::model::device_from_name(&a.device).map_err(anyhow::Error::msg)?;
+    let dir = a
+        .model
+        .clone()
+        .unwrap_or_else(|| pipeline::student_dir(&p.run_dir).join("model"));
+    let model = pipeline::load_student(&p, &dir, &device)?.with_mode(if a.explain {
+        star::model::model::InferenceMode::Explain
+    } else {
+        star::model::model::InferenceMode::Fast
+    });
+    let user =
+        p.ds.user_by_raw(&a.user)
+            .with_context(|| format!("user `{}` is not in the dataset", a.user))?;
+    let history = p.split.history(user, SplitKind::Test);
+    let candidates: Vec<ItemId> = if !a.candidates.is_empty() {
+        a.candidates
+            .iter()
+            .map(|r| {
+                p.ds.item_by_raw(r)
+                    .with_context(|| format!("item `{r}` is not in the dataset"))
+            })
+            .collect::<Result<_>>()?
+    } else {
+        p.candidates
+            .cases
+            .iter()
+            .find(|c| c.user == user)
+            .map(|c| c.candidates.clone())
+            .with_context(|| format!("user `{}` has no test candidates", a.user))?
+    };
+    let request = RankRequest {
+        user,
+        history,
+        candidates,
+    };
+    let ready = t0.elapsed();
+    let store = &p.store;
+    let label = |item: ItemId| {
+        format!(
+            "[{}] {}",
+            p.ds.items[item.idx()].raw_id,
+            store.item_label(item)
+        )
+    };
+    if a.all_items {
+        let t = Instant::now();
+        let top = model
+            .top_k_catalogue(std::slice::from_ref(&request), a.k)
+            .map_err(anyhow::Error::msg)?;
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        println!(
+            "{} for user {}: top {} of the catalogue ({} history items left out), {ms:.1} ms",
+            dir.display(),
+            a.user,
+            a.k,
+            request.history.len()
+        );
+        for (rank, (item, score)) in top[0].iter().enumerate() {
+            println!("{:>3}. {score:>7.3}  {}", rank + 1, label(*item));
+        }
+    } else {
+        let t = Instant::now();
+        let (ranking, explanation) = if a.explain {
+            let ex = model.explain(&request).map_err(anyhow::Error::msg)?;
+            let r = star::cf::Ranking::from_scores(&request.candidates, &ex.scores);
+            (r, Some(ex))
+        } else {
+            (
+                model
+                    .rank(&request)
+                    .map_err(|e| anyhow::anyhow!(e.to_string()))?,
+                None,
+            )
+        };
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        if let Some(ex) = &explanation {
+            println!(
+                "trajectory ({} tokens, {} tool calls, {} failed{}):\n{}\n",
+                ex.tokens.len(),
+                ex.tool_calls,
+                ex.tool_errors,
+                if ex.forced {
+                    ", <recommend> forced"
+                } else {
+                    ""
+                },
+                ex.text
+            );
+        }
+        println!(
+            "{} for user {} ({} history items, {} candidates), {ms:.1} ms:",
+            model.name(),
+            a.user,
+            request.history.len(),
+            request.candidates.len()
+        );
+        let neighbors = store.user_neighbors(&request);
+        let scores = ranking.scores.clone().unwrap_or_default();
+        for (rank, (item, score)) in ranking.items.iter().zip(&scores).enumerate() {
+            let ev = store.candidate_evidence(user, &request.history, &neighbors, *item);
+            println!(
+                "{:>3}. {score:>7.3}  {}  — {}",
+                rank + 1,
+                label(*item),
+                store.sentences(&ev).join(" ")
+            );
+        }
+    }
+    eprintln!(
+        "data, evidence and model ready in {:.0} ms; total {:.0} ms",
+        ready.as_secs_f64() * 1e3,
+        t0.elapsed().as_secs_f64() * 1e3
+    );
     Ok(())
 }
 
