@@ -471,56 +471,49 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
     assert_eq!(m["valid_ratio"], 1.0);
     assert!(m["avg_HR"].as_f64().unwrap() > 0.0);
 
+    // the remaining commands all run on this synthetic run directory
+    let ok = |args: &[&str]| -> String {
+        let mut all = vec!["--dataset", "synthetic", "--run-dir", run_s];
+        all.splice(
+            0..0,
+            args.iter().take_while(|a| !a.starts_with("--")).copied(),
+        );
+        all.extend(args.iter().skip_while(|a| !a.starts_with("--")).copied());
+        let out = star(h, &all);
+        assert!(
+            out.status.success(),
+            "{all:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
     // GRPO from the SFT model, then both models side by side under their method names
-    let out = star(
-        h,
-        &[
-            "distill",
-            "grpo",
-            "--dataset",
-            "synthetic",
-            "--run-dir",
-            run_s,
-            "--epochs",
-            "1",
-            "--per-user",
-            "1",
-            "--group",
-            "4",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&[
+        "distill",
+        "grpo",
+        "--epochs",
+        "1",
+        "--per-user",
+        "1",
+        "--group",
+        "4",
+    ]);
     assert!(run.join("student/grpo/model/model.safetensors").is_file());
     assert!(run.join("student/grpo/eval-test.json").is_file());
     let json = h.join("students.json");
     let sft_model = format!("student-no-grpo={}", run.join("student/model").display());
     let grpo_model = format!("student-fast={}", run.join("student/grpo/model").display());
-    let out = star(
-        h,
-        &[
-            "eval",
-            "student",
-            "--dataset",
-            "synthetic",
-            "--run-dir",
-            run_s,
-            "--model",
-            &grpo_model,
-            "--model",
-            &sft_model,
-            "--json",
-            json.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ok(&[
+        "eval",
+        "student",
+        "--model",
+        &grpo_model,
+        "--model",
+        &sft_model,
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     for name in ["student-fast", "student-no-grpo"] {
@@ -532,99 +525,32 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         );
     }
     // explain mode: generated trajectories with the teacher's tools, on a few cases
-    let out = star(
-        h,
-        &[
-            "eval",
-            "student",
-            "--dataset",
-            "synthetic",
-            "--run-dir",
-            run_s,
-            "--explain",
-            "--limit",
-            "3",
-            "--model",
-            run.join("student/model").to_str().unwrap(),
-        ],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let model_dir = run.join("student/model");
+    let stdout = ok(&[
+        "eval",
+        "student",
+        "--explain",
+        "--limit",
+        "3",
+        "--model",
+        model_dir.to_str().unwrap(),
+    ]);
     assert!(stdout.contains("| student-explain |"), "{stdout}");
 
     // recommend: the user's test candidates with evidence, the catalogue, the trajectory
-    let out = star(
-        h,
-        &[
-            "recommend",
-            "--dataset",
-            "synthetic",
-            "--run-dir",
-            run_s,
-            "--user",
-            "u3",
-        ],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok(&["recommend", "--user", "u3"]);
     let ranked: Vec<&str> = stdout.lines().filter(|l| l.contains(" — ")).collect();
     assert_eq!(ranked.len(), 20, "{stdout}");
     assert!(ranked[0].trim_start().starts_with("1."), "{stdout}");
     assert!(stdout.contains("student-fast for user u3"), "{stdout}");
-    let out = star(
-        h,
-        &[
-            "recommend",
-            "--dataset",
-            "synthetic",
-            "--run-dir",
-            run_s,
-            "--user",
-            "u3",
-            "--all-items",
-            "--k",
-            "5",
-        ],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok(&["recommend", "--user", "u3", "--all-items", "--k", "5"]);
     assert!(stdout.contains("top 5 of the catalogue"), "{stdout}");
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("  ")).count(),
         5,
         "{stdout}"
     );
-    let out = star(
-        h,
-        &[
-            "recommend",
-            "--dataset",
-            "synthetic",
-            "--run-dir",
-            run_s,
-            "--user",
-            "u3",
-            "--explain",
-        ],
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok(&["recommend", "--user", "u3", "--explain"]);
     assert!(stdout.starts_with("trajectory ("), "{stdout}");
     assert!(stdout.contains("student-explain for user u3"), "{stdout}");
     let out = star(

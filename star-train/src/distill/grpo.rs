@@ -24,11 +24,12 @@
 
 use super::data::{collate, item_from_tokens, DistillBatch, DistillItem, DistillSample};
 use super::sft::{
-    batch_count, batch_loader, epoch_batches, select_best, DistillOutput, SftResult, TermLossMetric,
+    batch_count, batch_loader, epoch_batches, fit_on_avg_hr, select_best, DistillOutput, SftResult,
+    TermLossMetric,
 };
 use crate::loader::EpochLoader;
-use crate::metrics::{RankingMetric, RankingOutput};
-use crate::run::{fit_with, prepare_run_dir, FitOptions, TrainError};
+use crate::metrics::RankingOutput;
+use crate::run::{prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::prelude::*;
@@ -579,21 +580,18 @@ pub fn train_grpo(
         net: model.net().clone().fork(&ad).train(),
         ctx: ctx.clone(),
     };
-    let opts = FitOptions {
-        label: if cfg.explain { "GRPO-explain" } else { "GRPO" }.into(),
-        max_epochs: cfg.max_epochs,
-        patience: cfg.patience,
-        learning_rate: cfg.learning_rate,
-        start_epoch,
-    };
-    fit_with(
+    fit_on_avg_hr(
         learner,
         dir,
         train_loader,
         valid_loader,
-        &opts,
-        RankingMetric::avg_hr(),
-        vec![RankingMetric::hr(1)],
+        FitOptions {
+            label: if cfg.explain { "GRPO-explain" } else { "GRPO" }.into(),
+            max_epochs: cfg.max_epochs,
+            patience: cfg.patience,
+            learning_rate: cfg.learning_rate,
+            start_epoch,
+        },
         |t| {
             t.metric_train_numeric(TermLossMetric::named("reward", "reward", true))
                 .metric_train_numeric(TermLossMetric::named("format", "format", true))

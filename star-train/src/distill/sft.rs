@@ -348,21 +348,18 @@ pub fn train_sft(
         net: student.net().clone().fork(&ad).train(),
         weights: cfg.weights.clone(),
     };
-    let opts = FitOptions {
-        label: "SFT".into(),
-        max_epochs: cfg.max_epochs,
-        patience: cfg.patience,
-        learning_rate: cfg.learning_rate,
-        start_epoch,
-    };
-    fit_with(
+    fit_on_avg_hr(
         learner,
         dir,
         train_loader,
         valid_loader,
-        &opts,
-        RankingMetric::avg_hr(),
-        vec![RankingMetric::hr(1)],
+        FitOptions {
+            label: "SFT".into(),
+            max_epochs: cfg.max_epochs,
+            patience: cfg.patience,
+            learning_rate: cfg.learning_rate,
+            start_epoch,
+        },
         |mut t| {
             for term in TERMS {
                 t = t.metric_train_numeric(TermLossMetric::new(term));
@@ -390,6 +387,34 @@ pub fn train_sft(
         resumed_after: (start_epoch > 0).then_some(start_epoch),
         dir: dir.to_path_buf(),
     })
+}
+
+/// [`fit_with`] as distillation uses it: validation HR@1 and avg-HR, early stopping and
+/// checkpoint selection on avg-HR; `extra` adds training metrics.
+pub(crate) fn fit_on_avg_hr<M>(
+    learner: M,
+    dir: &Path,
+    train: Arc<dyn DataLoader<<M as TrainStep>::Input>>,
+    valid: Arc<dyn DataLoader<DistillBatch>>,
+    opts: FitOptions,
+    extra: impl FnOnce(burn::train::SupervisedTraining<M>) -> burn::train::SupervisedTraining<M>,
+) -> Result<(), TrainError>
+where
+    M: burn::train::LearnerModel
+        + InferenceStep<Input = DistillBatch, Output = RankingOutput>
+        + 'static,
+    <M as TrainStep>::Output: burn::train::metric::Adaptor<LossInput>,
+{
+    fit_with(
+        learner,
+        dir,
+        train,
+        valid,
+        &opts,
+        RankingMetric::avg_hr(),
+        vec![RankingMetric::hr(1)],
+        extra,
+    )
 }
 
 /// The kept checkpoint of `dir` with the best fast-mode avg-HR on `valid` (ties: the earlier
