@@ -1,13 +1,14 @@
 //! The main job: `cargo run --release --example movielens`.
 //!
-//! Runs the STAR pipeline as far as it exists today: fetch MovieLens-100K (or another dataset),
-//! split it (temporal leave-one-out), draw the 1+19 candidate files, build the CST evidence
-//! store, train the neural baselines (BPR-MF, LightGCN, SASRec) with early stopping on the
-//! valid candidates, evaluate every method on the test candidates (and on the full catalogue),
-//! print the results and write `runs/<name>/` (report.md, report.json, per-user results,
-//! candidate files, evidence store, model directories). A rerun skips every finished stage and
-//! resumes an interrupted training from its last checkpoint. The teacher, distillation and
-//! student stages join as their issues land.
+//! Runs the STAR pipeline: fetch MovieLens-100K (or another dataset), split it (temporal
+//! leave-one-out), draw the 1+19 candidate files, build the CST evidence store, train the
+//! neural baselines (BPR-MF, LightGCN, SASRec) with early stopping on the valid candidates, run
+//! the teacher on training positions and keep its successful trajectories, distil them into the
+//! student (SFT, then rank-only GRPO), evaluate every method on the test candidates (and the
+//! baselines on the full catalogue), print the results and write `runs/<name>/` (report.md,
+//! report.json, per-user results, candidate files, evidence store, trajectories, model
+//! directories). A rerun skips every finished stage and resumes an interrupted one (training
+//! from its last checkpoint, the teacher from its last written episode).
 
 use anyhow::Result;
 use clap::Parser;
@@ -42,6 +43,15 @@ struct Args {
     /// Evaluation threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Teacher episodes per user (its most recent training positions).
+    #[arg(long, default_value_t = 2)]
+    teach_per_user: usize,
+    /// Kept teacher trajectories the student learns from.
+    #[arg(long, default_value_t = 300)]
+    trajectories: usize,
+    /// Fast-mode samples per user (prompt → ranking).
+    #[arg(long, default_value_t = 10)]
+    fast_per_user: usize,
 }
 
 fn main() -> Result<()> {
@@ -123,9 +133,115 @@ fn main() -> Result<()> {
         stages.push(("train SASRec".into(), t.elapsed().as_secs_f64()));
     }
 
-    // 3. Every method on the same test candidates, then on the full catalogue.
+    // 3. The teacher on training positions (resumable), then the outcome filter.
     let t = Instant::now();
-    let report = pipeline::eval_baselines(&p, args.threads)?;
+    let teacher = pipeline::build_teacher(
+        pipeline::teacher_resources(&p)?,
+        None,
+        pipeline::TeacherVariant::Full,
+    );
+    let jobs = star::agents::teach::training_jobs(
+        &p.ds,
+        &p.split,
+        args.teach_per_user,
+        200,
+        19,
+        args.seed,
+    );
+    let taught = pipeline::teach_and_filter(
+        &teacher,
+        jobs,
+        star::agents::teach::Shard::ALL,
+        None,
+        2,
+        &p.run_dir.join("trajectories"),
+        &format!("{}-train", teacher.name()),
+        1,
+    )?;
+    tracing::info!(
+        "teacher: {} episodes ({} written now), kept {} -> {}",
+        taught.summary.jobs,
+        taught.summary.written,
+        taught.filter.kept,
+        taught.kept_path.display()
+    );
+    stages.push(("teach".into(), t.elapsed().as_secs_f64()));
+
+    // 4. Distillation: SFT on the kept trajectories and fast-mode samples, then GRPO; each
+    //    skipped when its model directory exists, resumed when it has checkpoints.
+    let valid = pipeline::prepare(
+        &spec,
+        args.run_dir.as_deref(),
+        SplitKind::Valid,
+        args.seed,
+        19,
+    )?;
+    let student = pipeline::student_dir(&p.run_dir);
+    if student.join("model/config.json").is_file() {
+        tracing::info!("SFT: trained already ({})", student.join("model").display());
+    } else {
+        let t = Instant::now();
+        let opts = pipeline::DistillOptions {
+            sft: star::train::distill::SftConfig::new(star::train::distill::LossWeights::new())
+                .with_max_epochs(cap(4))
+                .with_batch_size(16)
+                .with_learning_rate(2e-3)
+                .with_patience(2)
+                .with_seed(args.seed),
+            view: star::train::distill::TrajectoryView {
+                max_segment_chars: 100,
+                max_tool_calls: 4,
+                ..Default::default()
+            },
+            max_trajectories: Some(args.trajectories),
+            fast_per_user: args.fast_per_user,
+            vocab: 4000,
+            device: args.device.clone(),
+            resume: student.join("sft/checkpoint").is_dir(),
+            evidence: Default::default(),
+            out: None,
+        };
+        pipeline::distill_sft(&valid, &opts)?;
+        stages.push(("SFT".into(), t.elapsed().as_secs_f64()));
+    }
+    let grpo = student.join("grpo");
+    if grpo.join("model/config.json").is_file() {
+        tracing::info!("GRPO: trained already ({})", grpo.join("model").display());
+    } else {
+        let t = Instant::now();
+        let opts = pipeline::GrpoOptions {
+            grpo: star::train::distill::GrpoConfig::new()
+                .with_max_epochs(cap(1))
+                .with_learning_rate(5e-6)
+                .with_kl(0.04)
+                .with_group(16)
+                .with_batch_size(64)
+                .with_seed(args.seed),
+            from: student.join("model"),
+            out: grpo.clone(),
+            per_user: args.fast_per_user,
+            skip: args.fast_per_user,
+            max_prompts: None,
+            device: args.device.clone(),
+            resume: grpo.join("checkpoint").is_dir(),
+        };
+        pipeline::distill_grpo(&valid, &opts)?;
+        stages.push(("GRPO".into(), t.elapsed().as_secs_f64()));
+    }
+
+    // 5. Every method on the same test candidates, then the baselines on the full catalogue.
+    let t = Instant::now();
+    let mut report = pipeline::eval_baselines(&p, args.threads)?;
+    report
+        .methods
+        .extend(pipeline::eval_teacher(&p, None, args.threads)?.methods);
+    let students = [
+        ("student-fast".to_string(), grpo.join("model")),
+        ("student-no-grpo".to_string(), student.join("model")),
+    ];
+    report
+        .methods
+        .extend(pipeline::eval_students(&p, &students, &args.device, false, args.threads)?.methods);
     let catalogue = pipeline::eval_full_catalogue(&p)?;
     stages.push(("evaluate".into(), t.elapsed().as_secs_f64()));
 
@@ -153,8 +269,9 @@ fn main() -> Result<()> {
         t0.elapsed().as_secs_f64()
     );
     println!(
-        "wrote {}/report.md, report.json, full_catalogue.json, per_user.jsonl",
-        dir.display()
+        "wrote {}/report.md, report.json, full_catalogue.json, per_user.jsonl; the student is in {}",
+        dir.display(),
+        grpo.join("model").display()
     );
     Ok(())
 }

@@ -439,6 +439,86 @@ pub fn teacher_resources(p: &Prepared) -> Result<ToolResources> {
     ))
 }
 
+/// What [`teach_and_filter`] did.
+#[derive(Clone, Debug)]
+pub struct TeachOutcome {
+    /// The run's counts.
+    pub summary: star_agents::teach::TeachSummary,
+    /// The trajectory file.
+    pub path: PathBuf,
+    /// The kept (outcome-filtered) trajectories.
+    pub kept_path: PathBuf,
+    /// The filter's counts.
+    pub filter: star_agents::trajectory::FilterStats,
+}
+
+/// Runs `teacher` on the jobs of `shard` (the first `limit` of them, if given) that are not yet
+/// in `out/STEM.jsonl` on `threads` threads, with a progress bar, then keeps the episodes whose
+/// true item is in the top `keep_top` in `out/STEM.kept.jsonl` (counts in
+/// `out/STEM.filter.json`). Rerunning resumes: finished episodes are skipped.
+#[allow(clippy::too_many_arguments)]
+pub fn teach_and_filter(
+    teacher: &Teacher,
+    mut jobs: Vec<star_agents::teach::TeachJob>,
+    shard: star_agents::teach::Shard,
+    limit: Option<usize>,
+    threads: usize,
+    out: &Path,
+    stem: &str,
+    keep_top: usize,
+) -> Result<TeachOutcome> {
+    use star_agents::trajectory::{filter_file, FilterConfig, TrajectoryWriter};
+    let path = out.join(format!("{stem}.jsonl"));
+    let mut writer = TrajectoryWriter::open(&path)?;
+    if let Some(limit) = limit {
+        // keep the first `limit` jobs of this shard
+        let mut seen = 0;
+        let mut k = 0;
+        jobs.retain(|_| {
+            let mine = shard.owns(k);
+            k += 1;
+            if mine {
+                seen += 1;
+            }
+            !mine || seen <= limit
+        });
+    }
+    let total = jobs
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| shard.owns(*k))
+        .count();
+    let bar = star_cf::progress::bar(total as u64, teacher.name());
+    bar.set_position(
+        jobs.iter()
+            .enumerate()
+            .filter(|(k, j)| shard.owns(*k) && writer.contains(&j.meta.id))
+            .count() as u64,
+    );
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let summary =
+        star_agents::teach::teach(teacher, &jobs, shard, &mut writer, threads, &stop, &|| {
+            bar.inc(1)
+        })?;
+    bar.finish_and_clear();
+    let cfg = FilterConfig {
+        top_k: keep_top.max(1),
+        require_valid: true,
+    };
+    let kept_path = out.join(format!("{stem}.kept.jsonl"));
+    let filter = filter_file(&path, &kept_path, &cfg)?;
+    let json = serde_json::to_string_pretty(&filter)?;
+    star_cf::fsutil::write_atomic(&out.join(format!("{stem}.filter.json")), |w| {
+        std::io::Write::write_all(w, json.as_bytes())
+    })?;
+    Ok(TeachOutcome {
+        summary,
+        path,
+        kept_path,
+        filter,
+    })
+}
+
 /// Which teacher variant.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum TeacherVariant {

@@ -1011,9 +1011,7 @@ fn recommend(a: RecommendArgs, home: &Option<PathBuf>) -> Result<()> {
 }
 
 fn teach(args: TeachArgs, home: &Option<PathBuf>) -> Result<()> {
-    use star::agents::teach::{candidate_jobs, teach, training_jobs};
-    use star::agents::trajectory::{filter_file, FilterConfig, TrajectoryWriter};
-    use std::sync::atomic::AtomicBool;
+    use star::agents::teach::{candidate_jobs, training_jobs};
     let kind = match args.split.as_str() {
         "train" => None,
         "valid" => Some(SplitKind::Valid),
@@ -1023,7 +1021,7 @@ fn teach(args: TeachArgs, home: &Option<PathBuf>) -> Result<()> {
     let prepared = args
         .protocol
         .prepare(&args.data.spec(home), kind.unwrap_or(SplitKind::Valid))?;
-    let mut jobs = match kind {
+    let jobs = match kind {
         None => training_jobs(
             &prepared.ds,
             &prepared.split,
@@ -1058,44 +1056,17 @@ fn teach(args: TeachArgs, home: &Option<PathBuf>) -> Result<()> {
             shard.count
         )
     };
-    let path = args.out.join(format!("{stem}.jsonl"));
-    let mut writer = TrajectoryWriter::open(&path)?;
-    if let Some(limit) = args.limit {
-        // keep the first `limit` jobs of this shard
-        let mut seen = 0;
-        let mut k = 0;
-        jobs.retain(|_| {
-            let mine = shard.owns(k);
-            k += 1;
-            if mine {
-                seen += 1;
-            }
-            !mine || seen <= limit
-        });
-    }
-    let total = jobs
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| shard.owns(*k))
-        .count();
-    let bar = star::cf::progress::bar(total as u64, teacher.name());
-    bar.set_position(
-        jobs.iter()
-            .enumerate()
-            .filter(|(k, j)| shard.owns(*k) && writer.contains(&j.meta.id))
-            .count() as u64,
-    );
-    let stop = AtomicBool::new(false);
-    let summary = teach(
+    let t = pipeline::teach_and_filter(
         &teacher,
-        &jobs,
+        jobs,
         shard,
-        &mut writer,
+        args.limit,
         args.threads,
-        &stop,
-        &|| bar.inc(1),
+        &args.out,
+        &stem,
+        args.keep_top,
     )?;
-    bar.finish_and_clear();
+    let summary = &t.summary;
     println!(
         "{}: {} episodes in shard {}/{} ({} already done, {} written, {} failed) in {:.1}s -> {}",
         teacher.name(),
@@ -1106,25 +1077,15 @@ fn teach(args: TeachArgs, home: &Option<PathBuf>) -> Result<()> {
         summary.written,
         summary.failed,
         summary.wall_s,
-        path.display()
+        t.path.display()
     );
-    let cfg = FilterConfig {
-        top_k: args.keep_top.max(1),
-        require_valid: true,
-    };
-    let kept_path = args.out.join(format!("{stem}.kept.jsonl"));
-    let stats = filter_file(&path, &kept_path, &cfg)?;
-    let json = serde_json::to_string_pretty(&stats)?;
-    star::cf::fsutil::write_atomic(&args.out.join(format!("{stem}.filter.json")), |w| {
-        std::io::Write::write_all(w, json.as_bytes())
-    })?;
     println!(
         "outcome filter (true item in the top {}): kept {} of {} episodes ({:.1}%) -> {}",
-        cfg.top_k,
-        stats.kept,
-        stats.total,
-        100.0 * stats.kept_share(),
-        kept_path.display()
+        args.keep_top.max(1),
+        t.filter.kept,
+        t.filter.total,
+        100.0 * t.filter.kept_share(),
+        t.kept_path.display()
     );
     if summary.failed > 0 {
         anyhow::bail!("{} episodes failed; rerun to retry them", summary.failed);
