@@ -201,7 +201,13 @@ fn main() -> Result<()> {
             evidence: Default::default(),
             out: None,
         };
-        pipeline::distill_sft(&valid, &opts)?;
+        let (_, r) = pipeline::distill_sft(&valid, &opts)?;
+        tracing::info!(
+            "SFT: best epoch {} of {}, valid avg-HR {:.2}",
+            r.best_epoch,
+            r.epochs_run,
+            100.0 * r.valid_avg_hr
+        );
         stages.push(("SFT".into(), t.elapsed().as_secs_f64()));
     }
     let grpo = student.join("grpo");
@@ -225,7 +231,13 @@ fn main() -> Result<()> {
             device: args.device.clone(),
             resume: grpo.join("checkpoint").is_dir(),
         };
-        pipeline::distill_grpo(&valid, &opts)?;
+        let (_, r) = pipeline::distill_grpo(&valid, &opts)?;
+        tracing::info!(
+            "GRPO: best epoch {} of {} (0: the SFT model kept), valid avg-HR {:.2}",
+            r.best_epoch,
+            r.epochs_run,
+            100.0 * r.valid_avg_hr
+        );
         stages.push(("GRPO".into(), t.elapsed().as_secs_f64()));
     }
 
