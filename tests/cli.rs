@@ -536,6 +536,7 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         model_dir.to_str().unwrap(),
     ]);
     assert!(stdout.contains("| student-explain |"), "{stdout}");
+    assert!(stdout.contains("test split: 3 users"), "{stdout}");
 
     // recommend: the user's test candidates with evidence, the catalogue, the trajectory
     let stdout = ok(&["recommend", "--user", "u3"]);

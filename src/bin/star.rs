@@ -781,7 +781,9 @@ fn run(cli: Cli) -> Result<()> {
         }) => {
             let mut prepared = protocol.prepare(&data.spec(&cli.home), split)?;
             if let Some(n) = limit {
+                // the report's header counts the cases evaluated
                 prepared.candidates.cases.truncate(n);
+                prepared.candidates.header.cases = prepared.candidates.cases.len();
             }
             let default = if explain {
                 "student-explain"
