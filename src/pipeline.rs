@@ -616,19 +616,8 @@ pub fn fast_samples(
     skip: usize,
     seed: u64,
 ) -> Result<Vec<star_train::distill::DistillSample>> {
-    star_agents::teach::training_jobs(&p.ds, &p.split, per_user + skip, 50, 19, seed)
+    star_agents::teach::training_jobs_before(&p.ds, &p.split, per_user, skip, 50, 19, seed)
         .into_iter()
-        .filter(|job| {
-            let len = p.split.users[job.request.user.idx()].train.len();
-            // training job ids end in the target's train position
-            let pos = job
-                .meta
-                .id
-                .rsplit(':')
-                .next()
-                .and_then(|x| x.parse::<usize>().ok());
-            pos.is_some_and(|pos| pos + skip < len)
-        })
         .map(|job| {
             let target = job.meta.target.context("training jobs have targets")?;
             let positive = job

@@ -84,6 +84,21 @@ pub fn training_jobs(
     negatives: usize,
     seed: u64,
 ) -> Vec<TeachJob> {
+    training_jobs_before(ds, split, per_user, 0, max_history, negatives, seed)
+}
+
+/// [`training_jobs`] for the `per_user` positions of each user that come before its last
+/// `skip` train positions (those stay out, e.g. because another stage trained on them). A
+/// position's candidates are the same whatever `per_user` and `skip` are.
+pub fn training_jobs_before(
+    ds: &Dataset,
+    split: &Split,
+    per_user: usize,
+    skip: usize,
+    max_history: usize,
+    negatives: usize,
+    seed: u64,
+) -> Vec<TeachJob> {
     let n_items = ds.num_items() as u32;
     let mut jobs = Vec::new();
     for (u, us) in split.users.iter().enumerate() {
@@ -92,8 +107,9 @@ pub fn training_jobs(
         if (n_items as usize) < seen.len() + negatives {
             continue;
         }
-        let first = us.train.len().saturating_sub(per_user).max(1);
-        for t in first..us.train.len() {
+        let end = us.train.len().saturating_sub(skip);
+        let first = end.saturating_sub(per_user).max(1);
+        for t in first..end {
             let target = us.train[t];
             let mut rng = ChaCha8Rng::seed_from_u64(mix(mix(seed ^ 0x7ea4) ^ u as u64) ^ t as u64);
             let mut cands = vec![target];

@@ -400,3 +400,33 @@ fn the_student_calls_the_same_tools_as_the_teacher() {
     let err = tools.call(&request, "no_such_tool", &args).unwrap_err();
     assert!(err.contains("no_such_tool"), "{err}");
 }
+
+#[test]
+fn training_jobs_before_leave_out_the_last_positions_and_keep_their_candidates() {
+    use star_agents::teach::{training_jobs, training_jobs_before};
+    let (ds, split, _, _) = synthetic();
+    let all = training_jobs(&ds, &split, 8, 50, 19, 7);
+    let before = training_jobs_before(&ds, &split, 3, 5, 50, 19, 7);
+    assert!(!before.is_empty());
+    for job in &before {
+        let train = &split.users[job.request.user.idx()].train;
+        let t: usize = job.meta.id.rsplit(':').next().unwrap().parse().unwrap();
+        assert!(
+            t + 5 < train.len() && t + 8 >= train.len(),
+            "{}",
+            job.meta.id
+        );
+        assert_eq!(job.meta.target, Some(train[t]));
+        // the same position drawn by the wider call has the same candidates and history
+        let same = all.iter().find(|j| j.meta.id == job.meta.id).unwrap();
+        assert_eq!(same.request, job.request);
+    }
+    // three positions per user where there are that many before the last five (position 0
+    // has no history and is never a target)
+    let want: usize = split
+        .users
+        .iter()
+        .map(|u| u.train.len().saturating_sub(5).saturating_sub(1).min(3))
+        .sum();
+    assert_eq!(before.len(), want);
+}
