@@ -828,17 +828,23 @@ pub fn student_tools(p: &Prepared) -> Result<Arc<dyn star_model::model::ToolExec
     }))
 }
 
-/// Loads a student model directory bound to the prepared dataset (evidence and tools).
+/// Loads a student model directory bound to the prepared dataset's items and evidence, with
+/// `tools` answering explain-mode tool calls (build them once with [`student_tools`]; fast
+/// mode needs none).
 pub fn load_student(
     p: &Prepared,
     model_dir: &Path,
     device: &burn::tensor::Device,
+    tools: Option<Arc<dyn star_model::model::ToolExecutor>>,
 ) -> Result<star_model::model::StarModel> {
     let raw: Vec<String> = p.ds.items.iter().map(|i| i.raw_id.clone()).collect();
-    Ok(star_model::model::StarModel::load(model_dir, device)
+    let model = star_model::model::StarModel::load(model_dir, device)
         .map_err(anyhow::Error::msg)?
-        .bind(&raw, Some(p.store.clone()))
-        .with_tools(student_tools(p)?))
+        .bind(&raw, Some(p.store.clone()));
+    Ok(match tools {
+        Some(t) => model.with_tools(t),
+        None => model,
+    })
 }
 
 /// GRPO from an SFT student (`opts.from`), on the fast samples of the train split, validating
@@ -857,7 +863,12 @@ pub fn distill_grpo(
     }
     let device = star_model::device_from_name(&opts.device).map_err(anyhow::Error::msg)?;
     let t0 = Instant::now();
-    let sft = load_student(p, &opts.from, &device)?;
+    let tools = if opts.grpo.explain {
+        Some(student_tools(p)?)
+    } else {
+        None
+    };
+    let sft = load_student(p, &opts.from, &device, tools)?;
     let mut train = fast_samples(p, opts.per_user, opts.skip, opts.grpo.seed)?;
     if let Some(n) = opts.max_prompts {
         use rand::seq::SliceRandom;
@@ -913,13 +924,16 @@ pub fn eval_students(
     let runner = ProtocolRunner::new(&p.ds, &p.split, &p.candidates, &repair, Some(&tagger))?
         .threads(threads);
     let mut report = EvalReport::new(&p.candidates.header);
+    let (mode, tools) = if explain {
+        (
+            star_model::model::InferenceMode::Explain,
+            Some(student_tools(p)?),
+        )
+    } else {
+        (star_model::model::InferenceMode::Fast, None)
+    };
     for (name, dir) in models {
-        let mode = if explain {
-            star_model::model::InferenceMode::Explain
-        } else {
-            star_model::model::InferenceMode::Fast
-        };
-        let student = load_student(p, dir, &device)
+        let student = load_student(p, dir, &device, tools.clone())
             .with_context(|| format!("model `{name}`"))?
             .with_mode(mode)
             .with_name(name.clone());

@@ -901,7 +901,12 @@ fn recommend(a: RecommendArgs, home: &Option<PathBuf>) -> Result<()> {
         .model
         .clone()
         .unwrap_or_else(|| pipeline::student_dir(&p.run_dir).join("model"));
-    let model = pipeline::load_student(&p, &dir, &device)?.with_mode(if a.explain {
+    let tools = if a.explain {
+        Some(pipeline::student_tools(&p)?)
+    } else {
+        None
+    };
+    let model = pipeline::load_student(&p, &dir, &device, tools)?.with_mode(if a.explain {
         star::model::model::InferenceMode::Explain
     } else {
         star::model::model::InferenceMode::Fast
