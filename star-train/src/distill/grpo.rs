@@ -23,6 +23,7 @@
 //! general objective and is tested with ratios away from 1.
 
 use super::data::{collate, item_from_tokens, DistillBatch, DistillItem, DistillSample};
+use super::loss::LossWeights;
 use super::sft::{
     batch_count, batch_loader, epoch_batches, fit_on_avg_hr, select_best, DistillOutput, SftResult,
     TermLossMetric,
@@ -468,16 +469,10 @@ impl InferenceStep for GrpoLearner {
     type Output = RankingOutput;
 
     fn step(&self, b: DistillBatch) -> RankingOutput {
-        let hidden = self.net.hidden(&b.inputs);
-        let scores = self.net.candidate_scores(hidden, &b.inputs);
-        let [n, _] = scores.dims();
-        let loss = log_softmax(scores.clone(), 1)
-            .gather(1, b.positive.clone().reshape([n, 1]))
-            .neg()
-            .mean();
+        let out = super::loss::distill_loss(&self.net, &b, &LossWeights::rank_only());
         RankingOutput {
-            loss,
-            scores,
+            loss: out.rank,
+            scores: out.scores,
             positive: b.positive,
         }
     }
@@ -572,7 +567,7 @@ pub fn train_grpo(
     let ctx = Arc::new(GrpoContext {
         cfg: cfg.clone(),
         reference: model.net().clone().fork(device).valid(),
-        model: model.clone().with_net(model.net().clone().fork(device)),
+        model: model.clone(),
         pad,
         plain: device.clone(),
     });

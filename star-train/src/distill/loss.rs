@@ -29,6 +29,15 @@ pub struct LossWeights {
 }
 
 impl LossWeights {
+    /// Only the ranking term (no vocabulary logits are computed): validation and evaluation.
+    pub fn rank_only() -> Self {
+        LossWeights::new()
+            .with_plan(0.0)
+            .with_tool_call(0.0)
+            .with_reflection(0.0)
+            .with_recommend(0.0)
+    }
+
     /// The weight of a learned segment.
     pub fn of(&self, s: Segment) -> f64 {
         match s {

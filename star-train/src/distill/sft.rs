@@ -216,7 +216,8 @@ impl InferenceStep for SftLearner {
     type Output = RankingOutput;
 
     fn step(&self, b: DistillBatch) -> RankingOutput {
-        let out = distill_loss(&self.net, &b, &self.weights);
+        // validation ranks; the language-model terms are training-only
+        let out = distill_loss(&self.net, &b, &LossWeights::rank_only());
         RankingOutput {
             loss: out.rank,
             scores: out.scores,
@@ -446,11 +447,7 @@ pub(crate) fn select_best<E: std::fmt::Display>(
 /// `<recommend>`).
 pub fn avg_hr(net: &StarNet, items: &[DistillItem], pad: u32, device: &Device) -> f64 {
     let metric = RankingMetric::avg_hr();
-    let w = LossWeights::new()
-        .with_plan(0.0)
-        .with_tool_call(0.0)
-        .with_reflection(0.0)
-        .with_recommend(0.0);
+    let w = LossWeights::rank_only();
     let mut total = 0.0;
     for chunk in items.chunks(64) {
         for group in chunk.chunk_by(|a, b| a.prompt.candidates.len() == b.prompt.candidates.len()) {
