@@ -57,7 +57,8 @@ struct RecommendArgs {
     data: DataArgs,
     #[command(flatten)]
     protocol: ProtocolArgs,
-    /// The student model directory (default runs/<dataset>/student/model).
+    /// The student model directory (default: the run's final student, student/grpo/model,
+    /// or the SFT model student/model when GRPO has not run).
     #[arg(long)]
     model: Option<PathBuf>,
     /// The user (raw id).
@@ -897,10 +898,15 @@ fn recommend(a: RecommendArgs, home: &Option<PathBuf>) -> Result<()> {
     let t0 = Instant::now();
     let p = a.protocol.prepare(&a.data.spec(home), SplitKind::Test)?;
     let device = star::model::device_from_name(&a.device).map_err(anyhow::Error::msg)?;
-    let dir = a
-        .model
-        .clone()
-        .unwrap_or_else(|| pipeline::student_dir(&p.run_dir).join("model"));
+    let dir = a.model.clone().unwrap_or_else(|| {
+        let student = pipeline::student_dir(&p.run_dir);
+        let grpo = student.join("grpo").join("model");
+        if grpo.join("config.json").is_file() {
+            grpo
+        } else {
+            student.join("model")
+        }
+    });
     let tools = if a.explain {
         Some(pipeline::student_tools(&p)?)
     } else {
