@@ -18,9 +18,10 @@
 //! `<recommend>` by itself and every tool call succeeded; always 1 in rank-only mode).
 //!
 //! Each rollout group is used for one gradient step (`μ = 1`, the common setting), so the
-//! probability ratio to the sampling policy is 1 in value at that step and the clip acts
-//! through its gradient only when the ratio leaves `[1-ε, 1+ε]`; [`grpo_loss`] implements the
-//! general objective and is tested with ratios away from 1.
+//! probability ratio to the sampling policy is exactly 1 at that step and the clip never
+//! binds: the update is the advantage-weighted policy gradient plus the KL term.
+//! [`grpo_loss`] implements the general clipped objective (tested with ratios away from 1), so
+//! several updates per rollout group (`μ > 1`) would only need the rollouts kept.
 
 use super::data::{collate, item_from_tokens, DistillBatch, DistillItem, DistillSample};
 use super::loss::LossWeights;
