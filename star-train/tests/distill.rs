@@ -348,6 +348,20 @@ fn a_tiny_student_overfits_a_handful_of_trajectories() {
     }
 }
 
+/// Asserts that each of `metrics` has a training log for epoch 1 in run directory `dir`.
+fn assert_logged(dir: &std::path::Path, metrics: &[&str]) {
+    let logged: Vec<String> = std::fs::read_dir(dir.join("train/epoch-1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    for m in metrics {
+        assert!(
+            logged.iter().any(|f| f.starts_with(m)),
+            "{m} not in {logged:?}"
+        );
+    }
+}
+
 #[test]
 fn sft_runs_on_the_learner_checkpoints_and_resumes() {
     use star_train::distill::{train_sft, SftConfig};
@@ -394,22 +408,16 @@ fn sft_runs_on_the_learner_checkpoints_and_resumes() {
     assert!((0.0..=1.0).contains(&r.valid_avg_hr));
     assert!(dir.path().join("checkpoint/model-2.bpk").is_file());
     // the per-segment losses are logged as training metrics
-    let logged: Vec<String> = std::fs::read_dir(dir.path().join("train/epoch-1"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
-    for term in [
-        "loss_plan",
-        "loss_tool_call",
-        "loss_reflection",
-        "loss_recommend",
-        "loss_rank",
-    ] {
-        assert!(
-            logged.iter().any(|f| f.starts_with(term)),
-            "{term} not in {logged:?}"
-        );
-    }
+    assert_logged(
+        dir.path(),
+        &[
+            "loss_plan",
+            "loss_tool_call",
+            "loss_reflection",
+            "loss_recommend",
+            "loss_rank",
+        ],
+    );
     // the trained weights differ from the start and rank the valid requests
     let req = &sample_from_episode(&w.episodes[4], &w.ds, &w.split, &short())
         .unwrap()
@@ -675,16 +683,7 @@ mod grpo {
             after > before + 0.1,
             "p(true item) {before:.3} → {after:.3}"
         );
-        let logged: Vec<String> = std::fs::read_dir(dir.path().join("train/epoch-1"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-            .collect();
-        for name in ["reward", "format", "kl", "Loss"] {
-            assert!(
-                logged.iter().any(|f| f.starts_with(name)),
-                "{name}: {logged:?}"
-            );
-        }
+        assert_logged(dir.path(), &["reward", "format", "kl", "Loss"]);
         let r2 = train_grpo(
             &cfg.clone().with_max_epochs(13),
             &m,
