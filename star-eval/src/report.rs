@@ -10,11 +10,13 @@
 //!                                  "NDCG@5": 0.0, "NDCG@10": 0.0, "MRR": 0.0, "avg_HR": 0.0,
 //!                                  "valid_ratio": 1.0},
 //!                      "latency_ms": {"p50": 0.0, "p95": 0.0}, "wall_s": 0.0,
-//!                      "scenarios": {"cold_user": {"users": 0, "metrics": {}}}}}}
+//!                      "scenarios": {"cold_user": {"users": 0, "metrics": {},
+//!                                                  "latency_ms": {"p50": 0.0, "p95": 0.0}}}}}}
 //! ```
 //!
 //! `scenarios` holds every scenario except `classic` (that is `metrics`) when the run had a
-//! scenario tagger; an empty slice has `"users": 0` and all-zero metrics (`{}` is read as zeros).
+//! scenario tagger; an empty slice has `"users": 0` and all-zero metrics and latency (`{}` and a
+//! missing `latency_ms` are read as zeros).
 
 use crate::error::{EvalError, Result};
 use crate::metrics::Metrics;
@@ -194,54 +196,50 @@ impl EvalReport {
 
     /// The report as Markdown: a header line, the main table (metrics ×100 with 2 decimals,
     /// `valid` = % valid outputs, latency percentiles of one `rank` call, wall time of the
-    /// run), then one table per non-empty scenario slice.
+    /// run), then one table per non-empty scenario slice with the same columns (the slice's
+    /// size instead of the wall time).
     pub fn to_markdown(&self) -> String {
-        let pct = |v: f64| format!("{:.2}", 100.0 * v);
         let mut out = String::new();
         let _ = writeln!(
             out,
             "## `{}`, {} split: {} users, {} candidates each (seed {})\n",
             self.dataset, self.split, self.users, self.candidates, self.seed
         );
-        out.push_str(
-            "| Method | HR@1 | HR@3 | HR@5 | HR@10 | NDCG@5 | NDCG@10 | MRR | avg-HR | valid | p50 ms | p95 ms | wall s |\n",
-        );
-        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        table_head(&mut out, "wall s");
         for (name, m) in &self.methods {
-            let _ = write!(out, "| {} |", escape_cell(name));
-            for v in m.metrics.values() {
-                let _ = write!(out, " {} |", pct(v));
-            }
-            let _ = writeln!(
-                out,
-                " {:.3} | {:.3} | {:.2} |",
-                m.latency_ms.p50, m.latency_ms.p95, m.wall_s
-            );
+            table_row(&mut out, name, &m.metrics, &m.latency_ms);
+            let _ = writeln!(out, " {:.2} |", m.wall_s);
         }
         out.push_str("\nMetric values ×100; `valid` is the percentage of outputs that were valid permutations (the rest were repaired).\n");
         for scenario in self.non_empty_scenarios() {
             let _ = writeln!(out, "\n### Scenario `{scenario}`\n");
-            out.push_str("| Method | users | HR@1 | HR@3 | HR@5 | NDCG@10 | MRR | avg-HR |\n");
-            out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+            table_head(&mut out, "users");
             for (name, m) in &self.methods {
                 let s = m.scenarios.get(&scenario).cloned().unwrap_or_default();
-                let x = &s.metrics;
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                    escape_cell(name),
-                    s.users,
-                    pct(x.hr1),
-                    pct(x.hr3),
-                    pct(x.hr5),
-                    pct(x.ndcg10),
-                    pct(x.mrr),
-                    pct(x.avg_hr)
-                );
+                table_row(&mut out, name, &s.metrics, &s.latency_ms);
+                let _ = writeln!(out, " {} |", s.users);
             }
         }
         out
     }
+}
+
+/// The header of a method table whose last column is `last`.
+fn table_head(out: &mut String, last: &str) {
+    let _ = writeln!(
+        out,
+        "| Method | HR@1 | HR@3 | HR@5 | HR@10 | NDCG@5 | NDCG@10 | MRR | avg-HR | valid | p50 ms | p95 ms | {last} |"
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+}
+
+/// A method row up to (not including) the last column.
+fn table_row(out: &mut String, name: &str, metrics: &Metrics, latency: &Latency) {
+    let _ = write!(out, "| {} |", escape_cell(name));
+    for v in metrics.values() {
+        let _ = write!(out, " {:.2} |", 100.0 * v);
+    }
+    let _ = write!(out, " {:.3} | {:.3} |", latency.p50, latency.p95);
 }
 
 fn escape_cell(s: &str) -> String {
@@ -387,8 +385,12 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("### Scenario `cold_user`"));
+        // The cold_user slice holds case 0 only (rank 0, latency 1 ms).
         assert!(
-            md.contains("| Pop\\|x | 1 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 |")
+            md.contains(
+                "| Pop\\|x | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 1.000 | 1.000 | 1 |"
+            ),
+            "{md}"
         );
         assert!(!md.contains("cold_item"));
         assert!(!md.contains("evolving_interest"));

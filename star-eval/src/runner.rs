@@ -108,6 +108,10 @@ pub struct ScenarioResult {
     /// Mean metrics over the slice (all zeros when it is empty).
     #[serde(default)]
     pub metrics: Metrics,
+    /// Percentiles of the slice's per-case `rank` latency (zeros when it is empty, and in
+    /// reports written before slices carried latency).
+    #[serde(default)]
+    pub latency_ms: Latency,
 }
 
 /// Everything one method scored on one candidate file.
@@ -143,10 +147,17 @@ impl MethodResult {
             .iter()
             .filter(|&&s| s != Scenario::Classic)
             .map(|&s| {
-                let in_slice = cases.iter().filter(|c| c.scenarios.contains(&s));
-                let users = in_slice.clone().count();
-                let metrics = Metrics::from_outcome_iter(in_slice.map(CaseResult::outcome));
-                (s.as_str().to_string(), ScenarioResult { users, metrics })
+                let in_slice: Vec<&CaseResult> =
+                    cases.iter().filter(|c| c.scenarios.contains(&s)).collect();
+                let metrics =
+                    Metrics::from_outcome_iter(in_slice.iter().map(|c| c.outcome()));
+                let latencies: Vec<f64> = in_slice.iter().map(|c| c.latency_ms).collect();
+                let slice = ScenarioResult {
+                    users: in_slice.len(),
+                    metrics,
+                    latency_ms: Latency::from_samples(&latencies),
+                };
+                (s.as_str().to_string(), slice)
             })
             .collect();
         MethodResult {
