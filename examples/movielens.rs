@@ -273,6 +273,15 @@ fn main() -> Result<()> {
         std::io::Write::write_all(w, json.as_bytes())
     })?;
 
+    let plots = match pipeline::write_plots(&report, dir) {
+        Ok(files) => files,
+        Err(e) => {
+            // The numbers are written already; a missing font must not lose them.
+            tracing::warn!("plots not drawn: {e:#}");
+            Vec::new()
+        }
+    };
+
     println!("{markdown}");
     let timings: Vec<String> = stages.iter().map(|(s, t)| format!("{s} {t:.1}s")).collect();
     println!(
@@ -280,9 +289,15 @@ fn main() -> Result<()> {
         timings.join(", "),
         t0.elapsed().as_secs_f64()
     );
+    let plots: Vec<String> = plots
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
     println!(
-        "wrote {}/report.md, report.json, full_catalogue.json, per_user.jsonl; the student is in {}",
+        "wrote {}/report.md, report.json, full_catalogue.json, per_user.jsonl{}{}; the student is in {}",
         dir.display(),
+        if plots.is_empty() { "" } else { ", " },
+        plots.join(", "),
         grpo.join("model").display()
     );
     Ok(())

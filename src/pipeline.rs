@@ -962,3 +962,48 @@ pub fn eval_student(
         1,
     )
 }
+
+/// The training-curve panels of a run directory, from burn-train's metric logs: BPR-MF,
+/// LightGCN and SASRec (train loss, valid NDCG@10), the student's SFT (train loss, valid
+/// avg-HR) and GRPO (train reward, valid avg-HR). Models that were not trained have no logs
+/// and are left out.
+pub fn training_panels(run_dir: &Path) -> Result<Vec<star_eval::plots::TrainingPanel>> {
+    let student = student_dir(run_dir);
+    let models = [
+        (
+            "BPR-MF",
+            cf_dir(run_dir, CfModelKind::Mf),
+            "Loss",
+            "NDCG@10",
+        ),
+        (
+            "LightGCN",
+            cf_dir(run_dir, CfModelKind::LightGcn),
+            "Loss",
+            "NDCG@10",
+        ),
+        ("SASRec", sasrec_dir(run_dir), "Loss", "NDCG@10"),
+        ("student SFT", student.join("sft"), "Loss", "avg-HR"),
+        ("student GRPO", student.join("grpo"), "reward", "avg-HR"),
+    ];
+    let mut panels = Vec::new();
+    for (title, dir, train, valid) in models {
+        let log = star_eval::plots::TrainingLog::read(&dir)?;
+        if !log.is_empty() {
+            panels.push(star_eval::plots::TrainingPanel {
+                title: title.into(),
+                log,
+                train_metric: train.into(),
+                valid_metric: valid.into(),
+            });
+        }
+    }
+    Ok(panels)
+}
+
+/// Draws a run's figures into `run_dir` (see [`star_eval::plots::write_all`]): metrics per
+/// method and accuracy against latency from `report`, training curves from the run's logs.
+pub fn write_plots(report: &EvalReport, run_dir: &Path) -> Result<Vec<PathBuf>> {
+    let panels = training_panels(run_dir)?;
+    Ok(star_eval::plots::write_all(report, &panels, run_dir)?)
+}

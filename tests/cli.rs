@@ -247,7 +247,7 @@ fn trained_cf_models_join_the_evaluation() {
         .unwrap();
         assert_eq!(summary["epochs_run"], 3);
     }
-    let json = h.join("r.json");
+    let json = run.join("report.json");
     let out = star(
         h,
         &[
@@ -280,6 +280,35 @@ fn trained_cf_models_join_the_evaluation() {
         stdout.contains("Full catalogue") && stdout.contains("| BPR-MF | "),
         "{stdout}"
     );
+    // The run's figures: drawn from report.json and the CF training logs, then checked.
+    let out = star(h, &["report", "plot", "--run-dir", run_s]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("training_curves.png"));
+    let check = |methods: &str| {
+        star(
+            h,
+            &["report", "check", "--run-dir", run_s, "--methods", methods],
+        )
+    };
+    fails_with(&check("BPR-MF"), &["report.md is missing"]);
+    std::fs::write(run.join("report.md"), "table").unwrap();
+    let out = check("BPR-MF,LightGCN");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fails_with(
+        &check("BPR-MF,teacher"),
+        &["report.json lacks method teacher"],
+    );
+    std::fs::write(run.join("metrics.png"), b"").unwrap();
+    fails_with(&check("BPR-MF"), &["metrics.png", "not a PNG"]);
+
     // an unknown model name is an error, not a panic
     fails_with(
         &star(

@@ -49,6 +49,32 @@ enum Command {
     /// Rank for one user with a student model: its test candidates (or --candidates, or the
     /// whole catalogue with --all-items), with the evidence behind each item.
     Recommend(RecommendArgs),
+    /// Redraw a run directory's plots, or check its report and plots.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Redraw metrics.png, accuracy_latency.png and training_curves.png of a run directory
+    /// from its report.json and the models' training logs (e.g. after setting STAR_FONT).
+    Plot {
+        /// The run directory (holds report.json).
+        #[arg(long)]
+        run_dir: PathBuf,
+    },
+    /// Check a run directory's report and plots: report.json parses and every method (and
+    /// non-empty scenario slice) has every metric in [0, 1] and its latency; report.md
+    /// exists; metrics.png, accuracy_latency.png and training_curves.png decode and are not
+    /// blank. Exits non-zero listing every problem.
+    Check {
+        /// The run directory.
+        #[arg(long)]
+        run_dir: PathBuf,
+        /// Methods that must be in the report (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        methods: Vec<String>,
+    },
 }
 
 #[derive(Args)]
@@ -493,6 +519,49 @@ impl DataArgs {
     }
 }
 
+/// `star report check`: every problem of a run directory's report and plots, or Ok.
+fn check_run(run_dir: &std::path::Path, methods: &[String]) -> Result<()> {
+    use star::eval::plots;
+    let mut problems: Vec<String> = Vec::new();
+    match star::eval::EvalReport::load_json_checked(&run_dir.join("report.json")) {
+        Ok(report) => {
+            for m in methods {
+                if report.method(m).is_none() {
+                    problems.push(format!("report.json lacks method {m}"));
+                }
+            }
+            println!(
+                "report.json: {} methods, every metric present ({} users, {} split)",
+                report.methods.len(),
+                report.users,
+                report.split
+            );
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    if !run_dir.join("report.md").is_file() {
+        problems.push(format!(
+            "{} is missing",
+            run_dir.join("report.md").display()
+        ));
+    }
+    for name in [
+        plots::METRICS_PNG,
+        plots::ACCURACY_LATENCY_PNG,
+        plots::TRAINING_PNG,
+    ] {
+        match plots::check_png(&run_dir.join(name)) {
+            Ok((w, h)) => println!("{name}: {w}x{h}"),
+            Err(e) => problems.push(e.to_string()),
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("{}: {}", run_dir.display(), problems.join("\n  "));
+    }
+    println!("{}: ok", run_dir.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // burn-train logs every iteration at info level; keep its warnings only.
@@ -847,6 +916,15 @@ fn run(cli: Cli) -> Result<()> {
             report.save_json(&opts.out.join("eval-test.json"))?;
         }
         Command::Recommend(a) => recommend(a, &cli.home)?,
+        Command::Report(ReportCommand::Plot { run_dir }) => {
+            let report = star::eval::EvalReport::load_json(&run_dir.join("report.json"))?;
+            for f in pipeline::write_plots(&report, &run_dir)? {
+                println!("wrote {}", f.display());
+            }
+        }
+        Command::Report(ReportCommand::Check { run_dir, methods }) => {
+            check_run(&run_dir, &methods)?
+        }
         Command::Teach(args) => teach(args, &cli.home)?,
         Command::Distill(DistillCommand::Sft(a)) => {
             let spec = a.data.spec(&cli.home);

@@ -26,6 +26,22 @@ pub enum EvalError {
         #[source]
         source: serde_json::Error,
     },
+    /// A plot could not be drawn or written.
+    #[error("{}: cannot draw the plot: {message}", path.display())]
+    Plot {
+        /// The figure being written.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A results file or figure is readable but incomplete or wrong; every problem is listed.
+    #[error("{}: {}", path.display(), problems.join("; "))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, one entry per problem (naming the method and key).
+        problems: Vec<String>,
+    },
     /// The dataset, split and candidate set handed to the runner do not belong together.
     #[error("inputs do not match: {0}")]
     Mismatch(String),

@@ -21,7 +21,8 @@
 //! 4. With a [`star_cf::scenario::ScenarioTagger`], metrics are also reported per scenario slice
 //!    (cold user, cold item, evolving interest).
 //! 5. [`EvalReport`] collects methods and writes `report.json` (the format in DESIGN.md),
-//!    a Markdown table and a per-user JSONL file.
+//!    a Markdown table and a per-user JSONL file; [`plots`] draws its figures (metrics per
+//!    method, accuracy against latency, training curves) as PNG.
 //!
 //! ```no_run
 //! # use star_cf::prelude::*;
@@ -42,6 +43,7 @@ pub mod baselines;
 pub mod catalogue;
 pub mod error;
 pub mod metrics;
+pub mod plots;
 pub mod report;
 pub mod runner;
 

@@ -148,6 +148,51 @@ impl EvalReport {
         })
     }
 
+    /// Reads a report like [`EvalReport::load_json`] and checks that it is complete, as a
+    /// script or CI would want it: at least one method; every method's `metrics` and every
+    /// non-empty scenario slice's `metrics` hold every key of [`Metrics::KEYS`] as a number in
+    /// `[0, 1]` (a missing key is an error here, not a zero); `latency_ms` has finite
+    /// `0 <= p50 <= p95`; `wall_s` is finite and non-negative. The error lists every problem.
+    pub fn load_json_checked(path: &Path) -> Result<EvalReport> {
+        let report = EvalReport::load_json(path)?;
+        let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
+        let raw: serde_json::Value =
+            serde_json::from_str(&text).map_err(|source| EvalError::Json {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let mut problems = Vec::new();
+        let methods = raw["methods"].as_object().cloned().unwrap_or_default();
+        if methods.is_empty() {
+            problems.push("no methods".to_string());
+        }
+        for (name, m) in &methods {
+            check_metrics(&mut problems, name, &m["metrics"]);
+            check_latency(&mut problems, name, &m["latency_ms"]);
+            if !m["wall_s"]
+                .as_f64()
+                .is_some_and(|w| w.is_finite() && w >= 0.0)
+            {
+                problems.push(format!("{name}: wall_s is not a non-negative number"));
+            }
+            for (scenario, slice) in m["scenarios"].as_object().into_iter().flatten() {
+                if slice["users"].as_u64().unwrap_or(0) > 0 {
+                    let at = format!("{name}, scenario {scenario}");
+                    check_metrics(&mut problems, &at, &slice["metrics"]);
+                    check_latency(&mut problems, &at, &slice["latency_ms"]);
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(report)
+        } else {
+            Err(EvalError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            })
+        }
+    }
+
     /// Writes one JSON line per case and method (`method`, `user` as the original id, `rank`,
     /// `valid`, `latency_ms`, `scenarios`, and `error` when the ranker failed), methods in
     /// report order and cases in candidate-file order. Methods loaded from JSON have no cases.
@@ -240,6 +285,27 @@ fn table_row(out: &mut String, name: &str, metrics: &Metrics, latency: &Latency)
         let _ = write!(out, " {:.2} |", 100.0 * v);
     }
     let _ = write!(out, " {:.3} | {:.3} |", latency.p50, latency.p95);
+}
+
+fn check_metrics(problems: &mut Vec<String>, at: &str, metrics: &serde_json::Value) {
+    for key in Metrics::KEYS {
+        match metrics[key].as_f64() {
+            Some(v) if (0.0..=1.0).contains(&v) => {}
+            Some(v) => problems.push(format!("{at}: {key} = {v} is outside [0, 1]")),
+            None => problems.push(format!("{at}: {key} is missing")),
+        }
+    }
+}
+
+fn check_latency(problems: &mut Vec<String>, at: &str, latency: &serde_json::Value) {
+    match (latency["p50"].as_f64(), latency["p95"].as_f64()) {
+        (Some(p50), Some(p95))
+            if p50.is_finite() && p95.is_finite() && 0.0 <= p50 && p50 <= p95 => {}
+        (Some(p50), Some(p95)) => problems.push(format!(
+            "{at}: latency p50 {p50} / p95 {p95} is not 0 <= p50 <= p95"
+        )),
+        _ => problems.push(format!("{at}: latency_ms lacks p50 or p95")),
+    }
 }
 
 fn escape_cell(s: &str) -> String {
@@ -373,6 +439,50 @@ mod tests {
                        "A":{"metrics":{},"latency_ms":{"p50":0,"p95":0},"wall_s":0}}}"#;
         let err = serde_json::from_str::<EvalReport>(dup).unwrap_err();
         assert!(err.to_string().contains("appears twice"), "{err}");
+    }
+
+    #[test]
+    fn checked_load_lists_every_missing_or_bad_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        let mut r = EvalReport::new(&header());
+        r.push(result("A", &[0, 3]));
+        r.push(result("B", &[1, 1]));
+        r.save_json(&path).unwrap();
+        assert_eq!(
+            EvalReport::load_json_checked(&path).unwrap().methods.len(),
+            2
+        );
+
+        let mut raw: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let a = &mut raw["methods"]["A"];
+        a["metrics"].as_object_mut().unwrap().remove("MRR");
+        a["metrics"]["HR@1"] = serde_json::json!(1.5);
+        a["latency_ms"]["p95"] = serde_json::json!(0.1);
+        raw["methods"]["B"]["scenarios"]["cold_user"]["metrics"]
+            .as_object_mut()
+            .unwrap()
+            .remove("NDCG@10");
+        std::fs::write(&path, raw.to_string()).unwrap();
+        // The lenient reader takes it (missing keys read as zeros)…
+        assert!(EvalReport::load_json(&path).is_ok());
+        // …the checked one names every problem.
+        let err = EvalReport::load_json_checked(&path)
+            .unwrap_err()
+            .to_string();
+        for part in [
+            "A: MRR is missing",
+            "A: HR@1 = 1.5 is outside [0, 1]",
+            "A: latency p50 1 / p95 0.1",
+            "B, scenario cold_user: NDCG@10 is missing",
+        ] {
+            assert!(err.contains(part), "{part} not in {err}");
+        }
+        assert!(
+            !err.contains("cold_item"),
+            "empty slices are not checked: {err}"
+        );
     }
 
     #[test]

@@ -149,8 +149,7 @@ impl MethodResult {
             .map(|&s| {
                 let in_slice: Vec<&CaseResult> =
                     cases.iter().filter(|c| c.scenarios.contains(&s)).collect();
-                let metrics =
-                    Metrics::from_outcome_iter(in_slice.iter().map(|c| c.outcome()));
+                let metrics = Metrics::from_outcome_iter(in_slice.iter().map(|c| c.outcome()));
                 let latencies: Vec<f64> = in_slice.iter().map(|c| c.latency_ms).collect();
                 let slice = ScenarioResult {
                     users: in_slice.len(),

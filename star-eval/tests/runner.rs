@@ -329,7 +329,7 @@ fn thread_count_does_not_change_results() {
         let slices = |r: &star_eval::MethodResult| {
             r.scenarios
                 .iter()
-                .map(|(n, s)| (n.clone(), s.users, s.metrics.clone()))
+                .map(|(n, s)| (n.clone(), s.users, s.metrics))
                 .collect::<Vec<_>>()
         };
         assert_eq!(slices(&one), slices(&three));
