@@ -1,6 +1,7 @@
 //! A quiet plain-text renderer for burn-train: one line per split and epoch with each metric's
 //! epoch value, e.g. `epoch 3/50 valid: Loss 2.4412 | HR@10 71.23 % | NDCG@10 44.10 %`.
-//! burn's own CLI renderer prints a line per batch and no metric values.
+//! burn's own CLI renderer prints a line per batch and no metric values. On a terminal, a
+//! progress bar follows the items of the running split (hidden in logs and CI).
 
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
 use burn::train::metric::{MetricDefinition, MetricId};
@@ -19,6 +20,7 @@ pub struct EpochLineRenderer {
     split: String,
     epoch: usize,
     total_epochs: usize,
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl EpochLineRenderer {
@@ -89,14 +91,26 @@ impl TrainingProgressLogger for EpochLineRenderer {
         self.epoch = epoch + 1;
     }
 
-    fn start_split(&mut self, split: &str, _total_items: usize) {
+    fn start_split(&mut self, split: &str, total_items: usize) {
         self.split = split.to_string();
         self.latest.clear();
+        let message = format!(
+            "{} {}/{} {split}",
+            self.label, self.epoch, self.total_epochs
+        );
+        self.bar = Some(star_cf::progress::bar(total_items as u64, &message));
     }
 
-    fn update_split(&mut self, _items_processed: usize) {}
+    fn update_split(&mut self, items_processed: usize) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(items_processed as u64);
+        }
+    }
 
     fn end_split(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
         let metrics: Vec<String> = self
             .latest
             .iter()
