@@ -54,6 +54,14 @@ struct Args {
     /// on MovieLens-1M), so SFT and GRPO see about 10k samples whatever the dataset's size.
     #[arg(long)]
     fast_per_user: Option<usize>,
+    /// The teacher is an LLM behind an OpenAI-compatible endpoint (STAR_LLM_BASE_URL,
+    /// STAR_LLM_MODEL, STAR_LLM_API_KEY) instead of the rule-based one; the student learns
+    /// from its trajectories and the evaluation includes it.
+    #[arg(long)]
+    llm: bool,
+    /// Teacher threads (requests in flight with --llm, capped by STAR_LLM_MAX_CONCURRENCY).
+    #[arg(long, default_value_t = 2)]
+    teach_threads: usize,
 }
 
 fn main() -> Result<()> {
@@ -141,9 +149,14 @@ fn main() -> Result<()> {
 
     // 3. The teacher on training positions (resumable), then the outcome filter.
     let t = Instant::now();
+    let chat = if args.llm {
+        Some(pipeline::chat_model_from_env()?)
+    } else {
+        None
+    };
     let teacher = pipeline::build_teacher(
         pipeline::teacher_resources(&p)?,
-        None,
+        chat.clone(),
         pipeline::TeacherVariant::Full,
     );
     let jobs = star::agents::teach::training_jobs(
@@ -159,7 +172,7 @@ fn main() -> Result<()> {
         jobs,
         star::agents::teach::Shard::ALL,
         None,
-        2,
+        args.teach_threads,
         &p.run_dir.join("trajectories"),
         &format!("{}-train", teacher.name()),
         1,
@@ -206,6 +219,7 @@ fn main() -> Result<()> {
             resume: student.join("sft/checkpoint").is_dir(),
             evidence: Default::default(),
             out: None,
+            trajectories: Some(taught.kept_path.clone()),
         };
         let (_, r) = pipeline::distill_sft(&valid, &opts)?;
         tracing::info!(
@@ -252,7 +266,7 @@ fn main() -> Result<()> {
     let mut report = pipeline::eval_baselines(&p, args.threads)?;
     report
         .methods
-        .extend(pipeline::eval_teacher(&p, None, args.threads)?.methods);
+        .extend(pipeline::eval_teacher(&p, chat, args.threads)?.methods);
     let students = [
         ("student-fast".to_string(), grpo.join("model")),
         ("student-no-grpo".to_string(), student.join("model")),

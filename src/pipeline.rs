@@ -598,12 +598,25 @@ pub struct DistillOptions {
     pub evidence: star_model::model::EvidenceMode,
     /// The student directory (`sft/`, `model/`); `None`: [`student_dir`] of the run.
     pub out: Option<PathBuf>,
+    /// The kept trajectories (JSONL); `None`: the rule-based teacher's,
+    /// `trajectories/teacher-train.kept.jsonl` of the run (an LLM teacher writes
+    /// `teacher-llm-train.kept.jsonl`).
+    pub trajectories: Option<PathBuf>,
 }
 
 impl DistillOptions {
     /// The student directory of a run with these options.
     pub fn dir(&self, run_dir: &Path) -> PathBuf {
         self.out.clone().unwrap_or_else(|| student_dir(run_dir))
+    }
+
+    /// The kept-trajectory file of a run with these options.
+    pub fn trajectories(&self, run_dir: &Path) -> PathBuf {
+        self.trajectories.clone().unwrap_or_else(|| {
+            run_dir
+                .join("trajectories")
+                .join("teacher-train.kept.jsonl")
+        })
     }
 }
 
@@ -661,7 +674,7 @@ pub fn student_dir(run_dir: &Path) -> PathBuf {
     run_dir.join("student")
 }
 
-/// Distils the teacher's kept trajectories (`trajectories/teacher-train.kept.jsonl`) into a
+/// Distils the teacher's kept trajectories ([`DistillOptions::trajectories`]) into a
 /// student with SFT, validating on the valid candidates of `p` (prepared with
 /// `SplitKind::Valid`). The CF item embeddings are BPR-MF's, trained first if missing. Writes
 /// the model directory to `student/model`.
@@ -678,10 +691,7 @@ pub fn distill_sft(
     let device = star_model::device_from_name(&opts.device).map_err(anyhow::Error::msg)?;
     let t0 = Instant::now();
     // trajectories
-    let kept = p
-        .run_dir
-        .join("trajectories")
-        .join("teacher-train.kept.jsonl");
+    let kept = opts.trajectories(&p.run_dir);
     let mut samples: Vec<DistillSample> = Vec::new();
     if opts.max_trajectories != Some(0) {
         if !kept.is_file() {

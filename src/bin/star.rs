@@ -231,6 +231,10 @@ struct SftArgs {
     /// Student directory (sft/ and model/); default runs/<dataset>/student.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The kept trajectories (JSONL); default runs/<dataset>/trajectories/teacher-train.kept.jsonl
+    /// (an LLM teacher's are teacher-llm-train.kept.jsonl).
+    #[arg(long)]
+    trajectories: Option<PathBuf>,
 }
 
 fn parse_evidence(s: &str) -> Result<star::model::model::EvidenceMode, String> {
@@ -949,6 +953,7 @@ fn run(cli: Cli) -> Result<()> {
                 resume: a.resume,
                 evidence: a.evidence,
                 out: a.out.clone(),
+                trajectories: a.trajectories.clone(),
             };
             let (_, r) = pipeline::distill_sft(&valid, &opts)?;
             let out = opts.dir(&valid.run_dir);
