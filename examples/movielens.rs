@@ -202,7 +202,7 @@ fn main() -> Result<()> {
         let t = Instant::now();
         let opts = pipeline::DistillOptions {
             sft: star::train::distill::SftConfig::new(star::train::distill::LossWeights::new())
-                .with_max_epochs(cap(4))
+                .with_max_epochs(cap(3))
                 .with_batch_size(16)
                 .with_learning_rate(2e-3)
                 .with_patience(2)

@@ -9,6 +9,7 @@ use burn::train::renderer::{
     EvaluationName, MetricState, MetricsRenderer, MetricsRendererEvaluation,
     MetricsRendererTraining,
 };
+use burn::train::Interrupter;
 use std::collections::BTreeMap;
 
 /// Prints one line per epoch and split to stderr.
@@ -21,6 +22,10 @@ pub struct EpochLineRenderer {
     epoch: usize,
     total_epochs: usize,
     bar: Option<indicatif::ProgressBar>,
+    /// Stops training when a training metric turns NaN or infinite.
+    interrupter: Option<Interrupter>,
+    /// Training iterations seen in the current epoch.
+    iteration: usize,
 }
 
 impl EpochLineRenderer {
@@ -32,8 +37,15 @@ impl EpochLineRenderer {
         }
     }
 
+    /// Stops training through `interrupter` when a training metric's value (the loss, or
+    /// GRPO's reward and KL) is NaN or infinite, naming the metric, epoch and iteration.
+    pub fn stop_on_non_finite(mut self, interrupter: Interrupter) -> Self {
+        self.interrupter = Some(interrupter);
+        self
+    }
+
     fn record(&mut self, state: MetricState) {
-        let MetricState::Numeric(entry, _) = state else {
+        let MetricState::Numeric(entry, value) = state else {
             return;
         };
         let Some(name) = self
@@ -57,6 +69,25 @@ impl EpochLineRenderer {
 
 impl MetricsRendererTraining for EpochLineRenderer {
     fn update_train(&mut self, state: MetricState) {
+        if let (Some(interrupter), MetricState::Numeric(entry, Some(value))) =
+            (&self.interrupter, &state)
+        {
+            let name = self
+                .names
+                .iter()
+                .find(|(id, _)| *id == entry.metric_id)
+                .map_or("a training metric", |(_, n)| n.as_str());
+            if name == "Loss" {
+                self.iteration += 1;
+            }
+            let v = value.current();
+            if !v.is_finite() && !interrupter.should_stop() {
+                interrupter.stop(Some(&format!(
+                    "{}: training {name} is {v} at epoch {}, iteration {}; the checkpoints of earlier epochs are kept (lower the learning rate, then resume)",
+                    self.label, self.epoch, self.iteration.max(1)
+                )));
+            }
+        }
         self.record(state);
     }
 
@@ -93,6 +124,7 @@ impl TrainingProgressLogger for EpochLineRenderer {
 
     fn start_split(&mut self, split: &str, total_items: usize) {
         self.split = split.to_string();
+        self.iteration = 0;
         self.latest.clear();
         let message = format!(
             "{} {}/{} {split}",

@@ -203,9 +203,12 @@ where
         .with_checkpointing_strategy(strategy)
         .early_stopping(early)
         .num_epochs(opts.max_epochs);
-    // One plain line per epoch by default; STAR_TUI=1 opts into burn's dashboard (terminal only).
+    // One plain line per epoch by default, stopping on a NaN or infinite training metric;
+    // STAR_TUI=1 opts into burn's dashboard (terminal only, without that check).
     if std::env::var("STAR_TUI").map_or(true, |v| v != "1") {
-        training = training.renderer(Box::new(EpochLineRenderer::new(&opts.label)));
+        let renderer =
+            EpochLineRenderer::new(&opts.label).stop_on_non_finite(training.interrupter());
+        training = training.renderer(Box::new(renderer));
     }
     if opts.start_epoch > 0 {
         training = training.checkpoint(opts.start_epoch);
@@ -215,8 +218,11 @@ where
         AdamConfig::new().init(),
         opts.learning_rate,
     ));
-    match result.error {
-        Some(e) => Err(TrainError::Training(e.to_string())),
-        None => Ok(()),
+    match (result.error, result.interrupted) {
+        (Some(e), _) => Err(TrainError::Training(e.to_string())),
+        (None, Some(stop)) => Err(TrainError::Training(
+            stop.reason.unwrap_or_else(|| "interrupted".into()),
+        )),
+        (None, None) => Ok(()),
     }
 }

@@ -106,3 +106,23 @@ fn resume_ends_where_an_uninterrupted_run_ends() {
     .unwrap_err();
     assert!(matches!(err, TrainError::ConfigMismatch { .. }), "{err}");
 }
+
+#[test]
+fn a_diverging_run_stops_naming_the_metric_epoch_and_iteration() {
+    let (_split, graph, valid) = data();
+    let dir = tempfile::tempdir().unwrap();
+    // A learning rate this large sends the embeddings past f32's range within a step or two.
+    let cfg = CfTrainConfig::new(CfModelKind::Mf)
+        .with_dim(16)
+        .with_max_epochs(3)
+        .with_batch_size(256)
+        .with_learning_rate(1e30);
+    let err = train_cf(&cfg, &graph, &valid, dir.path(), &Device::flex(), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("BPR-MF: training Loss is") && err.contains("at epoch 1, iteration"),
+        "{err}"
+    );
+    assert!(err.contains("NaN") || err.contains("inf"), "{err}");
+}
