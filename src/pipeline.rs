@@ -701,6 +701,15 @@ pub fn distill_sft(
             );
         }
         let mut episodes = star_agents::trajectory::read_episodes(&kept)?;
+        // The teacher writes episodes as its threads finish them, so the file's order varies
+        // from run to run. Sort by id, then shuffle with the seed: the same subset and order
+        // for the same seed, however the file was written.
+        episodes.sort_by(|a, b| a.id.cmp(&b.id));
+        {
+            use rand::seq::SliceRandom;
+            use rand::SeedableRng;
+            episodes.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(opts.sft.seed));
+        }
         if let Some(n) = opts.max_trajectories {
             episodes.truncate(n);
         }

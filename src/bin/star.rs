@@ -75,6 +75,19 @@ enum ReportCommand {
         #[arg(long, value_delimiter = ',')]
         methods: Vec<String>,
     },
+    /// Compare the accuracy of two results files (report.json or --json output): every
+    /// method's metrics, overall and per scenario. Exits non-zero listing each difference.
+    /// With the default tolerance 0 the values must be bit-identical (same seed, same
+    /// backend); latency and wall time are not compared.
+    Compare {
+        /// The first results file.
+        a: PathBuf,
+        /// The second results file.
+        b: PathBuf,
+        /// Largest allowed absolute difference of a metric (a fraction in [0, 1]).
+        #[arg(long, default_value_t = 0.0)]
+        tolerance: f64,
+    },
 }
 
 #[derive(Args)]
@@ -928,6 +941,33 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Report(ReportCommand::Check { run_dir, methods }) => {
             check_run(&run_dir, &methods)?
+        }
+        Command::Report(ReportCommand::Compare { a, b, tolerance }) => {
+            let (ra, rb) = (
+                star::eval::EvalReport::load_json_checked(&a)?,
+                star::eval::EvalReport::load_json_checked(&b)?,
+            );
+            let d = ra.accuracy_differences(&rb, tolerance);
+            if !d.is_empty() {
+                anyhow::bail!(
+                    "{} and {} differ in {} values:\n  {}",
+                    a.display(),
+                    b.display(),
+                    d.len(),
+                    d.join("\n  ")
+                );
+            }
+            println!(
+                "{} and {}: the same accuracy for all {} methods{}",
+                a.display(),
+                b.display(),
+                ra.methods.len(),
+                if tolerance == 0.0 {
+                    " (bit-identical)".to_string()
+                } else {
+                    format!(" (within {tolerance})")
+                }
+            );
         }
         Command::Teach(args) => teach(args, &cli.home)?,
         Command::Distill(DistillCommand::Sft(a)) => {

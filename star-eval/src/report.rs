@@ -193,6 +193,63 @@ impl EvalReport {
         }
     }
 
+    /// The differences in accuracy between two reports: methods present in only one of them,
+    /// and every metric (overall and per scenario slice, with the slice sizes) whose values
+    /// differ by more than `tolerance` (0: bit-identical). Latency and wall time are not
+    /// compared. Empty when the reports agree.
+    pub fn accuracy_differences(&self, other: &EvalReport, tolerance: f64) -> Vec<String> {
+        let mut out = Vec::new();
+        for (header, a, b) in [
+            ("dataset", self.dataset.clone(), other.dataset.clone()),
+            ("split", self.split.to_string(), other.split.to_string()),
+            ("users", self.users.to_string(), other.users.to_string()),
+            ("seed", self.seed.to_string(), other.seed.to_string()),
+        ] {
+            if a != b {
+                out.push(format!("{header}: {a} vs {b}"));
+            }
+        }
+        let differ = |x: f64, y: f64| {
+            if tolerance == 0.0 {
+                x.to_bits() != y.to_bits()
+            } else {
+                (x - y).abs() > tolerance
+            }
+        };
+        let compare = |out: &mut Vec<String>, at: &str, x: &Metrics, y: &Metrics| {
+            for ((key, a), b) in Metrics::KEYS.iter().zip(x.values()).zip(y.values()) {
+                if differ(a, b) {
+                    out.push(format!("{at}: {key} {a} vs {b}"));
+                }
+            }
+        };
+        for (name, m) in &self.methods {
+            let Some(o) = other.method(name) else {
+                continue;
+            };
+            compare(&mut out, name, &m.metrics, &o.metrics);
+            for (scenario, s) in &m.scenarios {
+                let t = o.scenarios.get(scenario).cloned().unwrap_or_default();
+                let at = format!("{name}, scenario {scenario}");
+                if s.users != t.users {
+                    out.push(format!("{at}: users {} vs {}", s.users, t.users));
+                }
+                compare(&mut out, &at, &s.metrics, &t.metrics);
+            }
+        }
+        for (name, _) in &self.methods {
+            if other.method(name).is_none() {
+                out.push(format!("{name}: only in the first report"));
+            }
+        }
+        for (name, _) in &other.methods {
+            if self.method(name).is_none() {
+                out.push(format!("{name}: only in the second report"));
+            }
+        }
+        out
+    }
+
     /// Writes one JSON line per case and method (`method`, `user` as the original id, `rank`,
     /// `valid`, `latency_ms`, `scenarios`, and `error` when the ranker failed), methods in
     /// report order and cases in candidate-file order. Methods loaded from JSON have no cases.
@@ -482,6 +539,36 @@ mod tests {
         assert!(
             !err.contains("cold_item"),
             "empty slices are not checked: {err}"
+        );
+    }
+
+    #[test]
+    fn accuracy_differences_name_each_metric_and_method() {
+        let mut a = EvalReport::new(&header());
+        a.push(result("A", &[0, 3]));
+        a.push(result("B", &[1, 1]));
+        let mut b = a.clone();
+        // Latency is not accuracy.
+        b.methods[0].1.latency_ms.p50 = 99.0;
+        assert!(a.accuracy_differences(&b, 0.0).is_empty());
+        b.methods[0].1.metrics.hr1 = f64::from_bits(a.methods[0].1.metrics.hr1.to_bits() + 1);
+        let d = a.accuracy_differences(&b, 0.0);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(
+            d[0].starts_with("A: HR@1 0.5 vs 0.5000000000000001"),
+            "{d:?}"
+        );
+        assert!(a.accuracy_differences(&b, 1e-9).is_empty());
+        b.push(result("C", &[0, 0]));
+        b.methods[1].1.scenarios.get_mut("cold_user").unwrap().users = 2;
+        let d = a.accuracy_differences(&b, 1e-9);
+        assert!(
+            d.contains(&"B, scenario cold_user: users 1 vs 2".to_string()),
+            "{d:?}"
+        );
+        assert!(
+            d.contains(&"C: only in the second report".to_string()),
+            "{d:?}"
         );
     }
 

@@ -45,7 +45,7 @@ impl EpochLineRenderer {
     }
 
     fn record(&mut self, state: MetricState) {
-        let MetricState::Numeric(entry, value) = state else {
+        let MetricState::Numeric(entry, _) = state else {
             return;
         };
         let Some(name) = self
