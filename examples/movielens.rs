@@ -50,8 +50,8 @@ struct Args {
     #[arg(long, default_value_t = 300)]
     trajectories: usize,
     /// Fast-mode samples per user (prompt → ranking) for SFT, and as many GRPO prompts per
-    /// user before them. Default: 8000 / users, between 2 and 8 (8 on MovieLens-100K, 2 on
-    /// MovieLens-1M), so SFT and GRPO see about 8k to 12k samples whatever the dataset's size.
+    /// user before them. Default: 10 000 / users, between 2 and 10 (10 on MovieLens-100K, 2
+    /// on MovieLens-1M), so SFT and GRPO see about 10k samples whatever the dataset's size.
     #[arg(long)]
     fast_per_user: Option<usize>,
     /// The teacher is an LLM behind an OpenAI-compatible endpoint (STAR_LLM_BASE_URL,
@@ -95,7 +95,7 @@ fn main() -> Result<()> {
 
     let fast_per_user = args
         .fast_per_user
-        .unwrap_or_else(|| (8_000 / p.ds.num_users().max(1)).clamp(2, 8));
+        .unwrap_or_else(|| (10_000 / p.ds.num_users().max(1)).clamp(2, 10));
 
     // 2. Neural baselines, each skipped when its summary exists and resumed when interrupted.
     let cap = |n: usize| args.epochs.map_or(n, |c| c.min(n));
@@ -202,7 +202,7 @@ fn main() -> Result<()> {
         let t = Instant::now();
         let opts = pipeline::DistillOptions {
             sft: star::train::distill::SftConfig::new(star::train::distill::LossWeights::new())
-                .with_max_epochs(cap(3))
+                .with_max_epochs(cap(2))
                 .with_batch_size(16)
                 .with_learning_rate(2e-3)
                 .with_patience(2)
