@@ -161,3 +161,30 @@ fn custom_templates_are_used_and_checked() {
         .to_string();
     assert!(e.contains("{hitz}") && e.contains("user_cf"), "{e}");
 }
+
+/// Found by the `evidence_store` fuzz target: a length prefix larger than the file made the
+/// loader allocate that much (out of memory). Every length is now bounded by the file.
+#[test]
+fn a_huge_length_prefix_is_an_error_not_an_allocation() {
+    let (ds, split) = data();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evidence.bin");
+    EvidenceStore::build(&ds, &split, EvidenceConfig::default())
+        .save(&path)
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    // After the 8-byte magic: the fingerprint string's u64 length. Claim 1 TiB.
+    bytes[8..16].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let err = EvidenceStore::load(&path, None).unwrap_err().to_string();
+    assert!(err.contains("corrupt evidence store"), "{err}");
+    // A truncated store is reported the same way.
+    let ok = EvidenceStore::build(&ds, &split, EvidenceConfig::default());
+    ok.save(&path).unwrap();
+    let full = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &full[..full.len() / 2]).unwrap();
+    let err = EvidenceStore::load(&path, Some(&ds))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("corrupt evidence store"), "{err}");
+}

@@ -31,7 +31,6 @@ use crate::neighbors::{item_neighbors, user_neighbors, Neighbor, NeighborLists};
 use crate::ranker::RankRequest;
 use crate::split::Split;
 use serde::{Deserialize, Serialize};
-use std::io::Read;
 use std::path::Path;
 
 /// Sizes and weights of the evidence computation.
@@ -417,18 +416,25 @@ impl EvidenceStore {
     /// Loads a store; with `ds`, also checks that it was built from that dataset (interactions
     /// and item metadata).
     pub fn load(path: &Path, ds: Option<&Dataset>) -> Result<EvidenceStore> {
-        let f = std::fs::File::open(path).map_err(|e| CfError::io(path, e))?;
-        let mut r = std::io::BufReader::new(f);
-        let mut magic = [0u8; 8];
-        r.read_exact(&mut magic)
-            .map_err(|_| CfError::format(path, "not an evidence store (too short)"))?;
-        if &magic != MAGIC {
+        let bytes = std::fs::read(path).map_err(|e| CfError::io(path, e))?;
+        let Some((magic, body)) = bytes.split_at_checked(MAGIC.len()) else {
+            return Err(CfError::format(path, "not an evidence store (too short)"));
+        };
+        if magic != MAGIC {
             return Err(CfError::format(
                 path,
                 "not an evidence store, or one written by another version of star",
             ));
         }
-        let store: EvidenceStore = bincode::deserialize_from(r)
+        // bincode's defaults (fixed-width integers, as `save` writes), plus a limit: a length
+        // prefix larger than the file is an error, not an allocation of that size (found by
+        // the evidence_store fuzz target).
+        use bincode::Options;
+        let store: EvidenceStore = bincode::options()
+            .with_fixint_encoding()
+            .allow_trailing_bytes()
+            .with_limit(body.len() as u64)
+            .deserialize(body)
             .map_err(|e| CfError::format(path, format!("corrupt evidence store: {e}")))?;
         if let Some(ds) = ds {
             if store.fingerprint != ds.fingerprint()
