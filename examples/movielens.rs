@@ -6,8 +6,9 @@
 //! the teacher on training positions and keep its successful trajectories, distil them into the
 //! student (SFT, then rank-only GRPO), evaluate every method on the test candidates (and the
 //! baselines on the full catalogue), print the results and write `runs/<name>/` (report.md,
-//! report.json, per-user results, candidate files, evidence store, trajectories, model
-//! directories). A rerun skips every finished stage and resumes an interrupted one (training
+//! report.json, the plots metrics.png, accuracy_latency.png and training_curves.png, per-user
+//! results, candidate files, evidence store, trajectories, model directories). `--llm` swaps
+//! the rule-based teacher for an LLM behind an OpenAI-compatible endpoint. A rerun skips every finished stage and resumes an interrupted one (training
 //! from its last checkpoint, the teacher from its last written episode).
 
 use anyhow::Result;
