@@ -213,11 +213,31 @@ where
     if opts.start_epoch > 0 {
         training = training.checkpoint(opts.start_epoch);
     }
-    let result = training.launch(Learner::new(
-        model,
-        AdamConfig::new().init(),
-        opts.learning_rate,
-    ));
+    let learner = Learner::new(model, AdamConfig::new().init(), opts.learning_rate);
+    // burn-train panics when a checkpoint it resumes from does not load (e.g. a file cut short
+    // by a kill during its write); report that as an error naming the checkpoint instead.
+    let launched =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| training.launch(learner)));
+    let result = match launched {
+        Ok(result) => result,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            if opts.start_epoch == 0 || !message.contains("checkpoint") {
+                std::panic::resume_unwind(payload);
+            }
+            return Err(TrainError::File {
+                path: dir.join("checkpoint"),
+                message: format!(
+                    "{}: cannot resume from the checkpoint of epoch {} ({message}); it is damaged, e.g. cut short by a kill while it was written. Delete its files (model-, optim-, scheduler-{}.bpk) to resume from the epoch before, or train without --resume",
+                    opts.label, opts.start_epoch, opts.start_epoch
+                ),
+            });
+        }
+    };
     match (result.error, result.interrupted) {
         (Some(e), _) => Err(TrainError::Training(e.to_string())),
         (None, Some(stop)) => Err(TrainError::Training(

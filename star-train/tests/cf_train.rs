@@ -126,3 +126,35 @@ fn a_diverging_run_stops_naming_the_metric_epoch_and_iteration() {
     );
     assert!(err.contains("NaN") || err.contains("inf"), "{err}");
 }
+
+#[test]
+fn a_damaged_checkpoint_is_reported_and_the_one_before_it_resumes() {
+    let (_split, graph, valid) = data();
+    let device = Device::flex();
+    let cfg = CfTrainConfig::new(CfModelKind::Mf)
+        .with_dim(16)
+        .with_max_epochs(2)
+        .with_batch_size(256)
+        .with_learning_rate(5e-3);
+    let dir = tempfile::tempdir().unwrap();
+    train_cf(&cfg, &graph, &valid, dir.path(), &device, false).unwrap();
+    // A kill during the write of epoch 2's checkpoint leaves it cut short.
+    let model2 = dir.path().join("checkpoint/model-2.bpk");
+    let bytes = std::fs::read(&model2).unwrap();
+    std::fs::write(&model2, &bytes[..bytes.len() / 3]).unwrap();
+    let cfg3 = cfg.clone().with_max_epochs(3);
+    let err = train_cf(&cfg3, &graph, &valid, dir.path(), &device, true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("checkpoint") && err.contains("cannot resume from the checkpoint of epoch 2"),
+        "{err}"
+    );
+    // Deleting the damaged epoch resumes from the one before it.
+    for f in ["model-2.bpk", "optim-2.bpk", "scheduler-2.bpk"] {
+        std::fs::remove_file(dir.path().join("checkpoint").join(f)).unwrap();
+    }
+    let r = train_cf(&cfg3, &graph, &valid, dir.path(), &device, true).unwrap();
+    assert_eq!(r.resumed_after, Some(1));
+    assert_eq!(r.epochs_run, 3);
+}
