@@ -91,7 +91,7 @@ fn main() -> Result<()> {
         args.seed,
         19,
     )?;
-    pipeline::candidates(&p.ds, &p.split, &p.run_dir, SplitKind::Valid, args.seed, 19)?;
+    let valid = p.for_split(SplitKind::Valid, args.seed, 19)?;
     stages.push(("prepare".into(), t.elapsed().as_secs_f64()));
 
     let fast_per_user = args
@@ -189,13 +189,6 @@ fn main() -> Result<()> {
 
     // 4. Distillation: SFT on the kept trajectories and fast-mode samples, then GRPO; each
     //    skipped when its model directory exists, resumed when it has checkpoints.
-    let valid = pipeline::prepare(
-        &spec,
-        args.run_dir.as_deref(),
-        SplitKind::Valid,
-        args.seed,
-        19,
-    )?;
     let student = pipeline::student_dir(&p.run_dir);
     if student.join("model/config.json").is_file() {
         tracing::info!("SFT: trained already ({})", student.join("model").display());

@@ -208,6 +208,20 @@ pub fn prepare(
     })
 }
 
+impl Prepared {
+    /// The same data, split and evidence store with the candidate file of another split
+    /// (loaded or created), without reloading the dataset.
+    pub fn for_split(&self, kind: SplitKind, seed: u64, negatives: usize) -> Result<Prepared> {
+        Ok(Prepared {
+            ds: self.ds.clone(),
+            split: self.split.clone(),
+            candidates: candidates(&self.ds, &self.split, &self.run_dir, kind, seed, negatives)?,
+            store: self.store.clone(),
+            run_dir: self.run_dir.clone(),
+        })
+    }
+}
+
 /// Evaluates Pop, ItemKNN, UserKNN, the CST evidence scorer and every trained CF model found
 /// in the run directory on the prepared candidates.
 pub fn eval_baselines(p: &Prepared, threads: usize) -> Result<EvalReport> {
