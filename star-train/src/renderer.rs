@@ -44,16 +44,19 @@ impl EpochLineRenderer {
         self
     }
 
+    /// The registered name of a metric.
+    fn name_of(&self, id: &MetricId) -> Option<&str> {
+        self.names
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, n)| n.as_str())
+    }
+
     fn record(&mut self, state: MetricState) {
         let MetricState::Numeric(entry, _) = state else {
             return;
         };
-        let Some(name) = self
-            .names
-            .iter()
-            .find(|(id, _)| *id == entry.metric_id)
-            .map(|(_, n)| n.clone())
-        else {
+        let Some(name) = self.name_of(&entry.metric_id).map(str::to_string) else {
             return;
         };
         // formatted = "epoch <running value> [unit] - batch <current> [unit]"
@@ -73,17 +76,18 @@ impl MetricsRendererTraining for EpochLineRenderer {
             (&self.interrupter, &state)
         {
             let name = self
-                .names
-                .iter()
-                .find(|(id, _)| *id == entry.metric_id)
-                .map_or("a training metric", |(_, n)| n.as_str());
+                .name_of(&entry.metric_id)
+                .unwrap_or("a training metric")
+                .to_string();
+            // Every training step logs the loss once.
             if name == "Loss" {
                 self.iteration += 1;
             }
             let v = value.current();
             if !v.is_finite() && !interrupter.should_stop() {
+                // A resumed run must keep its settings, so the advice is a new run.
                 interrupter.stop(Some(&format!(
-                    "{}: training {name} is {v} at epoch {}, iteration {}; the checkpoints of earlier epochs are kept (lower the learning rate, then resume)",
+                    "{}: training {name} is {v} at epoch {}, iteration {}; lower the learning rate and train again without --resume",
                     self.label, self.epoch, self.iteration.max(1)
                 )));
             }
