@@ -154,19 +154,20 @@ impl EvalReport {
     /// `[0, 1]` (a missing key is an error here, not a zero); `latency_ms` has finite
     /// `0 <= p50 <= p95`; `wall_s` is finite and non-negative. The error lists every problem.
     pub fn load_json_checked(path: &Path) -> Result<EvalReport> {
-        let report = EvalReport::load_json(path)?;
         let text = std::fs::read_to_string(path).map_err(|e| EvalError::io(path, e))?;
-        let raw: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| EvalError::Json {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        let json_err = |source| EvalError::Json {
+            path: path.to_path_buf(),
+            source,
+        };
+        let report: EvalReport = serde_json::from_str(&text).map_err(json_err)?;
+        let raw: serde_json::Value = serde_json::from_str(&text).map_err(json_err)?;
         let mut problems = Vec::new();
-        let methods = raw["methods"].as_object().cloned().unwrap_or_default();
+        let empty = serde_json::Map::new();
+        let methods = raw["methods"].as_object().unwrap_or(&empty);
         if methods.is_empty() {
             problems.push("no methods".to_string());
         }
-        for (name, m) in &methods {
+        for (name, m) in methods {
             check_metrics(&mut problems, name, &m["metrics"]);
             check_latency(&mut problems, name, &m["latency_ms"]);
             if !m["wall_s"]
