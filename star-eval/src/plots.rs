@@ -142,15 +142,40 @@ fn render(
     Ok(())
 }
 
-/// The colour of a method's family: teacher variants orange, students red, the rest blue.
-fn family_colour(name: &str) -> RGBColor {
+/// Method families of the accuracy-latency plot: legend label and colour.
+const FAMILIES: [(&str, RGBColor); 3] = [
+    ("baselines", RGBColor(41, 128, 185)),
+    ("teacher", RGBColor(230, 126, 34)),
+    ("student", RGBColor(192, 57, 43)),
+];
+
+/// The index in [`FAMILIES`] of a method: teacher variants, students, the rest baselines.
+fn family(name: &str) -> usize {
     if name.starts_with("teacher") {
-        RGBColor(230, 126, 34)
+        1
     } else if name.starts_with("student") {
-        RGBColor(192, 57, 43)
+        2
     } else {
-        RGBColor(41, 128, 185)
+        0
     }
+}
+
+fn family_colour(name: &str) -> RGBColor {
+    FAMILIES[family(name)].1
+}
+
+/// Draws the legend of `chart`'s labelled series at `position`.
+fn draw_legend<'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+) -> std::result::Result<(), DrawError> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()
 }
 
 /// Distinct colours for series within one chart.
@@ -238,14 +263,7 @@ fn draw_metrics(report: &EvalReport, root: &Root<'_>) -> std::result::Result<(),
             .label(*label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], colour.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 15))
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 /// Draws avg-HR (×100) against the median latency of one ranking call (ms, log axis) into a
@@ -333,32 +351,15 @@ fn draw_accuracy_latency(
                 + Text::new(name.clone(), offset, ("sans-serif", 15).into_font()),
         ))?;
     }
-    for (label, probe) in [
-        ("baselines", "x"),
-        ("teacher", "teacher"),
-        ("student", "student"),
-    ] {
-        if !report
-            .methods
-            .iter()
-            .any(|(n, _)| family_colour(n) == family_colour(probe))
-        {
-            continue;
+    for (i, (label, c)) in FAMILIES.into_iter().enumerate() {
+        if report.methods.iter().any(|(n, _)| family(n) == i) {
+            chart
+                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+                .label(label)
+                .legend(move |(x, y)| Circle::new((x + 7, y), 6, c.filled()));
         }
-        let c = family_colour(probe);
-        chart
-            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
-            .label(label)
-            .legend(move |(x, y)| Circle::new((x + 7, y), 6, c.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 15))
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
 }
 
 /// One metric of one burn-train split (`train` or `valid`) across epochs.
