@@ -65,7 +65,8 @@ struct Args {
     teach_threads: usize,
 }
 
-fn main() -> Result<()> {
+/// The whole pipeline (public so that `tests/example_resume.rs` can run it).
+pub fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {

@@ -1,8 +1,11 @@
 //! The `star` binary end to end: good runs produce well-formed results; bad input gives a clear
 //! error naming the file/line/id and a non-zero exit, never a panic.
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
+use support::{episodes, kill_after, run_to_end, KillPoints};
 
 fn star(home: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_star"))
@@ -328,20 +331,6 @@ fn trained_cf_models_join_the_evaluation() {
     );
 }
 
-/// Episode ids and rankings of a trajectory file, checking that no id appears twice.
-fn episodes(path: &Path) -> std::collections::BTreeMap<String, serde_json::Value> {
-    let mut out = std::collections::BTreeMap::new();
-    for line in std::fs::read_to_string(path).unwrap().lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let id = v["id"].as_str().unwrap().to_string();
-        assert!(
-            out.insert(id.clone(), v["ranking"].clone()).is_none(),
-            "duplicate episode {id}"
-        );
-    }
-    out
-}
-
 #[test]
 fn killing_teach_mid_run_loses_and_duplicates_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -613,4 +602,132 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         ],
     );
     fails_with(&out, &["teacher-train.kept.jsonl", "star teach"]);
+}
+
+/// `star distill sft|grpo` killed at random points and rerun with `--resume` end with the same
+/// models and metrics as uninterrupted runs.
+#[test]
+fn killing_distill_at_random_points_changes_no_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = tmp.path();
+    let run = h.join("run");
+    let run_s = run.to_str().unwrap();
+    let out = star(
+        h,
+        &[
+            "teach",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--out",
+            run.join("trajectories").to_str().unwrap(),
+            "--per-user",
+            "1",
+            "--limit",
+            "40",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let command = |args: &[&str], out: &Path| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_star"));
+        cmd.env("STAR_HOME", h)
+            .env("RUST_LOG", "info,burn_train=warn,burn_core=warn")
+            .args(args)
+            .args(["--dataset", "synthetic", "--run-dir", run_s, "--out"])
+            .arg(out);
+        cmd
+    };
+    let sft = |out: &Path, resume: bool| {
+        let mut cmd = command(
+            &[
+                "distill",
+                "sft",
+                "--epochs",
+                "2",
+                "--fast-per-user",
+                "1",
+                "--max-tool-calls",
+                "2",
+                "--max-segment-chars",
+                "40",
+                "--vocab",
+                "600",
+            ],
+            out,
+        );
+        if resume {
+            cmd.arg("--resume");
+        }
+        cmd
+    };
+    let grpo = |student: &Path, resume: bool| {
+        let from = student.join("model");
+        let mut cmd = command(
+            &[
+                "distill",
+                "grpo",
+                "--epochs",
+                "2",
+                "--per-user",
+                "1",
+                "--group",
+                "4",
+                "--from",
+                from.to_str().unwrap(),
+            ],
+            &student.join("grpo"),
+        );
+        if resume {
+            cmd.arg("--resume");
+        }
+        cmd
+    };
+    let (reference, killed) = (h.join("reference"), h.join("killed"));
+    let mut points = KillPoints::new("distill");
+    for stage in ["sft", "grpo"] {
+        let make = |dir: &Path, resume| {
+            if stage == "sft" {
+                sft(dir, resume)
+            } else {
+                grpo(dir, resume)
+            }
+        };
+        let took = run_to_end(make(&reference, false), stage);
+        let mut kills = 0;
+        for _ in 0..2 {
+            let after = points.between(0.1, 0.9, took);
+            eprintln!(
+                "{stage}: kill {} after {:.2}s of {:.2}s",
+                kills + 1,
+                after.as_secs_f64(),
+                took.as_secs_f64()
+            );
+            if !kill_after(
+                make(&killed, true),
+                after,
+                &h.join(format!("{stage}-{kills}.log")),
+            ) {
+                break;
+            }
+            kills += 1;
+        }
+        assert!(kills >= 1, "{stage} ended before the first kill");
+        run_to_end(make(&killed, true), stage);
+    }
+    for f in [
+        "model/config.json",
+        "model/tokenizer.json",
+        "model/model.safetensors",
+        "eval-test.json",
+        "grpo/model/config.json",
+        "grpo/model/model.safetensors",
+        "grpo/eval-test.json",
+    ] {
+        support::assert_same(&reference, &killed, f);
+    }
 }

@@ -496,3 +496,34 @@ fn items_the_model_does_not_know_get_the_zero_row() {
     r.candidates[0] = ItemId(10_000);
     assert!(m.rank(&r).unwrap_err().to_string().contains("10000"));
 }
+
+#[test]
+fn saving_replaces_the_whole_directory_and_leaves_nothing_beside_it() {
+    let w = world();
+    let dev = device();
+    let m = model(&w, EvidenceMode::Features, &dev);
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("model");
+    m.save(&dir).unwrap();
+    // a file of an older model (or of a save a crash cut short) does not survive a new save
+    std::fs::write(dir.join("model-00002-of-00002.safetensors"), b"stale").unwrap();
+    m.save(&dir).unwrap();
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["config.json", "model.safetensors", "tokenizer.json"]
+    );
+    let beside: Vec<_> = std::fs::read_dir(parent.path()).unwrap().collect();
+    assert_eq!(beside.len(), 1, "no temporary or old directory left");
+    let loaded = StarModel::load(&dir, &dev)
+        .unwrap()
+        .bind(&w.raw, Some(w.store.clone()));
+    assert_eq!(
+        loaded.score_batch(&w.requests).unwrap(),
+        m.score_batch(&w.requests).unwrap()
+    );
+}

@@ -12,7 +12,9 @@
 use crate::loader::EpochLoader;
 use crate::metrics::{rank_of, LossOutput, RankingMetric, RankingOutput};
 pub use crate::run::TrainError;
-use crate::run::{checkpoint_epochs, checkpoint_path, file_err, fit, prepare_run_dir, FitOptions};
+use crate::run::{
+    checkpoint_epochs, file_err, fit, prepare_run_dir, verified_checkpoint, FitOptions,
+};
 use burn::data::dataloader::DataLoader;
 use burn::module::{Module, ModuleDisplay};
 use burn::prelude::*;
@@ -349,7 +351,7 @@ pub fn train_cf(
     let epochs = checkpoint_epochs(dir);
     let mut best: Option<(usize, f64, CfEmbeddings)> = None;
     for &epoch in &epochs {
-        let path = checkpoint_path(dir, epoch);
+        let path = verified_checkpoint(dir, epoch)?;
         let emb = match fresh() {
             Encoder::Mf(m) => CfLearner {
                 encoder: m,

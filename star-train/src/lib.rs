@@ -9,9 +9,12 @@
 //! - [`metrics`]: HR@k / NDCG@k as burn-train metrics.
 //!
 //! - [`distill`]: distillation data (episodes → samples → tokenised items with a segment per
-//!   token → batches) and the trajectory-aligned loss; SFT and GRPO runs land next.
+//!   token → batches), the trajectory-aligned loss, SFT and GRPO;
+//! - [`checkpoint`]: checkpoints written atomically with SHA-256 sidecars, verified on resume;
+//! - [`run`]: the run directory and the `Learner` set-up every training shares.
 
 pub mod cf;
+pub mod checkpoint;
 pub mod distill;
 pub mod loader;
 pub mod metrics;

@@ -2,6 +2,7 @@
 //! the burn-train `Learner` set-up with validation HR@10/NDCG@10, early stopping on NDCG@10 and
 //! checkpoints kept by NDCG@10.
 
+use crate::checkpoint::{self, VerifiedCheckpointer};
 use crate::metrics::{RankingInput, RankingMetric};
 use crate::renderer::EpochLineRenderer;
 use burn::config::Config;
@@ -16,6 +17,7 @@ use burn::train::{
     InferenceStep, Learner, LearnerModel, MetricEarlyStoppingStrategy, StoppingCondition,
     SupervisedTraining, TrainStep,
 };
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -50,7 +52,8 @@ pub(crate) fn file_err(path: &Path, e: &dyn std::fmt::Display) -> TrainError {
     }
 }
 
-/// The epochs that have a model checkpoint in `dir/checkpoint`, ascending.
+/// The epochs that have a model checkpoint file in `dir/checkpoint`, ascending (whether or not
+/// the file is complete; see [`verified_checkpoint`]).
 pub fn checkpoint_epochs(dir: &Path) -> Vec<usize> {
     let mut epochs: Vec<usize> = std::fs::read_dir(dir.join("checkpoint"))
         .into_iter()
@@ -70,15 +73,77 @@ pub fn checkpoint_epochs(dir: &Path) -> Vec<usize> {
 
 /// Path of the model checkpoint of `epoch`.
 pub fn checkpoint_path(dir: &Path, epoch: usize) -> PathBuf {
-    dir.join("checkpoint").join(format!("model-{epoch}.bpk"))
+    checkpoint::record_path(&dir.join("checkpoint"), "model", epoch)
+}
+
+/// Path of the model checkpoint of `epoch`, once its checksum has been verified.
+pub fn verified_checkpoint(dir: &Path, epoch: usize) -> Result<PathBuf, TrainError> {
+    let path = checkpoint_path(dir, epoch);
+    checkpoint::read_verified(&path).map_err(|message| TrainError::File {
+        path: path.clone(),
+        message,
+    })?;
+    Ok(path)
+}
+
+/// Marker of a run that early stopping ended: resuming it trains nothing more.
+fn early_stop_marker(dir: &Path) -> PathBuf {
+    dir.join("checkpoint").join("early-stopped")
+}
+
+/// The latest epoch whose checkpoint is complete and matches its checksums. Later epochs
+/// (cut short by a crash, or damaged) are reported and removed, with their metric logs, so
+/// the resumed run replays them exactly as an uninterrupted run would have.
+fn latest_complete_epoch(dir: &Path) -> usize {
+    let ckpt = dir.join("checkpoint");
+    let mut done = 0;
+    for &epoch in checkpoint_epochs(dir).iter().rev() {
+        match checkpoint::verify_epoch(&ckpt, epoch) {
+            Ok(()) => {
+                done = epoch;
+                break;
+            }
+            Err(e) => {
+                tracing::warn!("skipping the checkpoint of epoch {epoch}: {e}");
+                checkpoint::remove_epoch(&ckpt, epoch);
+            }
+        }
+    }
+    for split in ["train", "valid"] {
+        for entry in std::fs::read_dir(dir.join(split))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let later = name
+                .strip_prefix("epoch-")
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_some_and(|n| n > done);
+            if later {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let marker = early_stop_marker(dir);
+    if read_marker(&marker) != Some(done) {
+        let _ = std::fs::remove_file(marker);
+    }
+    done
+}
+
+fn read_marker(path: &Path) -> Option<usize> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// Prepares `dir` for a run with settings `cfg` and returns the number of epochs already done.
 ///
 /// Without `resume` (or with nothing to resume) earlier checkpoints and logs are removed and the
-/// settings are written to `train-config.json`. With `resume`, the saved settings must equal
-/// `cfg` once `normalise` has been applied to both (it clears fields, such as the epoch limit,
-/// that do not change the trajectory).
+/// settings are written to `train-config.json`. With `resume`, the run continues after the
+/// latest epoch whose checkpoint is complete and matches its checksums (later, damaged ones are
+/// reported and dropped), and the saved settings must equal `cfg` once `normalise` has been
+/// applied to both (it clears fields, such as the epoch limit, that do not change the
+/// trajectory).
 pub fn prepare_run_dir<C: Config + PartialEq + Clone + std::fmt::Debug>(
     dir: &Path,
     cfg: &C,
@@ -88,7 +153,7 @@ pub fn prepare_run_dir<C: Config + PartialEq + Clone + std::fmt::Debug>(
     std::fs::create_dir_all(dir).map_err(|e| file_err(dir, &e))?;
     let cfg_path = dir.join("train-config.json");
     let done = if resume {
-        checkpoint_epochs(dir).last().copied().unwrap_or(0)
+        latest_complete_epoch(dir)
     } else {
         0
     };
@@ -104,7 +169,9 @@ pub fn prepare_run_dir<C: Config + PartialEq + Clone + std::fmt::Debug>(
         for sub in ["checkpoint", "train", "valid"] {
             let _ = std::fs::remove_dir_all(dir.join(sub));
         }
-        cfg.save(&cfg_path).map_err(|e| file_err(&cfg_path, &e))?;
+        let json = serde_json::to_string_pretty(cfg).map_err(|e| file_err(&cfg_path, &e))?;
+        star_cf::fsutil::write_atomic(&cfg_path, |w| w.write_all(json.as_bytes()))
+            .map_err(|e| file_err(&cfg_path, &e))?;
     }
     Ok(done)
 }
@@ -171,6 +238,16 @@ where
     <M as TrainStep>::Output: Adaptor<LossInput>,
     <M as InferenceStep>::Output: Adaptor<LossInput> + Adaptor<RankingInput>,
 {
+    let ckpt = dir.join("checkpoint");
+    let marker = early_stop_marker(dir);
+    if opts.start_epoch > 0 && read_marker(&marker) == Some(opts.start_epoch) {
+        tracing::info!(
+            "{}: early stopping ended this run after epoch {}; nothing to resume",
+            opts.label,
+            opts.start_epoch
+        );
+        return Ok(());
+    }
     let ndcg = select;
     let strategy = ComposedCheckpointingStrategy::builder()
         .add(KeepLastNCheckpoints::new(2))
@@ -199,7 +276,11 @@ where
     let mut training = extra(training)
         .metric_valid_numeric(ndcg)
         .with_application_logger(None)
-        .with_default_checkpointers()
+        .with_custom_checkpointers(
+            VerifiedCheckpointer::new(&ckpt, "model"),
+            VerifiedCheckpointer::new(&ckpt, "optim"),
+            VerifiedCheckpointer::new(&ckpt, "scheduler"),
+        )
         .with_checkpointing_strategy(strategy)
         .early_stopping(early)
         .num_epochs(opts.max_epochs);
@@ -214,8 +295,8 @@ where
         training = training.checkpoint(opts.start_epoch);
     }
     let learner = Learner::new(model, AdamConfig::new().init(), opts.learning_rate);
-    // burn-train panics when a checkpoint it resumes from does not load (e.g. a file cut short
-    // by a kill during its write); report that as an error naming the checkpoint instead.
+    // Checkpoints are verified before a resume starts (see `prepare_run_dir`); should one still
+    // fail to load, burn-train panics: report that as an error naming the checkpoint instead.
     let launched =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| training.launch(learner)));
     let result = match launched {
@@ -232,7 +313,7 @@ where
             return Err(TrainError::File {
                 path: dir.join("checkpoint"),
                 message: format!(
-                    "{}: cannot resume from the checkpoint of epoch {} ({message}); it is damaged, e.g. cut short by a kill while it was written. Delete its files (model-, optim-, scheduler-{}.bpk) to resume from the epoch before, or train without --resume",
+                    "{}: cannot resume from the checkpoint of epoch {} ({message}); delete its files (model-, optim-, scheduler-{}.bpk*) to resume from the epoch before, or train without --resume",
                     opts.label, opts.start_epoch, opts.start_epoch
                 ),
             });
@@ -243,6 +324,14 @@ where
         (None, Some(stop)) => Err(TrainError::Training(
             stop.reason.unwrap_or_else(|| "interrupted".into()),
         )),
-        (None, None) => Ok(()),
+        (None, None) => {
+            // Resuming a run that stopped early must not train on past the stop.
+            let last = checkpoint_epochs(dir).last().copied().unwrap_or(0);
+            if last < opts.max_epochs {
+                star_cf::fsutil::write_atomic(&marker, |w| write!(w, "{last}"))
+                    .map_err(|e| file_err(&marker, &e))?;
+            }
+            Ok(())
+        }
     }
 }

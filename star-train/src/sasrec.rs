@@ -6,7 +6,7 @@
 use crate::loader::EpochLoader;
 use crate::metrics::{rank_of, LossOutput, RankingMetric, RankingOutput};
 use crate::run::{
-    checkpoint_epochs, checkpoint_path, file_err, fit, prepare_run_dir, FitOptions, TrainError,
+    checkpoint_epochs, file_err, fit, prepare_run_dir, verified_checkpoint, FitOptions, TrainError,
 };
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
@@ -312,7 +312,7 @@ pub fn train_sasrec(
     let epochs = checkpoint_epochs(dir);
     let mut best: Option<(usize, f64, SasRec)> = None;
     for &epoch in &epochs {
-        let path = checkpoint_path(dir, epoch);
+        let path = verified_checkpoint(dir, epoch)?;
         let m = SasRecLearner {
             model: cfg.model(num_items).init(device),
         }

@@ -128,33 +128,87 @@ fn a_diverging_run_stops_naming_the_metric_epoch_and_iteration() {
 }
 
 #[test]
-fn a_damaged_checkpoint_is_reported_and_the_one_before_it_resumes() {
+fn a_damaged_or_unfinished_checkpoint_is_reported_and_the_run_resumes_before_it() {
     let (_split, graph, valid) = data();
     let device = Device::flex();
     let cfg = CfTrainConfig::new(CfModelKind::Mf)
         .with_dim(16)
-        .with_max_epochs(2)
+        .with_max_epochs(3)
         .with_batch_size(256)
         .with_learning_rate(5e-3);
+    let full_dir = tempfile::tempdir().unwrap();
+    let full = train_cf(&cfg, &graph, &valid, full_dir.path(), &device, false).unwrap();
+
     let dir = tempfile::tempdir().unwrap();
-    train_cf(&cfg, &graph, &valid, dir.path(), &device, false).unwrap();
-    // A kill during the write of epoch 2's checkpoint leaves it cut short.
-    let model2 = dir.path().join("checkpoint/model-2.bpk");
+    let ckpt = dir.path().join("checkpoint");
+    let cfg2 = cfg.clone().with_max_epochs(2);
+    train_cf(&cfg2, &graph, &valid, dir.path(), &device, false).unwrap();
+    assert!(ckpt.join("model-2.bpk.sha256").is_file());
+    // One flipped bit in the optimizer state of epoch 2: the file still decodes, but its
+    // checksum no longer matches, so the run resumes after epoch 1 and replays epoch 2.
+    let optim2 = ckpt.join("optim-2.bpk");
+    let mut bytes = std::fs::read(&optim2).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&optim2, &bytes).unwrap();
+    let r = train_cf(&cfg, &graph, &valid, dir.path(), &device, true).unwrap();
+    assert_eq!(r.resumed_after, Some(1));
+    assert_eq!(r.epochs_run, 3);
+    assert_eq!(r.best_epoch, full.best_epoch);
+    assert_eq!(r.valid_ndcg10, full.valid_ndcg10);
+    assert_eq!(
+        values(r.embeddings.items.val()),
+        values(full.embeddings.items.val()),
+        "the same weights as an uninterrupted run"
+    );
+
+    // A kill during the write of epoch 2: the model file is cut short and has no checksum yet.
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("checkpoint");
+    train_cf(&cfg2, &graph, &valid, dir.path(), &device, false).unwrap();
+    let model2 = ckpt.join("model-2.bpk");
     let bytes = std::fs::read(&model2).unwrap();
     std::fs::write(&model2, &bytes[..bytes.len() / 3]).unwrap();
-    let cfg3 = cfg.clone().with_max_epochs(3);
-    let err = train_cf(&cfg3, &graph, &valid, dir.path(), &device, true)
+    std::fs::remove_file(ckpt.join("model-2.bpk.sha256")).unwrap();
+    let r = train_cf(&cfg, &graph, &valid, dir.path(), &device, true).unwrap();
+    assert_eq!(r.resumed_after, Some(1));
+    assert_eq!(
+        values(r.embeddings.items.val()),
+        values(full.embeddings.items.val())
+    );
+
+    // A checkpoint damaged after training is reported when the best one is picked.
+    let model3 = ckpt.join("model-3.bpk");
+    let mut bytes = std::fs::read(&model3).unwrap();
+    bytes[10] ^= 0x40;
+    std::fs::write(&model3, &bytes).unwrap();
+    let err = star_train::run::verified_checkpoint(dir.path(), 3)
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("checkpoint") && err.contains("cannot resume from the checkpoint of epoch 2"),
+        err.contains("model-3.bpk") && err.contains("does not match its checksum"),
         "{err}"
     );
-    // Deleting the damaged epoch resumes from the one before it.
-    for f in ["model-2.bpk", "optim-2.bpk", "scheduler-2.bpk"] {
-        std::fs::remove_file(dir.path().join("checkpoint").join(f)).unwrap();
-    }
-    let r = train_cf(&cfg3, &graph, &valid, dir.path(), &device, true).unwrap();
-    assert_eq!(r.resumed_after, Some(1));
-    assert_eq!(r.epochs_run, 3);
+}
+
+#[test]
+fn resuming_a_run_that_stopped_early_trains_nothing_more() {
+    let (_split, graph, valid) = data();
+    let device = Device::flex();
+    // A learning rate this small barely moves NDCG@10; patience 1 stops at the first epoch
+    // without a gain.
+    let cfg = CfTrainConfig::new(CfModelKind::Mf)
+        .with_dim(16)
+        .with_max_epochs(30)
+        .with_patience(1)
+        .with_batch_size(256)
+        .with_learning_rate(5e-2);
+    let dir = tempfile::tempdir().unwrap();
+    let r = train_cf(&cfg, &graph, &valid, dir.path(), &device, false).unwrap();
+    assert!(r.epochs_run < 30, "stopped early after {}", r.epochs_run);
+    let again = train_cf(&cfg, &graph, &valid, dir.path(), &device, true).unwrap();
+    assert_eq!(again.resumed_after, Some(r.epochs_run));
+    assert_eq!(again.epochs_run, r.epochs_run, "no epoch past the stop");
+    assert_eq!(again.best_epoch, r.best_epoch);
+    assert_eq!(again.valid_ndcg10, r.valid_ndcg10);
 }

@@ -160,15 +160,32 @@ impl StarModel {
         StarModel::new(net, tokenizer, config).map_err(|e| format!("{}: {e}", dir.display()))
     }
 
-    /// Writes the model directory (each file through a temporary file renamed into place).
+    /// Writes the model directory as a whole: the files go to a sibling directory that then
+    /// replaces `dir`, so a crash leaves either the old directory or the new one (or none),
+    /// never a mix or a directory with files missing.
     pub fn save(&self, dir: &Path) -> Result<(), String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        self.config.save(&dir.join(CONFIG_FILE))?;
-        let tok = dir.join(TOKENIZER_FILE);
-        let tmp = dir.join(".tokenizer.json.tmp");
-        self.tokenizer.save(&tmp).map_err(|e| e.to_string())?;
-        std::fs::rename(&tmp, &tok).map_err(|e| format!("{}: {e}", tok.display()))?;
-        save_hf(&self.net, dir)
+        let fail = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+        let name = dir
+            .file_name()
+            .ok_or_else(|| format!("{}: not a directory name", dir.display()))?
+            .to_string_lossy()
+            .into_owned();
+        let sibling =
+            |what: &str| dir.with_file_name(format!(".{name}.{what}-{}", std::process::id()));
+        let (tmp, old) = (sibling("tmp"), sibling("old"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| fail(&tmp, e))?;
+        self.config.save(&tmp.join(CONFIG_FILE))?;
+        self.tokenizer
+            .save(&tmp.join(TOKENIZER_FILE))
+            .map_err(|e| e.to_string())?;
+        save_hf(&self.net, &tmp)?;
+        if dir.exists() {
+            std::fs::rename(dir, &old).map_err(|e| fail(dir, e))?;
+        }
+        std::fs::rename(&tmp, dir).map_err(|e| fail(dir, e))?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(())
     }
 
     /// The network.

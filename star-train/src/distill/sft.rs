@@ -8,7 +8,8 @@ use super::loss::{distill_loss, LossWeights};
 use crate::loader::EpochLoader;
 use crate::metrics::{rank_of, RankingMetric, RankingOutput};
 use crate::run::{
-    checkpoint_epochs, checkpoint_path, file_err, fit_with, prepare_run_dir, FitOptions, TrainError,
+    checkpoint_epochs, file_err, fit_with, prepare_run_dir, verified_checkpoint, FitOptions,
+    TrainError,
 };
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
@@ -430,7 +431,7 @@ pub(crate) fn select_best<E: std::fmt::Display>(
     let epochs = checkpoint_epochs(dir);
     let mut best: Option<(usize, f64, StarNet)> = None;
     for &epoch in &epochs {
-        let path = checkpoint_path(dir, epoch);
+        let path = verified_checkpoint(dir, epoch)?;
         let net = load(&path).map_err(|e| file_err(&path, &e))?;
         let score = avg_hr(&net, valid, pad, device);
         if best.as_ref().is_none_or(|(_, s, _)| score > *s) {
