@@ -731,3 +731,110 @@ fn killing_distill_at_random_points_changes_no_result() {
         support::assert_same(&reference, &killed, f);
     }
 }
+
+/// `star teach` writing trajectories to a disk that fills up: a clear error naming the file
+/// and what is kept, the file holds only complete episodes, and a rerun with space completes
+/// it with nothing lost or duplicated. The full disk is a 1 MiB tmpfs mounted in a private
+/// mount namespace (`unshare`); where user namespaces are not allowed the test says so and
+/// passes, unless `STAR_REQUIRE_UNSHARE=1` (set in CI) makes that a failure.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_while_teaching_is_reported_and_nothing_written_is_lost() {
+    let can_mount = Command::new("unshare")
+        .args(["-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /tmp"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !can_mount {
+        assert!(
+            std::env::var("STAR_REQUIRE_UNSHARE").is_err(),
+            "`unshare -rm` cannot mount a tmpfs here"
+        );
+        eprintln!("skipped: `unshare -rm` cannot mount a tmpfs here (user namespaces disabled)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let h = tmp.path();
+    let run = h.join("run");
+    let teach = |out: &Path| -> Vec<String> {
+        let mut args = vec!["teach", "--dataset", "synthetic", "--run-dir"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        args.push(run.to_str().unwrap().into());
+        args.push("--out".into());
+        args.push(out.to_str().unwrap().into());
+        args.extend(["--per-user", "1", "--limit", "40", "--threads", "1"].map(String::from));
+        args
+    };
+    let full_dir = h.join("full");
+    let out = Command::new(env!("CARGO_BIN_EXE_star"))
+        .args(teach(&full_dir))
+        .env("STAR_HOME", h)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let full = episodes(&full_dir.join("teacher-train.jsonl"));
+    assert_eq!(full.len(), 40);
+
+    // 40 episodes take about 2.3 MB; the disk holds 1 MiB.
+    let disk = h.join("disk");
+    let saved = h.join("saved");
+    std::fs::create_dir_all(&disk).unwrap();
+    std::fs::create_dir_all(&saved).unwrap();
+    let script = r#"mount -t tmpfs -o size=1m tmpfs "$1" || exit 99
+shift; saved="$1"; shift
+"$@"; rc=$?
+cp "$(dirname "$saved")/disk/teacher-train.jsonl" "$saved/"; exit $rc"#;
+    let out = Command::new("unshare")
+        .args(["-rm", "sh", "-c", script, "sh"])
+        .arg(&disk)
+        .arg(&saved)
+        .arg(env!("CARGO_BIN_EXE_star"))
+        .args(teach(&disk))
+        .env("STAR_HOME", h)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(99), "mount failed: {err}");
+    assert!(!out.status.success(), "the disk did not fill up: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for needle in [
+        "teacher-train.jsonl: cannot append episode",
+        "No space left on device",
+        "episodes before it are kept",
+    ] {
+        assert!(err.contains(needle), "stderr lacks `{needle}`: {err}");
+    }
+    let file = saved.join("teacher-train.jsonl");
+    let partial = episodes(&file); // every line a complete episode
+    assert!(
+        (1..40).contains(&partial.len()),
+        "{} episodes before the disk was full",
+        partial.len()
+    );
+    assert!(
+        err.contains(&format!("the {} episodes before it", partial.len())),
+        "{err}"
+    );
+    for (id, ep) in &partial {
+        assert_eq!(Some(ep), full.get(id), "episode {id} as in the full run");
+    }
+
+    // with space again, the rerun continues after them
+    let out = Command::new(env!("CARGO_BIN_EXE_star"))
+        .args(teach(&saved))
+        .env("STAR_HOME", h)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(episodes(&file), full, "nothing lost or duplicated");
+}

@@ -170,9 +170,37 @@ pub struct TeachSummary {
     pub wall_s: f64,
 }
 
+/// Episodes failing one after another (each after the chat client's own retries) that stop a
+/// run: the endpoint is down, or refuses every request.
+pub const MAX_FAILURES_IN_A_ROW: usize = 8;
+
+/// Errors of [`teach`]; the episodes written before either stay in the file.
+#[derive(Debug, thiserror::Error)]
+pub enum TeachError {
+    /// The trajectory file could not be written (e.g. a full disk).
+    #[error(transparent)]
+    Trajectory(#[from] TrajectoryError),
+    /// [`MAX_FAILURES_IN_A_ROW`] episodes failed one after another.
+    #[error("{failed} episodes in a row failed, the last ({id}) with: {error}. Stopped; the {written} episodes in {} are kept, and rerunning the same command continues after them once the endpoint answers again", path.display())]
+    FailingInARow {
+        /// Episodes that failed one after another.
+        failed: usize,
+        /// The last failed episode.
+        id: String,
+        /// Its error.
+        error: String,
+        /// Episodes in the file.
+        written: usize,
+        /// The trajectory file.
+        path: std::path::PathBuf,
+    },
+}
+
 /// Runs the jobs of `shard` that are not yet in `writer`'s file on `threads` threads, writing
 /// each episode as soon as it finishes. `stop` ends the run early (already written episodes
-/// stay). `on_done` is called after each job (for progress).
+/// stay). `on_done` is called after each job (for progress). A failed episode is counted and
+/// left for the next run; [`MAX_FAILURES_IN_A_ROW`] of them one after another stop the run with
+/// [`TeachError::FailingInARow`].
 pub fn teach(
     teacher: &Teacher,
     jobs: &[TeachJob],
@@ -181,7 +209,7 @@ pub fn teach(
     threads: usize,
     stop: &AtomicBool,
     on_done: &(dyn Fn() + Sync),
-) -> Result<TeachSummary, TrajectoryError> {
+) -> Result<TeachSummary, TeachError> {
     let start = Instant::now();
     let mine: Vec<&TeachJob> = jobs
         .iter()
@@ -201,7 +229,8 @@ pub fn teach(
     };
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel();
-    let mut write_err = None;
+    let mut error: Option<TeachError> = None;
+    let mut in_a_row = 0;
     std::thread::scope(|s| {
         for _ in 0..threads.max(1).min(todo.len().max(1)) {
             let tx = tx.clone();
@@ -221,23 +250,40 @@ pub fn teach(
         drop(tx);
         for (id, result) in rx {
             on_done();
+            if error.is_some() {
+                continue; // stopping: drain what the threads still finish
+            }
             match result {
                 Ok(ep) => match writer.append(&ep) {
-                    Ok(_) => summary.written += 1,
+                    Ok(_) => {
+                        summary.written += 1;
+                        in_a_row = 0;
+                    }
                     Err(e) => {
-                        write_err = Some(e);
+                        error = Some(e.into());
                         stop.store(true, Ordering::Relaxed);
                     }
                 },
                 Err(e) => {
                     summary.failed += 1;
+                    in_a_row += 1;
                     tracing::warn!("episode {id} failed: {e}");
+                    if in_a_row >= MAX_FAILURES_IN_A_ROW {
+                        error = Some(TeachError::FailingInARow {
+                            failed: in_a_row,
+                            id,
+                            error: e.to_string(),
+                            written: writer.len(),
+                            path: writer.path().to_path_buf(),
+                        });
+                        stop.store(true, Ordering::Relaxed);
+                    }
                 }
             }
         }
     });
     summary.wall_s = start.elapsed().as_secs_f64();
-    match write_err {
+    match error {
         Some(e) => Err(e),
         None => Ok(summary),
     }

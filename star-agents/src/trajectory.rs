@@ -21,6 +21,20 @@ pub enum TrajectoryError {
         #[source]
         source: std::io::Error,
     },
+    /// Appending an episode failed (e.g. the disk is full). The file is cut back to the
+    /// episodes before it, which stay.
+    #[error("{}: cannot append episode `{id}` ({source}); the {kept} episodes before it are kept, and rerunning the same command continues after them once the cause is fixed (e.g. disk space freed)", path.display())]
+    Append {
+        /// The file.
+        path: PathBuf,
+        /// The episode that was not written.
+        id: String,
+        /// Complete episodes in the file.
+        kept: usize,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A line that is not an episode (in the middle of the file).
     #[error("{}:{line}: not an episode: {message}", path.display())]
     Parse {
@@ -47,6 +61,8 @@ pub struct TrajectoryWriter {
     file: std::fs::File,
     done: HashSet<String>,
     repaired: bool,
+    /// Length of the complete lines.
+    len: u64,
 }
 
 impl TrajectoryWriter {
@@ -107,6 +123,7 @@ impl TrajectoryWriter {
             file,
             done,
             repaired,
+            len: good_len,
         })
     }
 
@@ -143,9 +160,24 @@ impl TrajectoryWriter {
         }
         let mut line = serde_json::to_vec(episode).expect("episodes serialise");
         line.push(b'\n');
-        self.file.write_all(&line).map_err(io(&self.path))?;
-        self.file.flush().map_err(io(&self.path))?;
-        self.file.sync_data().map_err(io(&self.path))?;
+        let written = self
+            .file
+            .write_all(&line)
+            .and_then(|()| self.file.flush())
+            .and_then(|()| self.file.sync_data());
+        if let Err(source) = written {
+            // Cut a partly written line off at once (this also frees its space); reopening
+            // would drop it anyway.
+            let _ = self.file.set_len(self.len);
+            let _ = self.file.seek(SeekFrom::Start(self.len));
+            return Err(TrajectoryError::Append {
+                path: self.path.clone(),
+                id: episode.id.clone(),
+                kept: self.done.len(),
+                source,
+            });
+        }
+        self.len += line.len() as u64;
         self.done.insert(episode.id.clone());
         Ok(true)
     }

@@ -1,7 +1,8 @@
 //! The LLM-prompted teacher end to end against a local scripted OpenAI-compatible server that
 //! also misbehaves: HTTP 500s, malformed JSON bodies, a slow answer past the client timeout,
 //! unparseable analyst output and a ranking that is not a permutation. Every fault ends in a
-//! retry, a repair or a counted invalid output; nothing panics.
+//! retry, a repair or a counted invalid output; nothing panics. An endpoint that goes down
+//! (dropping every connection) stops a teaching run with a clear error, keeping what it wrote.
 
 use serde_json::{json, Value};
 use star_agents::chat::openai::{OpenAiClient, OpenAiConfig};
@@ -14,7 +15,7 @@ use star_cf::prelude::*;
 use star_eval::ProtocolRunner;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,13 +96,22 @@ fn answer(n: usize, body: &Value) -> (u16, String, Duration) {
 }
 
 fn serve() -> (String, Arc<AtomicUsize>) {
+    let (url, count, _) = serve_with(true);
+    (url, count)
+}
+
+/// The scripted server, with the scheduled faults or without; while the returned flag is set
+/// it reads each request and drops the connection without an answer.
+fn serve_with(faults: bool) -> (String, Arc<AtomicUsize>, Arc<AtomicBool>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
+    let down = Arc::new(AtomicBool::new(false));
+    let (c, d) = (count.clone(), down.clone());
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let n = c.fetch_add(1, Ordering::SeqCst);
+            let down = d.load(Ordering::SeqCst);
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut len = 0;
@@ -121,15 +131,18 @@ fn serve() -> (String, Arc<AtomicUsize>) {
                 if reader.read_exact(&mut body).is_err() {
                     return;
                 }
+                if down {
+                    return; // the connection drops without an answer
+                }
                 let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                let (status, text, delay) = answer(n, &body);
+                let (status, text, delay) = answer(if faults { n } else { 0 }, &body);
                 std::thread::sleep(delay);
                 let mut s = stream;
                 let _ = write!(s, "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
             });
         }
     });
-    (format!("http://{addr}/v1"), count)
+    (format!("http://{addr}/v1"), count, down)
 }
 
 #[test]
@@ -219,4 +232,85 @@ fn the_llm_teacher_survives_a_misbehaving_server() {
         "retries happened: {} requests",
         requests.load(Ordering::SeqCst)
     );
+}
+
+#[test]
+fn an_endpoint_that_goes_down_stops_teaching_and_a_rerun_continues() {
+    use star_agents::teach::{teach, training_jobs, Shard, TeachError, MAX_FAILURES_IN_A_ROW};
+    use star_agents::trajectory::TrajectoryWriter;
+    let ds = Arc::new(
+        star_cf::data::synthetic::generate(&star_cf::data::synthetic::SyntheticConfig {
+            users: 30,
+            items: 500,
+            seed: 8,
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    let split = Split::temporal_leave_one_out(&ds);
+    let store = Arc::new(EvidenceStore::build(&ds, &split, EvidenceConfig::default()));
+    let (url, requests, down) = serve_with(false);
+    let mut cfg = OpenAiConfig::new(url, "scripted");
+    cfg.backoff = Duration::from_millis(1);
+    cfg.max_retries = 2;
+    let teacher = Teacher::llm(
+        resources(ds.clone(), &split, store, None),
+        Arc::new(OpenAiClient::new(cfg)),
+        TeacherConfig::default(),
+    );
+    let jobs = training_jobs(&ds, &split, 1, 200, 19, 7);
+    assert_eq!(jobs.len(), 30);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("teacher-llm-train.jsonl");
+    let stop = AtomicBool::new(false);
+
+    // the endpoint goes down after 60 requests (a few episodes)
+    let watcher = {
+        let (requests, down) = (requests.clone(), down.clone());
+        std::thread::spawn(move || {
+            while requests.load(Ordering::SeqCst) < 60 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            down.store(true, Ordering::SeqCst);
+        })
+    };
+    let mut writer = TrajectoryWriter::open(&path).unwrap();
+    let err = teach(&teacher, &jobs, Shard::ALL, &mut writer, 1, &stop, &|| {}).unwrap_err();
+    watcher.join().unwrap();
+    let written = writer.len();
+    drop(writer);
+    let msg = err.to_string();
+    assert!(
+        matches!(err, TeachError::FailingInARow { failed, .. } if failed == MAX_FAILURES_IN_A_ROW),
+        "{msg}"
+    );
+    assert!(
+        (1..30).contains(&written),
+        "{written} episodes before the endpoint went down"
+    );
+    assert!(
+        msg.contains(&format!("the {written} episodes in"))
+            && msg.contains("teacher-llm-train.jsonl")
+            && msg.contains("rerunning the same command continues"),
+        "{msg}"
+    );
+    assert_eq!(
+        star_agents::trajectory::read_episodes(&path).unwrap().len(),
+        written,
+        "what was written before is kept"
+    );
+
+    // back up: the rerun runs only the rest
+    down.store(false, Ordering::SeqCst);
+    let mut writer = TrajectoryWriter::open(&path).unwrap();
+    let go = AtomicBool::new(false);
+    let summary = teach(&teacher, &jobs, Shard::ALL, &mut writer, 1, &go, &|| {}).unwrap();
+    assert_eq!(summary.skipped, written);
+    assert_eq!(summary.written + summary.skipped, 30);
+    let ids: std::collections::HashSet<String> = star_agents::trajectory::read_episodes(&path)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids.len(), 30, "every episode once");
 }

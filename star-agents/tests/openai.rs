@@ -44,6 +44,11 @@ impl Reply {
         self.delay = delay;
         self
     }
+
+    /// Read the request, then close the connection without an answer.
+    fn dropped() -> Self {
+        Reply::new(0, "")
+    }
 }
 
 /// A request as the server saw it.
@@ -135,6 +140,10 @@ fn serve(
     }
     thread::sleep(reply.delay);
     in_flight.fetch_sub(1, Ordering::SeqCst);
+    if reply.status == 0 {
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        return;
+    }
     let mut head = format!(
         "HTTP/1.1 {} Scripted\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
         reply.status,
@@ -396,6 +405,49 @@ fn rate_limit_honours_retry_after() {
         start.elapsed() < Duration::from_secs(10),
         "Retry-After: 0 was not honoured (took {:?})",
         start.elapsed()
+    );
+}
+
+#[test]
+fn rate_limit_waits_as_long_as_retry_after_says() {
+    let server = TestServer::start(vec![
+        Reply::new(429, "{\"error\": \"slow down\"}").header("Retry-After", "1"),
+        Reply::ok(completion("ok")),
+    ]);
+    let start = Instant::now();
+    let response = OpenAiClient::new(server.config())
+        .chat(&hello(), None)
+        .expect("retry succeeds");
+    assert_eq!(response.attempts, 2);
+    // the configured back-off is 2 ms; the server asked for a second
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "retried after {:?}, before Retry-After",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn dropped_connection_is_retried_and_reported_when_it_persists() {
+    let server = TestServer::start(vec![Reply::dropped(), Reply::ok(completion("ok"))]);
+    let response = OpenAiClient::new(server.config())
+        .chat(&hello(), None)
+        .expect("retry succeeds");
+    assert_eq!(response.attempts, 2);
+    assert_eq!(response.message.content, "ok");
+
+    let server = TestServer::start(vec![Reply::dropped(); 4]);
+    let mut cfg = server.config();
+    cfg.max_retries = 3;
+    let err = OpenAiClient::new(cfg)
+        .chat(&hello(), None)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(server.requests().len(), 4, "every attempt made");
+    assert!(
+        err.contains(&format!("chat request to {}", server.base_url))
+            && err.contains("failed after 4 attempt(s)"),
+        "{err}"
     );
 }
 
