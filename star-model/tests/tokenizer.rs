@@ -65,3 +65,24 @@ fn training_is_deterministic() {
     vb.sort();
     assert_eq!(va, vb);
 }
+
+#[test]
+fn every_cut_short_tokenizer_file_is_an_error_naming_it() {
+    // The tokenizers crate panics on some damaged files (found by the model-directory property
+    // test: `Helper: Error("EOF while parsing a value")`); loading must return an error.
+    let tk = StarTokenizer::train(corpus().into_iter(), 300).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("tokenizer.json");
+    tk.save(&good).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let path = dir.path().join("cut.json");
+    for len in (0..bytes.len()).step_by(3) {
+        std::fs::write(&path, &bytes[..len]).unwrap();
+        let loaded = std::panic::catch_unwind(|| StarTokenizer::load(&path));
+        let err = loaded
+            .unwrap_or_else(|_| panic!("cut to {len} bytes: panicked"))
+            .err()
+            .unwrap_or_else(|| panic!("cut to {len} bytes: loaded"));
+        assert!(err.to_string().contains("cut.json"), "{err}");
+    }
+}

@@ -161,9 +161,12 @@ pub(crate) fn explain(
     tools: Option<&dyn ToolExecutor>,
     decoding: &mut dyn Decoding,
     max_new: usize,
+    max_positions: usize,
 ) -> Result<Explanation, String> {
     let device = net.model.embed_tokens.weight.device();
     let n = prompt.tokens.len();
+    // the generated tokens, tool responses and a forced `<recommend>` must fit the positions
+    let max_new = max_new.min(max_positions.saturating_sub(n + 1));
     let row = BatchRow {
         prompt,
         continuation: &[],
@@ -226,6 +229,9 @@ pub(crate) fn explain(
             let resp = tok
                 .encode(&format!("<tool_response>{response}</tool_response>"))
                 .map_err(|e| e.to_string())?;
+            if out.len() + resp.len() > max_new {
+                break; // no room for the response: recommend now
+            }
             out.extend_from_slice(&resp);
             logits = last_logits(net, net.step(ids(&resp), &mut cache))?;
             continue;

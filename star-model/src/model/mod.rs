@@ -19,7 +19,7 @@ pub use features::{evidence_features, evidence_text, EVIDENCE_FEATURES, NUM_EVID
 pub use net::{BatchRow, PromptBatch, StarHead, StarNet};
 pub use prompt::{ItemBinding, Prompt, PromptBuilder, PromptError, TokenCache, ITEM_MARKER};
 
-use crate::student::{load_hf, save_hf, StarTokenizer};
+use crate::student::{check_weight_shapes, load_hf, save_hf, StarTokenizer};
 use burn::module::Param;
 use burn::prelude::*;
 use explain::ControlTokens;
@@ -155,6 +155,16 @@ impl StarModel {
         let config = ModelConfig::load(&dir.join(CONFIG_FILE))?;
         let tokenizer =
             StarTokenizer::load(&dir.join(TOKENIZER_FILE)).map_err(|e| e.to_string())?;
+        let (s, d) = (&config.star, config.decoder.hidden_size);
+        check_weight_shapes(
+            &config.decoder,
+            dir,
+            &[
+                ("star.item_embeddings", vec![s.items.len() + 1, s.cf_dim]),
+                ("star.item_key.weight", vec![s.rank_dim, s.cf_dim]),
+                ("star.query.weight", vec![s.rank_dim, d]),
+            ],
+        )?;
         let mut net = config.init_net(device);
         load_hf(&mut net, dir)?;
         StarModel::new(net, tokenizer, config).map_err(|e| format!("{}: {e}", dir.display()))
@@ -284,6 +294,21 @@ impl StarModel {
         .with_cache(&self.cache)
         .build(request)
         .map_err(|e| e.to_string())
+        .and_then(|p| {
+            self.check_length(p.tokens.len() + 1)?;
+            Ok(p)
+        })
+    }
+
+    /// Checks that a sequence of `tokens` tokens fits the model's positions.
+    pub fn check_length(&self, tokens: usize) -> Result<(), String> {
+        let max = self.config.decoder.max_position_embeddings;
+        if tokens > max {
+            return Err(format!(
+                "a sequence of {tokens} tokens is longer than the model's {max} positions (max_position_embeddings); shorten the history (star.history) or the trajectory"
+            ));
+        }
+        Ok(())
     }
 
     /// Fast-mode scores of prompts (each + `<recommend>`), one forward pass per chunk of at
@@ -291,6 +316,9 @@ impl StarModel {
     /// order. On a CPU device the chunks run on [`crate::topk::cpu_threads`] threads (burn's
     /// CPU backends use about one core per forward pass).
     pub fn score_prompts(&self, prompts: &[Prompt]) -> Result<Vec<Vec<f32>>, String> {
+        for p in prompts {
+            self.check_length(p.tokens.len() + 1)?;
+        }
         let device = self.device();
         let threads = if crate::topk::is_cpu(&device) {
             crate::topk::cpu_threads()
@@ -403,6 +431,7 @@ impl StarModel {
             tools,
             decoding,
             self.config.star.max_new_tokens,
+            self.config.decoder.max_position_embeddings,
         )
     }
 

@@ -54,6 +54,9 @@ fn default_max_pos() -> usize {
     2048
 }
 
+/// The longest context supported: the rotary tables hold this many positions.
+pub const MAX_POSITIONS: usize = 1 << 18;
+
 impl DecoderConfig {
     /// A small Llama-style configuration.
     pub fn llama(
@@ -108,6 +111,22 @@ impl DecoderConfig {
 
     /// Checks the shapes fit together.
     pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ] {
+            if v == 0 {
+                return Err(format!("{name} must be positive"));
+            }
+        }
+        if self.max_position_embeddings > MAX_POSITIONS {
+            return Err(format!(
+                "max_position_embeddings {} is over the supported {MAX_POSITIONS}",
+                self.max_position_embeddings
+            ));
+        }
         let h = self.num_attention_heads;
         if h == 0 || self.hidden_size % h != 0 {
             return Err(format!(

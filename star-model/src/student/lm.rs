@@ -8,6 +8,7 @@ use burn::store::{
     BurnToPyTorchAdapter, FloatCastAdapter, ModuleAdapter, ModuleSnapshot, PyTorchToBurnAdapter,
     SafetensorsStore,
 };
+use std::collections::HashMap;
 use std::path::Path;
 
 /// A decoder with its output head, named like Hugging Face's `LlamaForCausalLM` /
@@ -171,6 +172,100 @@ pub(crate) fn save_hf<M: ModuleSnapshot>(module: &M, dir: &Path) -> Result<(), S
     std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Tensor shapes from the headers of the weight files of `dir`, without reading the tensors.
+fn weight_shapes(dir: &Path) -> Result<HashMap<String, Vec<usize>>, String> {
+    use std::io::Read;
+    let mut out = HashMap::new();
+    for file in weight_files(dir)? {
+        let err = |m: String| format!("{}: {m}", file.display());
+        let mut f = std::fs::File::open(&file).map_err(|e| err(e.to_string()))?;
+        let len = f.metadata().map_err(|e| err(e.to_string()))?.len();
+        let mut prefix = [0u8; 8];
+        f.read_exact(&mut prefix)
+            .map_err(|_| err("too short for a safetensors file".into()))?;
+        let n = u64::from_le_bytes(prefix);
+        if n > len.saturating_sub(8) {
+            return Err(err(format!(
+                "the header length says {n} bytes, the file has {len}"
+            )));
+        }
+        let mut header = vec![0u8; n as usize];
+        f.read_exact(&mut header).map_err(|e| err(e.to_string()))?;
+        let header: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&header).map_err(|e| err(format!("header: {e}")))?;
+        for (name, t) in header {
+            if name == "__metadata__" {
+                continue;
+            }
+            let shape = t
+                .get("shape")
+                .and_then(|s| s.as_array())
+                .and_then(|a| {
+                    a.iter()
+                        .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
+                        .collect::<Option<Vec<usize>>>()
+                })
+                .ok_or_else(|| err(format!("tensor `{name}` has no valid shape")))?;
+            out.insert(name, shape);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks, before anything is allocated, that the weight files of `dir` hold the tensors a
+/// configuration implies: the embedding and each layer's MLP and key projection for the
+/// decoder, plus `extra`. A configuration whose sizes the files do not back (a damaged or
+/// foreign config.json) is an error naming the tensor, not an allocation of its sizes.
+pub(crate) fn check_weight_shapes(
+    cfg: &DecoderConfig,
+    dir: &Path,
+    extra: &[(&str, Vec<usize>)],
+) -> Result<(), String> {
+    let shapes = weight_shapes(dir)?;
+    if cfg.num_hidden_layers > shapes.len() {
+        return Err(format!(
+            "{}: config.json has {} layers, the weights hold {} tensors",
+            dir.display(),
+            cfg.num_hidden_layers,
+            shapes.len()
+        ));
+    }
+    let h = cfg.hidden_size;
+    let mut expected = vec![(
+        "model.embed_tokens.weight".to_string(),
+        vec![cfg.vocab_size, h],
+    )];
+    for i in 0..cfg.num_hidden_layers {
+        expected.push((
+            format!("model.layers.{i}.mlp.gate_proj.weight"),
+            vec![cfg.intermediate_size, h],
+        ));
+        expected.push((
+            format!("model.layers.{i}.self_attn.k_proj.weight"),
+            vec![cfg.kv_heads() * cfg.head_dim(), h],
+        ));
+    }
+    expected.extend(extra.iter().map(|(n, s)| (n.to_string(), s.clone())));
+    for (name, want) in expected {
+        match shapes.get(&name) {
+            None => {
+                return Err(format!(
+                    "{}: config.json implies a tensor `{name}` {want:?} that the weights lack",
+                    dir.display()
+                ))
+            }
+            Some(have) if *have != want => {
+                return Err(format!(
+                    "{}: tensor `{name}` is {have:?} in the weights, config.json implies {want:?}",
+                    dir.display()
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// The safetensors files of a model directory.
 fn weight_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
     let single = dir.join("model.safetensors");
@@ -195,5 +290,14 @@ fn weight_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
         .collect();
     files.sort();
     files.dedup();
+    if let Some(bad) = files
+        .iter()
+        .find(|f| Path::new(f).components().count() != 1 || f.starts_with('.'))
+    {
+        return Err(format!(
+            "{}: weight file `{bad}` is not a file name in the model directory",
+            index.display()
+        ));
+    }
     Ok(files.into_iter().map(|f| dir.join(f)).collect())
 }

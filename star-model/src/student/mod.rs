@@ -6,8 +6,8 @@ mod decoder;
 mod lm;
 mod tokenizer;
 
-pub use config::DecoderConfig;
+pub use config::{DecoderConfig, MAX_POSITIONS};
 pub use decoder::{Decoder, DecoderLayer, KvCache, LlamaRmsNorm, Mlp, Rotary, SelfAttention};
+pub(crate) use lm::{check_weight_shapes, load_hf, save_hf};
 pub use lm::{lm_logits, token_row, CausalLm};
-pub(crate) use lm::{load_hf, save_hf};
 pub use tokenizer::{special_tokens, StarTokenizer, TokenizerError, SPECIAL_TOKENS};

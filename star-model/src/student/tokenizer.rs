@@ -103,8 +103,25 @@ impl StarTokenizer {
     }
 
     /// Loads a `tokenizer.json` (ours or any Hugging Face one).
+    ///
+    /// The file is checked to be JSON first, and a panic inside the tokenizers crate (it has
+    /// some on damaged files) is turned into an error naming the file.
     pub fn load(path: &Path) -> Result<Self, TokenizerError> {
-        let inner = Tokenizer::from_file(path).map_err(|e| err(Some(path), e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| err(Some(path), e))?;
+        serde_json::from_str::<serde::de::IgnoredAny>(&text)
+            .map_err(|e| err(Some(path), format!("not JSON: {e}")))?;
+        let parsed = std::panic::catch_unwind(|| text.parse::<Tokenizer>());
+        let inner = match parsed {
+            Ok(result) => result.map_err(|e| err(Some(path), e))?,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                return Err(err(Some(path), format!("not a tokenizer: {message}")));
+            }
+        };
         Ok(StarTokenizer { inner })
     }
 

@@ -304,6 +304,9 @@ pub fn item_from_tokens(
     };
     let tok = model.tokenizer();
     let prompt = model.prompt(&sample.request).map_err(err)?;
+    model
+        .check_length(prompt.tokens.len() + continuation.len())
+        .map_err(err)?;
     let recommend_id = tok
         .token_id("<recommend>")
         .ok_or_else(|| err("the tokenizer has no <recommend>".into()))?;
