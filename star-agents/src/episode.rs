@@ -156,6 +156,29 @@ pub struct Episode {
     pub text: String,
 }
 
+impl Episode {
+    /// Checks what an episode read from a file promises: the ranking is a permutation of the
+    /// candidates, and the target, when known, is a candidate at `target_rank` in it.
+    pub fn check(&self) -> Result<(), String> {
+        let mut sorted: Vec<&String> = self.ranking.iter().collect();
+        sorted.sort();
+        let mut cands: Vec<&String> = self.candidates.iter().collect();
+        cands.sort();
+        if sorted != cands {
+            return Err("the ranking is not a permutation of the candidates".into());
+        }
+        match (&self.target, self.target_rank) {
+            (None, None) => Ok(()),
+            (Some(t), Some(r)) if self.ranking.get(r) == Some(t) => Ok(()),
+            (Some(t), Some(r)) => Err(format!(
+                "target_rank {r} is not the position of the target `{t}` in the ranking"
+            )),
+            (Some(_), None) => Err("a target without a target_rank".into()),
+            (None, Some(_)) => Err("a target_rank without a target".into()),
+        }
+    }
+}
+
 /// Serialises steps as `<tag>body</tag>` segments, one per line.
 pub fn serialise(steps: &[Step]) -> String {
     steps

@@ -183,7 +183,8 @@ impl TrajectoryWriter {
     }
 }
 
-/// Reads every episode of a file (errors name the file and line).
+/// Reads every episode of a file, checking each ([`Episode::check`]); errors name the file
+/// and line.
 pub fn read_episodes(path: &Path) -> Result<Vec<Episode>, TrajectoryError> {
     let f = std::fs::File::open(path).map_err(io(path))?;
     let mut out = Vec::new();
@@ -192,13 +193,14 @@ pub fn read_episodes(path: &Path) -> Result<Vec<Episode>, TrajectoryError> {
         if line.trim().is_empty() {
             continue;
         }
-        out.push(
-            serde_json::from_str(&line).map_err(|e| TrajectoryError::Parse {
-                path: path.to_path_buf(),
-                line: i + 1,
-                message: e.to_string(),
-            })?,
-        );
+        let parse_err = |message: String| TrajectoryError::Parse {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message,
+        };
+        let episode: Episode = serde_json::from_str(&line).map_err(|e| parse_err(e.to_string()))?;
+        episode.check().map_err(parse_err)?;
+        out.push(episode);
     }
     Ok(out)
 }

@@ -1,7 +1,7 @@
 //! The teacher: each tool on a hand-checkable fixture, an episode's step order and tags, and
 //! the reflector catching a planted contradiction.
 
-use serde_json::json;
+use serde_json::{json, Value};
 use star_agents::episode::Step;
 use star_agents::orchestrator::resources;
 use star_agents::roles::rule::{RuleAnalyst, RulePlanner, RuleRanker, RuleReflector};
@@ -429,4 +429,47 @@ fn training_jobs_before_leave_out_the_last_positions_and_keep_their_candidates()
         .map(|u| u.train.len().saturating_sub(5).saturating_sub(1).min(3))
         .sum();
     assert_eq!(before.len(), want);
+}
+
+#[test]
+fn episodes_that_break_their_promises_are_refused_naming_the_line() {
+    // Found by star-train/tests/trajectories.rs: a `target_rank` of 10^12 made the outcome
+    // filter allocate 8 TB (abort), and u64::MAX overflowed.
+    use star_agents::trajectory::{filter_file, read_episodes, FilterConfig};
+    let (_, split, res, cands) = synthetic();
+    let teacher = Teacher::rule_based(res, TeacherConfig::default());
+    let meta = EpisodeMeta {
+        id: "test:0".into(),
+        split: "test".into(),
+        target: Some(cands.cases[0].target()),
+    };
+    let ep = teacher.run(&cands.request(0, &split), &meta).unwrap();
+    ep.check().unwrap();
+    let good = serde_json::to_string(&ep).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.jsonl");
+    for (field, value, says) in [
+        (
+            "target_rank",
+            json!(1_000_000_000_000u64),
+            "target_rank 1000000000000",
+        ),
+        (
+            "target_rank",
+            json!(u64::MAX),
+            "target_rank 18446744073709551615",
+        ),
+        ("ranking", json!(["nope"]), "not a permutation"),
+        ("target_rank", Value::Null, "a target without a target_rank"),
+    ] {
+        let mut bad: Value = serde_json::from_str(&good).unwrap();
+        bad[field] = value;
+        std::fs::write(&path, format!("{good}\n{bad}\n")).unwrap();
+        let err = read_episodes(&path).unwrap_err().to_string();
+        assert!(err.contains("t.jsonl:2:") && err.contains(says), "{err}");
+        let err = filter_file(&path, &dir.path().join("k.jsonl"), &FilterConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("t.jsonl:2:"), "{err}");
+    }
 }
