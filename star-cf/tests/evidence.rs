@@ -173,11 +173,18 @@ fn a_huge_length_prefix_is_an_error_not_an_allocation() {
         .save(&path)
         .unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
-    // After the 8-byte magic: the fingerprint string's u64 length. Claim 1 TiB.
+    // After the 8-byte magic: the fingerprint string's u64 length. Claim 1 TiB, and give the
+    // file a matching checksum so the decoder itself meets the length.
     bytes[8..16].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let n = bytes.len();
+    let sum = <sha2::Sha256 as sha2::Digest>::digest(&bytes[8..n - 32]);
+    bytes[n - 32..].copy_from_slice(&sum);
     std::fs::write(&path, &bytes).unwrap();
     let err = EvidenceStore::load(&path, None).unwrap_err().to_string();
-    assert!(err.contains("corrupt evidence store"), "{err}");
+    assert!(
+        err.contains("corrupt evidence store") && !err.contains("checksum"),
+        "{err}"
+    );
     // A truncated store is reported the same way.
     let ok = EvidenceStore::build(&ds, &split, EvidenceConfig::default());
     ok.save(&path).unwrap();
@@ -187,4 +194,27 @@ fn a_huge_length_prefix_is_an_error_not_an_allocation() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("corrupt evidence store"), "{err}");
+}
+
+#[test]
+fn a_damaged_store_fails_its_checksum() {
+    let (ds, split) = data();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("evidence.bin");
+    EvidenceStore::build(&ds, &split, EvidenceConfig::default())
+        .save(&path)
+        .unwrap();
+    EvidenceStore::load(&path, Some(&ds)).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    // one bit in the middle (neighbour lists, graph): bincode would decode it
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = EvidenceStore::load(&path, Some(&ds))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("evidence.bin") && err.contains("checksum mismatch"),
+        "{err}"
+    );
 }

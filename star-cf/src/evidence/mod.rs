@@ -114,7 +114,26 @@ pub struct RequestEvidence {
     pub candidates: Vec<CandidateEvidence>,
 }
 
-const MAGIC: &[u8; 8] = b"STAREVD2";
+/// File format: this magic, the bincode body, and the SHA-256 of the body (32 bytes).
+const MAGIC: &[u8; 8] = b"STAREVD3";
+const SUM_LEN: usize = 32;
+
+/// Passes writes through while hashing them.
+struct HashingWriter<'a, W: std::io::Write> {
+    inner: &'a mut W,
+    hasher: sha2::Sha256,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 /// Precomputed CF structures that answer evidence look-ups.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -409,7 +428,13 @@ impl EvidenceStore {
         write_atomic(path, |w| {
             use std::io::Write;
             w.write_all(MAGIC)?;
-            bincode::serialize_into(&mut *w, self).map_err(std::io::Error::other)
+            let mut hw = HashingWriter {
+                inner: w,
+                hasher: <sha2::Sha256 as sha2::Digest>::new(),
+            };
+            bincode::serialize_into(&mut hw, self).map_err(std::io::Error::other)?;
+            let sum = sha2::Digest::finalize(hw.hasher);
+            w.write_all(&sum)
         })
     }
 
@@ -424,6 +449,16 @@ impl EvidenceStore {
             return Err(CfError::format(
                 path,
                 "not an evidence store, or one written by another version of star",
+            ));
+        }
+        // A checksum over the body catches a damaged file before anything is decoded.
+        let Some((body, sum)) = body.split_at_checked(body.len().saturating_sub(SUM_LEN)) else {
+            return Err(CfError::format(path, "not an evidence store (too short)"));
+        };
+        if sum.len() != SUM_LEN || <sha2::Sha256 as sha2::Digest>::digest(body).as_slice() != sum {
+            return Err(CfError::format(
+                path,
+                "corrupt evidence store (checksum mismatch); delete it to have it rebuilt",
             ));
         }
         // bincode's defaults (fixed-width integers, as `save` writes), plus a limit: a length
