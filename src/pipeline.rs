@@ -714,19 +714,38 @@ pub fn distill_sft(
                 kept.display()
             );
         }
-        let mut episodes = star_agents::trajectory::read_episodes(&kept)?;
         // The teacher writes episodes as its threads finish them, so the file's order varies
-        // from run to run. Sort by id, then shuffle with the seed: the same subset and order
-        // for the same seed, however the file was written.
-        episodes.sort_by(|a, b| a.id.cmp(&b.id));
+        // from run to run. Sort the ids, then shuffle them with the seed: the same subset and
+        // order for the same seed, however the file was written. Two passes over the file
+        // (ids, then the chosen episodes) hold only the episodes used in memory.
+        use star_agents::trajectory::for_each_episode;
+        let mut ids: Vec<String> = Vec::new();
+        for_each_episode(&kept, |ep, _| {
+            ids.push(ep.id);
+            Ok(())
+        })?;
+        ids.sort();
         {
             use rand::seq::SliceRandom;
             use rand::SeedableRng;
-            episodes.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(opts.sft.seed));
+            ids.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(opts.sft.seed));
         }
         if let Some(n) = opts.max_trajectories {
-            episodes.truncate(n);
+            ids.truncate(n);
         }
+        let order: std::collections::HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(k, id)| (id.as_str(), k))
+            .collect();
+        let mut chosen: Vec<Option<star_agents::episode::Episode>> = vec![None; ids.len()];
+        for_each_episode(&kept, |ep, _| {
+            if let Some(&k) = order.get(ep.id.as_str()) {
+                chosen[k].get_or_insert(ep);
+            }
+            Ok(())
+        })?;
+        let episodes: Vec<_> = chosen.into_iter().flatten().collect();
         for ep in &episodes {
             samples.push(sample_from_episode(ep, &p.ds, &p.split, &opts.view)?);
         }

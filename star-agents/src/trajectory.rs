@@ -183,11 +183,13 @@ impl TrajectoryWriter {
     }
 }
 
-/// Reads every episode of a file, checking each ([`Episode::check`]); errors name the file
-/// and line.
-pub fn read_episodes(path: &Path) -> Result<Vec<Episode>, TrajectoryError> {
+/// Calls `each` with every episode of a file in order, checking each ([`Episode::check`]),
+/// one line in memory at a time; errors name the file and line.
+pub fn for_each_episode(
+    path: &Path,
+    mut each: impl FnMut(Episode, &str) -> Result<(), TrajectoryError>,
+) -> Result<(), TrajectoryError> {
     let f = std::fs::File::open(path).map_err(io(path))?;
-    let mut out = Vec::new();
     for (i, line) in BufReader::new(f).lines().enumerate() {
         let line = line.map_err(io(path))?;
         if line.trim().is_empty() {
@@ -200,8 +202,19 @@ pub fn read_episodes(path: &Path) -> Result<Vec<Episode>, TrajectoryError> {
         };
         let episode: Episode = serde_json::from_str(&line).map_err(|e| parse_err(e.to_string()))?;
         episode.check().map_err(parse_err)?;
-        out.push(episode);
+        each(episode, &line)?;
     }
+    Ok(())
+}
+
+/// Reads every episode of a file, checking each ([`Episode::check`]); errors name the file
+/// and line.
+pub fn read_episodes(path: &Path) -> Result<Vec<Episode>, TrajectoryError> {
+    let mut out = Vec::new();
+    for_each_episode(path, |ep, _| {
+        out.push(ep);
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -257,15 +270,13 @@ pub fn filter_file(
     output: &Path,
     cfg: &FilterConfig,
 ) -> Result<FilterStats, TrajectoryError> {
-    let episodes = read_episodes(input)?;
-    let mut stats = FilterStats {
-        total: episodes.len(),
-        ..Default::default()
-    };
+    let mut stats = FilterStats::default();
     let tmp = output.with_extension("jsonl.tmp");
     {
         let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io(&tmp))?);
-        for ep in &episodes {
+        // one episode in memory at a time: trajectory files grow with the dataset
+        for_each_episode(input, |ep, line| {
+            stats.total += 1;
             match ep.target_rank {
                 None => stats.no_target += 1,
                 Some(r) => {
@@ -278,13 +289,18 @@ pub fn filter_file(
             if !ep.valid {
                 stats.invalid += 1;
             }
-            if keep(ep, cfg) {
+            if keep(&ep, cfg) {
                 stats.kept += 1;
-                serde_json::to_writer(&mut w, ep).expect("episodes serialise");
+                w.write_all(line.as_bytes()).map_err(io(&tmp))?;
                 w.write_all(b"\n").map_err(io(&tmp))?;
             }
-        }
+            Ok(())
+        })
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })?;
         w.flush().map_err(io(&tmp))?;
+        w.get_ref().sync_all().map_err(io(&tmp))?;
     }
     std::fs::rename(&tmp, output).map_err(io(output))?;
     Ok(stats)
