@@ -100,3 +100,13 @@ impl CfError {
         }
     }
 }
+
+/// The message of a caught panic (`std::panic::catch_unwind`'s payload), or `""` when it is not
+/// a string.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}

@@ -15,7 +15,7 @@ use star_model::student::{DecoderConfig, StarTokenizer};
 use std::path::Path;
 
 mod mutate;
-use mutate::{mutate_bytes, mutate_json};
+use mutate::{env_u64, mutate_bytes, mutate_json};
 
 fn saved_model(dir: &Path) {
     let lines = [
@@ -85,16 +85,10 @@ fn mutated_model_directories_load_or_fail_cleanly() {
         ("model.safetensors", read("model.safetensors")),
     ];
     // STAR_PROPTEST_SEED / STAR_PROPTEST_CASES run other or longer searches
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
-    let mut rng = ChaCha8Rng::seed_from_u64(env("STAR_PROPTEST_SEED", 8));
+    let mut rng = ChaCha8Rng::seed_from_u64(env_u64("STAR_PROPTEST_SEED", 8));
     let (mut loaded, mut failed) = (0, 0);
     let mut problems = Vec::new();
-    let cases = env("STAR_PROPTEST_CASES", 1500) as usize;
+    let cases = env_u64("STAR_PROPTEST_CASES", 1500) as usize;
     for case in 0..cases {
         let dir = tmp.path().join(format!("case-{case}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -133,11 +127,7 @@ fn mutated_model_directories_load_or_fail_cleanly() {
         std::fs::remove_dir_all(&dir).unwrap();
         match result {
             Err(p) => {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
+                let msg = star_cf::error::panic_message(p.as_ref());
                 problems.push(format!("case {case}: {file} {what}: panicked: {msg}"));
             }
             Ok(Ok(Ok(scores))) => {

@@ -302,11 +302,7 @@ where
     let result = match launched {
         Ok(result) => result,
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
+            let message = star_cf::error::panic_message(payload.as_ref());
             if opts.start_epoch == 0 || !message.contains("checkpoint") {
                 std::panic::resume_unwind(payload);
             }

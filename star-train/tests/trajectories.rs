@@ -10,7 +10,7 @@
 mod mutate;
 
 use burn::prelude::*;
-use mutate::{mutate_bytes, mutate_json};
+use mutate::{env_u64, mutate_bytes, mutate_json};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
@@ -77,14 +77,8 @@ fn mutated_trajectory_files_are_read_or_refused_cleanly() {
         ..Default::default()
     };
 
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
-    let mut rng = ChaCha8Rng::seed_from_u64(env("STAR_PROPTEST_SEED", 11));
-    let cases = env("STAR_PROPTEST_CASES", 1000) as usize;
+    let mut rng = ChaCha8Rng::seed_from_u64(env_u64("STAR_PROPTEST_SEED", 11));
+    let cases = env_u64("STAR_PROPTEST_CASES", 1000) as usize;
     let (mut samples, mut refused, mut problems) = (0, 0, Vec::new());
     let path = tmp.path().join("episodes.jsonl");
     for case in 0..cases {
@@ -141,11 +135,7 @@ fn mutated_trajectory_files_are_read_or_refused_cleanly() {
         }));
         match outcome {
             Err(p) => {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
+                let msg = star_cf::error::panic_message(p.as_ref());
                 problems.push(format!(
                     "case {case}: line {} {what}: panicked: {msg}",
                     k + 1

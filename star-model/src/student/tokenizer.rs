@@ -114,11 +114,7 @@ impl StarTokenizer {
         let inner = match parsed {
             Ok(result) => result.map_err(|e| err(Some(path), e))?,
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
+                let message = star_cf::error::panic_message(panic.as_ref());
                 return Err(err(Some(path), format!("not a tokenizer: {message}")));
             }
         };

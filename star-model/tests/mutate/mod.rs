@@ -92,3 +92,11 @@ pub fn mutate_bytes(b: &mut Vec<u8>, rng: &mut ChaCha8Rng) -> String {
         }
     }
 }
+
+/// A number from the environment (`STAR_PROPTEST_SEED`, `STAR_PROPTEST_CASES`), else `default`.
+pub fn env_u64(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
