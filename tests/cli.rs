@@ -838,3 +838,57 @@ cp "$(dirname "$saved")/disk/teacher-train.jsonl" "$saved/"; exit $rc"#;
     );
     assert_eq!(episodes(&file), full, "nothing lost or duplicated");
 }
+
+/// `star train cf` and `star train sasrec` killed at random points and rerun with `--resume`
+/// end with the same models as uninterrupted runs.
+#[test]
+fn killing_train_at_random_points_changes_no_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = tmp.path();
+    let command = |args: &[&str], run: &Path, resume: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_star"));
+        cmd.env("STAR_HOME", h)
+            .env("RUST_LOG", "info,burn_train=warn,burn_core=warn")
+            .args(args)
+            .args(["--dataset", "synthetic", "--run-dir"])
+            .arg(run);
+        if resume {
+            cmd.arg("--resume");
+        }
+        cmd
+    };
+    let (reference, killed) = (h.join("reference"), h.join("killed"));
+    let mut points = KillPoints::new("train");
+    let stages: [(&[&str], &[&str]); 2] = [
+        (
+            &["train", "cf", "--model", "all", "--epochs", "12"],
+            &[
+                "cf/BPR-MF/embeddings.safetensors",
+                "cf/BPR-MF/summary.json",
+                "cf/LightGCN/embeddings.safetensors",
+                "cf/LightGCN/summary.json",
+            ],
+        ),
+        (
+            &["train", "sasrec", "--epochs", "6"],
+            &["sasrec/summary.json"],
+        ),
+    ];
+    for (args, files) in stages {
+        let took = run_to_end(command(args, &reference, false), args[1]);
+        let mut kills = 0;
+        for _ in 0..2 {
+            let after = points.between(0.1, 0.9, took);
+            let log = h.join(format!("{}-{kills}.log", args[1]));
+            if !kill_after(command(args, &killed, true), after, &log) {
+                break;
+            }
+            kills += 1;
+        }
+        assert!(kills >= 1, "{} ended before the first kill", args[1]);
+        run_to_end(command(args, &killed, true), args[1]);
+        for f in files {
+            support::assert_same(&reference, &killed, f);
+        }
+    }
+}
