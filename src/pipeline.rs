@@ -380,9 +380,11 @@ pub fn train_sasrec_model(
     let valid = candidates(ds, split, run_dir, SplitKind::Valid, seed, 19)?;
     let dir = sasrec_dir(run_dir);
     let r = train_sasrec(cfg, split, &valid, &dir, &device, resume)?;
-    cfg.model(ds.num_items())
-        .save(dir.join("model-config.json"))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("model-config.json").display()))?;
+    let model_cfg = serde_json::to_string_pretty(&cfg.model(ds.num_items()))?;
+    star_cf::fsutil::write_atomic(&dir.join("model-config.json"), |w| {
+        std::io::Write::write_all(w, model_cfg.as_bytes())
+    })?;
+    // burnpack files are written to a scratch file and renamed into place by burn itself
     r.model
         .save_file(dir.join("model.bpk"))
         .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("model.bpk").display()))?;

@@ -33,6 +33,27 @@ pub fn write_atomic(
     })
 }
 
+/// [`write_atomic`] for writers that take a path (burn's file recorders, safetensors stores,
+/// the tokenizers crate): `write` writes `path.tmp-<pid>`, which is then renamed over `path`;
+/// on error the temporary file is removed. Errors name `path`.
+pub fn write_atomic_path<E: std::fmt::Display>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::result::Result<(), E>,
+) -> std::result::Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let tmp = tmp_path(path);
+    let result = write(&tmp)
+        .map_err(|e| e.to_string())
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("{}: {e}", path.display()));
+    }
+    Ok(())
+}
+
 fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".tmp-{}", std::process::id()));
@@ -55,5 +76,23 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
         let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn path_writers_replace_atomically_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("model.bin");
+        write_atomic_path(&p, |tmp| std::fs::write(tmp, b"one")).unwrap();
+        let err = write_atomic_path(&p, |tmp| {
+            std::fs::write(tmp, b"half")?;
+            Err(std::io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert!(
+            err.contains("model.bin") && err.contains("disk full"),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

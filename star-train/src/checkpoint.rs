@@ -3,8 +3,10 @@
 //! counts only when its three files (model, optimizer, scheduler) are there and match their
 //! checksums; a resumed run starts from the latest such epoch and reports the ones it skips.
 //!
-//! burn-train's own `FileCheckpointer` writes the file in place, so a kill during the write
-//! leaves a file cut short that burn-train later fails to load (or, worse, loads).
+//! burn-train's own `FileCheckpointer` writes each record atomically, but the three records of
+//! an epoch separately (each on its own thread) and without a checksum: a kill between them
+//! leaves an epoch with a model and no optimizer state, on which burn-train's resume panics,
+//! and a record damaged later (a flipped bit that still decodes) goes unnoticed.
 
 use burn::tensor::Bytes;
 use burn::train::checkpoint::{Checkpoint, Checkpointer, CheckpointerError};

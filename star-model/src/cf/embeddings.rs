@@ -33,9 +33,9 @@ impl CfEmbeddings {
 
     /// Writes the embeddings to a safetensors file (replacing it).
     pub fn save_safetensors(&self, path: &Path) -> Result<(), String> {
-        let mut store = SafetensorsStore::from_file(path).overwrite(true);
-        self.save_into(&mut store)
-            .map_err(|e| format!("{}: {e}", path.display()))
+        star_cf::fsutil::write_atomic_path(path, |tmp| {
+            self.save_into(&mut SafetensorsStore::from_file(tmp).overwrite(true))
+        })
     }
 
     /// Reads embeddings written by [`CfEmbeddings::save_safetensors`] (or any safetensors file

@@ -115,9 +115,6 @@ impl ModelConfig {
     /// Writes `config.json` (through a temporary file renamed into place).
     pub fn save(&self, path: &Path) -> Result<(), String> {
         let text = serde_json::to_string_pretty(self).expect("config serialises");
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text + "\n")
-            .and_then(|_| std::fs::rename(&tmp, path))
-            .map_err(|e| format!("{}: {e}", path.display()))
+        star_cf::fsutil::write_atomic_path(path, |tmp| std::fs::write(tmp, text + "\n"))
     }
 }

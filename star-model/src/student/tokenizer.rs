@@ -124,18 +124,8 @@ impl StarTokenizer {
     /// Writes `tokenizer.json` through a temporary file renamed into place, so a crash never
     /// leaves a file cut short.
     pub fn save(&self, path: &Path) -> Result<(), TokenizerError> {
-        let mut name = path.file_name().unwrap_or_default().to_os_string();
-        name.push(format!(".tmp-{}", std::process::id()));
-        let tmp = path.with_file_name(name);
-        let result = self
-            .inner
-            .save(&tmp, false)
-            .map_err(|e| err(Some(path), e))
-            .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| err(Some(path), e)));
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+        star_cf::fsutil::write_atomic_path(path, |tmp| self.inner.save(tmp, false))
+            .map_err(|e| err(None, e))
     }
 
     /// Vocabulary size including special tokens.
