@@ -11,11 +11,11 @@ use burn::optim::AdamConfig;
 use burn::train::checkpoint::{
     ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
 };
+use burn::train::metric::store::EventStoreClient;
 use burn::train::metric::store::{Aggregate, Direction, Split as MetricSplit};
 use burn::train::metric::{Adaptor, LossInput, LossMetric};
 use burn::train::{
-    InferenceStep, Learner, LearnerModel, MetricEarlyStoppingStrategy, StoppingCondition,
-    SupervisedTraining, TrainStep,
+    EarlyStoppingStrategy, InferenceStep, Learner, LearnerModel, SupervisedTraining, TrainStep,
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -86,6 +86,10 @@ pub fn verified_checkpoint(dir: &Path, epoch: usize) -> Result<PathBuf, TrainErr
     Ok(path)
 }
 
+/// Marks a checkpoint directory whose records carry SHA-256 sidecars (written when a run
+/// starts); older directories without it are refused on resume rather than wiped.
+const FORMAT_FILE: &str = "format";
+
 /// Marker of a run that early stopping ended: resuming it trains nothing more.
 fn early_stop_marker(dir: &Path) -> PathBuf {
     dir.join("checkpoint").join("early-stopped")
@@ -107,6 +111,19 @@ fn latest_complete_epoch(dir: &Path) -> usize {
                 tracing::warn!("skipping the checkpoint of epoch {epoch}: {e}");
                 checkpoint::remove_epoch(&ckpt, epoch);
             }
+        }
+    }
+    // leftovers of later epochs (records without a model file, interrupted writes)
+    for entry in std::fs::read_dir(&ckpt).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let later = checkpoint::RECORDS.iter().any(|r| {
+            name.strip_prefix(&format!("{r}-"))
+                .and_then(|rest| rest.split('.').next())
+                .and_then(|n| n.parse::<usize>().ok())
+                .is_some_and(|n| n > done)
+        });
+        if later {
+            let _ = std::fs::remove_file(entry.path());
         }
     }
     for split in ["train", "valid"] {
@@ -152,12 +169,8 @@ pub fn prepare_run_dir<C: Config + PartialEq + Clone + std::fmt::Debug>(
 ) -> Result<usize, TrainError> {
     std::fs::create_dir_all(dir).map_err(|e| file_err(dir, &e))?;
     let cfg_path = dir.join("train-config.json");
-    let done = if resume {
-        latest_complete_epoch(dir)
-    } else {
-        0
-    };
-    if done > 0 {
+    // Nothing is removed before the settings are known to match.
+    if resume && cfg_path.is_file() {
         let saved = C::load(&cfg_path).map_err(|e| file_err(&cfg_path, &e))?;
         if normalise(saved.clone()) != normalise(cfg.clone()) {
             return Err(TrainError::ConfigMismatch {
@@ -165,15 +178,61 @@ pub fn prepare_run_dir<C: Config + PartialEq + Clone + std::fmt::Debug>(
                 dir: dir.to_path_buf(),
             });
         }
+    }
+    let ckpt = dir.join("checkpoint");
+    let format = ckpt.join(FORMAT_FILE);
+    if resume && !format.is_file() && !checkpoint_epochs(dir).is_empty() {
+        return Err(file_err(
+            &ckpt,
+            &"these checkpoints have no checksums (written by an older star) and cannot be verified; train without --resume to start over",
+        ));
+    }
+    let done = if resume {
+        latest_complete_epoch(dir)
     } else {
+        0
+    };
+    if done == 0 {
         for sub in ["checkpoint", "train", "valid"] {
             let _ = std::fs::remove_dir_all(dir.join(sub));
         }
         let json = serde_json::to_string_pretty(cfg).map_err(|e| file_err(&cfg_path, &e))?;
         star_cf::fsutil::write_atomic(&cfg_path, |w| w.write_all(json.as_bytes()))
             .map_err(|e| file_err(&cfg_path, &e))?;
+        star_cf::fsutil::write_atomic(&format, |w| w.write_all(b"sha256 sidecars\n"))
+            .map_err(|e| file_err(&format, &e))?;
     }
     Ok(done)
+}
+
+/// Early stopping on a validation metric (higher is better) after `patience` epochs without a
+/// new best, decided from the metric logs of every epoch so far. burn-train's
+/// `MetricEarlyStoppingStrategy` keeps its best epoch in memory only, so a resumed run would
+/// count its first epoch as a new best and stop later than an uninterrupted one; this
+/// strategy holds no state and decides the same either way.
+#[derive(Clone)]
+struct LoggedEarlyStopping {
+    metric: burn::train::metric::MetricName,
+    patience: usize,
+}
+
+impl EarlyStoppingStrategy for LoggedEarlyStopping {
+    fn should_stop(&mut self, epoch: usize, store: &EventStoreClient) -> bool {
+        let value = |e| store.find_metric(&self.metric, e, Aggregate::Mean, &MetricSplit::Valid);
+        if value(epoch).is_none() {
+            return false;
+        }
+        // the first strictly greater value wins, as in burn-train's strategy
+        let mut best: Option<(usize, f64)> = None;
+        for e in 1..=epoch {
+            if let Some(v) = value(e) {
+                if best.is_none_or(|(_, b)| v > b) {
+                    best = Some((e, v));
+                }
+            }
+        }
+        best.is_some_and(|(e, _)| epoch - e >= self.patience)
+    }
 }
 
 /// How long and how fast to train.
@@ -258,15 +317,10 @@ where
             MetricSplit::Valid,
         ))
         .build();
-    let early = MetricEarlyStoppingStrategy::new(
-        &ndcg,
-        Aggregate::Mean,
-        Direction::Highest,
-        MetricSplit::Valid,
-        StoppingCondition::NoImprovementSince {
-            n_epochs: opts.patience,
-        },
-    );
+    let early = LoggedEarlyStopping {
+        metric: burn::train::metric::Metric::name(&ndcg),
+        patience: opts.patience,
+    };
     let mut training = SupervisedTraining::new(dir, train, valid)
         .metric_train_numeric(LossMetric::new())
         .metric_valid_numeric(LossMetric::new());

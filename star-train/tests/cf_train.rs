@@ -192,23 +192,88 @@ fn a_damaged_or_unfinished_checkpoint_is_reported_and_the_run_resumes_before_it(
 }
 
 #[test]
-fn resuming_a_run_that_stopped_early_trains_nothing_more() {
+fn early_stopping_decides_the_same_after_a_resume() {
     let (_split, graph, valid) = data();
     let device = Device::flex();
-    // A learning rate this small barely moves NDCG@10; patience 1 stops at the first epoch
-    // without a gain.
+    // A high learning rate: NDCG@10 peaks within a few epochs, and patience 2 stops training
+    // two epochs after the best one.
     let cfg = CfTrainConfig::new(CfModelKind::Mf)
         .with_dim(16)
         .with_max_epochs(30)
-        .with_patience(1)
+        .with_patience(2)
         .with_batch_size(256)
         .with_learning_rate(5e-2);
+    let full_dir = tempfile::tempdir().unwrap();
+    let full = train_cf(&cfg, &graph, &valid, full_dir.path(), &device, false).unwrap();
+    assert!(
+        full.epochs_run < 30,
+        "stopped early after {}",
+        full.epochs_run
+    );
+    assert_eq!(full.epochs_run, full.best_epoch + 2);
+
+    // Interrupted one epoch after the best, then resumed: burn-train's own strategy forgot
+    // the best epoch and counted the first resumed epoch as a new best (it stopped later).
     let dir = tempfile::tempdir().unwrap();
-    let r = train_cf(&cfg, &graph, &valid, dir.path(), &device, false).unwrap();
-    assert!(r.epochs_run < 30, "stopped early after {}", r.epochs_run);
-    let again = train_cf(&cfg, &graph, &valid, dir.path(), &device, true).unwrap();
-    assert_eq!(again.resumed_after, Some(r.epochs_run));
-    assert_eq!(again.epochs_run, r.epochs_run, "no epoch past the stop");
-    assert_eq!(again.best_epoch, r.best_epoch);
-    assert_eq!(again.valid_ndcg10, r.valid_ndcg10);
+    let cut = full.best_epoch + 1;
+    train_cf(
+        &cfg.clone().with_max_epochs(cut),
+        &graph,
+        &valid,
+        dir.path(),
+        &device,
+        false,
+    )
+    .unwrap();
+    let resumed = train_cf(&cfg, &graph, &valid, dir.path(), &device, true).unwrap();
+    assert_eq!(resumed.resumed_after, Some(cut));
+    assert_eq!(
+        resumed.epochs_run, full.epochs_run,
+        "stops where the full run stopped"
+    );
+    assert_eq!(resumed.best_epoch, full.best_epoch);
+    assert_eq!(resumed.valid_ndcg10, full.valid_ndcg10);
+
+    // Resuming the finished run trains nothing more.
+    let again = train_cf(&cfg, &graph, &valid, full_dir.path(), &device, true).unwrap();
+    assert_eq!(again.resumed_after, Some(full.epochs_run));
+    assert_eq!(again.epochs_run, full.epochs_run, "no epoch past the stop");
+    assert_eq!(again.best_epoch, full.best_epoch);
+    assert_eq!(again.valid_ndcg10, full.valid_ndcg10);
+}
+
+#[test]
+fn resume_removes_nothing_it_cannot_verify_or_that_other_settings_wrote() {
+    let (_split, graph, valid) = data();
+    let device = Device::flex();
+    let cfg = CfTrainConfig::new(CfModelKind::Mf)
+        .with_dim(16)
+        .with_max_epochs(2)
+        .with_batch_size(256)
+        .with_learning_rate(5e-3);
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("checkpoint");
+    train_cf(&cfg, &graph, &valid, dir.path(), &device, false).unwrap();
+    // other settings, and no epoch that verifies: refused, and nothing deleted
+    for e in [1, 2] {
+        std::fs::remove_file(ckpt.join(format!("optim-{e}.bpk.sha256"))).unwrap();
+    }
+    let err = train_cf(
+        &cfg.clone().with_dim(8),
+        &graph,
+        &valid,
+        dir.path(),
+        &device,
+        true,
+    )
+    .unwrap_err();
+    assert!(matches!(err, TrainError::ConfigMismatch { .. }), "{err}");
+    assert!(ckpt.join("model-2.bpk").is_file());
+    // a directory from before checksums: refused, not wiped
+    std::fs::remove_file(ckpt.join("format")).unwrap();
+    let err = train_cf(&cfg, &graph, &valid, dir.path(), &device, true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no checksums"), "{err}");
+    assert!(ckpt.join("model-2.bpk").is_file());
 }
