@@ -385,6 +385,7 @@ pub fn train_sasrec_model(
         std::io::Write::write_all(w, model_cfg.as_bytes())
     })?;
     // burnpack files are written to a scratch file and renamed into place by burn itself
+    star_cf::fsutil::remove_stale_temps(&dir.join("model.bpk"));
     r.model
         .save_file(dir.join("model.bpk"))
         .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("model.bpk").display()))?;
@@ -727,6 +728,7 @@ pub fn distill_sft(
             Ok(())
         })?;
         ids.sort();
+        ids.dedup(); // a file from elsewhere may repeat an id: its first episode is used
         {
             use rand::seq::SliceRandom;
             use rand::SeedableRng;

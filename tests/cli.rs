@@ -840,7 +840,8 @@ cp "$(dirname "$saved")/disk/teacher-train.jsonl" "$saved/"; exit $rc"#;
 }
 
 /// `star train cf` and `star train sasrec` killed at random points and rerun with `--resume`
-/// end with the same models as uninterrupted runs.
+/// end with the same CF embeddings and the same summaries (best epoch, epochs run, valid
+/// NDCG@10) as uninterrupted runs.
 #[test]
 fn killing_train_at_random_points_changes_no_result() {
     let tmp = tempfile::tempdir().unwrap();

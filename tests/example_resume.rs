@@ -70,17 +70,30 @@ fn main() {
         }
         return;
     }
-    // `cargo test` passes libtest's arguments: honour a filter and `--list`.
+    // `cargo test` passes libtest's arguments: honour `--list`, filters (`--exact`) and
+    // `--skip`; other options and their values are ignored.
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
         println!("{NAME}: test");
         return;
     }
-    if let Some(filter) = args.iter().find(|a| !a.starts_with('-')) {
-        if !NAME.contains(filter.as_str()) {
-            println!("running 0 tests");
-            return;
+    let exact = args.iter().any(|a| a == "--exact");
+    let matches = |f: &str| if exact { NAME == f } else { NAME.contains(f) };
+    let (mut filters, mut skipped) = (Vec::new(), false);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--skip" => skipped |= it.next().is_some_and(|f| matches(f)),
+            "--test-threads" | "--color" | "--format" | "--logfile" | "-Z" => {
+                it.next();
+            }
+            a if a.starts_with('-') => {}
+            f => filters.push(f.to_string()),
         }
+    }
+    if skipped || !(filters.is_empty() || filters.iter().any(|f| matches(f))) {
+        println!("running 0 tests");
+        return;
     }
     println!("running 1 test");
 

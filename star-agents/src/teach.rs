@@ -250,8 +250,10 @@ pub fn teach(
         drop(tx);
         for (id, result) in rx {
             on_done();
-            if error.is_some() {
-                continue; // stopping: drain what the threads still finish
+            // After an append error nothing more is written; after failures in a row the
+            // episodes other threads still finish are kept.
+            if matches!(error, Some(TeachError::Trajectory(_))) {
+                continue;
             }
             match result {
                 Ok(ep) => match writer.append(&ep) {
@@ -268,7 +270,7 @@ pub fn teach(
                     summary.failed += 1;
                     in_a_row += 1;
                     tracing::warn!("episode {id} failed: {e}");
-                    if in_a_row >= MAX_FAILURES_IN_A_ROW {
+                    if in_a_row >= MAX_FAILURES_IN_A_ROW && error.is_none() {
                         error = Some(TeachError::FailingInARow {
                             failed: in_a_row,
                             id,
@@ -283,6 +285,9 @@ pub fn teach(
         }
     });
     summary.wall_s = start.elapsed().as_secs_f64();
+    if let Some(TeachError::FailingInARow { written, .. }) = &mut error {
+        *written = writer.len(); // with what other threads finished after the stop
+    }
     match error {
         Some(e) => Err(e),
         None => Ok(summary),

@@ -63,6 +63,8 @@ pub struct TrajectoryWriter {
     repaired: bool,
     /// Length of the complete lines.
     len: u64,
+    /// A failed append could not be cut back: the file may end in a partial line.
+    broken: bool,
 }
 
 impl TrajectoryWriter {
@@ -124,6 +126,7 @@ impl TrajectoryWriter {
             done,
             repaired,
             len: good_len,
+            broken: false,
         })
     }
 
@@ -158,6 +161,16 @@ impl TrajectoryWriter {
         if self.done.contains(&episode.id) {
             return Ok(false);
         }
+        if self.broken {
+            return Err(TrajectoryError::Append {
+                path: self.path.clone(),
+                id: episode.id.clone(),
+                kept: self.done.len(),
+                source: std::io::Error::other(
+                    "an earlier append failed and its partial line could not be removed; reopen the file",
+                ),
+            });
+        }
         let mut line = serde_json::to_vec(episode).expect("episodes serialise");
         line.push(b'\n');
         let written = self
@@ -168,8 +181,8 @@ impl TrajectoryWriter {
         if let Err(source) = written {
             // Cut a partly written line off at once (this also frees its space); reopening
             // would drop it anyway.
-            let _ = self.file.set_len(self.len);
-            let _ = self.file.seek(SeekFrom::Start(self.len));
+            self.broken = self.file.set_len(self.len).is_err()
+                || self.file.seek(SeekFrom::Start(self.len)).is_err();
             return Err(TrajectoryError::Append {
                 path: self.path.clone(),
                 id: episode.id.clone(),
@@ -271,9 +284,8 @@ pub fn filter_file(
     cfg: &FilterConfig,
 ) -> Result<FilterStats, TrajectoryError> {
     let mut stats = FilterStats::default();
-    let tmp = output.with_extension("jsonl.tmp");
-    {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io(&tmp))?);
+    let mut failed: Option<TrajectoryError> = None;
+    let written = star_cf::fsutil::write_atomic(output, |w| {
         // one episode in memory at a time: trajectory files grow with the dataset
         for_each_episode(input, |ep, line| {
             stats.total += 1;
@@ -291,17 +303,26 @@ pub fn filter_file(
             }
             if keep(&ep, cfg) {
                 stats.kept += 1;
-                w.write_all(line.as_bytes()).map_err(io(&tmp))?;
-                w.write_all(b"\n").map_err(io(&tmp))?;
+                w.write_all(line.as_bytes()).map_err(io(output))?;
+                w.write_all(b"\n").map_err(io(output))?;
             }
             Ok(())
         })
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })?;
-        w.flush().map_err(io(&tmp))?;
-        w.get_ref().sync_all().map_err(io(&tmp))?;
+        .map_err(|e| {
+            let message = e.to_string();
+            failed = Some(e);
+            std::io::Error::other(message)
+        })
+    });
+    if let Some(e) = failed {
+        return Err(e);
     }
-    std::fs::rename(&tmp, output).map_err(io(output))?;
+    written.map_err(|e| TrajectoryError::Io {
+        path: output.to_path_buf(),
+        source: match e {
+            star_cf::error::CfError::Io { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        },
+    })?;
     Ok(stats)
 }

@@ -14,6 +14,7 @@ pub fn write_atomic(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| CfError::io(dir, e))?;
     }
+    remove_stale_temps(path);
     let tmp = tmp_path(path);
     let result = (|| {
         let f = std::fs::File::create(&tmp)?;
@@ -33,9 +34,9 @@ pub fn write_atomic(
     })
 }
 
-/// [`write_atomic`] for writers that take a path (burn's file recorders, safetensors stores,
-/// the tokenizers crate): `write` writes `path.tmp-<pid>`, which is then renamed over `path`;
-/// on error the temporary file is removed. Errors name `path`.
+/// [`write_atomic`] for writers that take a path (the tokenizers crate, burn's config files):
+/// `write` writes `path.tmp-<pid>`, which is then synced and renamed over `path`; on error the
+/// temporary file is removed. Errors name `path`.
 pub fn write_atomic_path<E: std::fmt::Display>(
     path: &Path,
     write: impl FnOnce(&Path) -> std::result::Result<(), E>,
@@ -43,15 +44,44 @@ pub fn write_atomic_path<E: std::fmt::Display>(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
+    remove_stale_temps(path);
     let tmp = tmp_path(path);
     let result = write(&tmp)
         .map_err(|e| e.to_string())
+        .and_then(|()| {
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| e.to_string())
+        })
         .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
         return Err(format!("{}: {e}", path.display()));
     }
     Ok(())
+}
+
+/// Removes what writes of `path` killed part-way left beside it: `NAME.tmp-<pid>` (ours) and
+/// `NAME.<pid>-<n>.tmp` (burn's burnpack writer). A rerun has another pid, so its own write
+/// would not replace them.
+pub fn remove_stale_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let n = entry.file_name().to_string_lossy().into_owned();
+        if let Some(rest) = n.strip_prefix(&prefix) {
+            if rest.starts_with("tmp-") || rest.ends_with(".tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
 }
 
 fn tmp_path(path: &Path) -> PathBuf {

@@ -37,23 +37,6 @@ fn sha256(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// Writes `bytes` to `path` through a temporary file that is synced and renamed into place.
-fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// Writes a checkpoint file and then its checksum sidecar, each atomically.
 pub fn write_checkpoint_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     // A stale sidecar must not vouch for the new file while it is being replaced.
@@ -62,8 +45,11 @@ pub fn write_checkpoint_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
-    write_synced(path, bytes)?;
-    write_synced(
+    let write = |p: &Path, b: &[u8]| {
+        star_cf::fsutil::write_atomic(p, |w| w.write_all(b)).map_err(std::io::Error::other)
+    };
+    write(path, bytes)?;
+    write(
         &sum,
         format!("{}  {}\n", sha256(bytes), bytes.len()).as_bytes(),
     )

@@ -177,7 +177,8 @@ fn a_damaged_or_unfinished_checkpoint_is_reported_and_the_run_resumes_before_it(
         values(full.embeddings.items.val())
     );
 
-    // A checkpoint damaged after training is reported when the best one is picked.
+    // A checkpoint damaged after training is reported by `verified_checkpoint`, which picking
+    // the best epoch goes through.
     let model3 = ckpt.join("model-3.bpk");
     let mut bytes = std::fs::read(&model3).unwrap();
     bytes[10] ^= 0x40;

@@ -452,10 +452,11 @@ impl EvidenceStore {
             ));
         }
         // A checksum over the body catches a damaged file before anything is decoded.
-        let Some((body, sum)) = body.split_at_checked(body.len().saturating_sub(SUM_LEN)) else {
+        if body.len() < SUM_LEN {
             return Err(CfError::format(path, "not an evidence store (too short)"));
-        };
-        if sum.len() != SUM_LEN || <sha2::Sha256 as sha2::Digest>::digest(body).as_slice() != sum {
+        }
+        let (body, sum) = body.split_at(body.len() - SUM_LEN);
+        if <sha2::Sha256 as sha2::Digest>::digest(body).as_slice() != sum {
             return Err(CfError::format(
                 path,
                 "corrupt evidence store (checksum mismatch); delete it to have it rebuilt",

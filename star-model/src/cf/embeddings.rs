@@ -33,9 +33,11 @@ impl CfEmbeddings {
 
     /// Writes the embeddings to a safetensors file (replacing it).
     pub fn save_safetensors(&self, path: &Path) -> Result<(), String> {
-        star_cf::fsutil::write_atomic_path(path, |tmp| {
-            self.save_into(&mut SafetensorsStore::from_file(tmp).overwrite(true))
-        })
+        // burn's safetensors store writes a scratch file and renames it into place
+        star_cf::fsutil::remove_stale_temps(path);
+        let mut store = SafetensorsStore::from_file(path).overwrite(true);
+        self.save_into(&mut store)
+            .map_err(|e| format!("{}: {e}", path.display()))
     }
 
     /// Reads embeddings written by [`CfEmbeddings::save_safetensors`] (or any safetensors file

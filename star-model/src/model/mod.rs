@@ -183,17 +183,33 @@ impl StarModel {
         let sibling =
             |what: &str| dir.with_file_name(format!(".{name}.{what}-{}", std::process::id()));
         let (tmp, old) = (sibling("tmp"), sibling("old"));
-        let _ = std::fs::remove_dir_all(&tmp);
+        // what saves killed part-way left (under another pid's names)
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            let n = entry.file_name().to_string_lossy().into_owned();
+            if n.starts_with(&format!(".{name}.tmp-")) || n.starts_with(&format!(".{name}.old-")) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
         std::fs::create_dir_all(&tmp).map_err(|e| fail(&tmp, e))?;
         self.config.save(&tmp.join(CONFIG_FILE))?;
         self.tokenizer
             .save(&tmp.join(TOKENIZER_FILE))
             .map_err(|e| e.to_string())?;
         save_hf(&self.net, &tmp)?;
-        if dir.exists() {
+        let had_old = dir.exists();
+        if had_old {
             std::fs::rename(dir, &old).map_err(|e| fail(dir, e))?;
         }
-        std::fs::rename(&tmp, dir).map_err(|e| fail(dir, e))?;
+        if let Err(e) = std::fs::rename(&tmp, dir) {
+            if had_old {
+                let _ = std::fs::rename(&old, dir); // put the old model back
+            }
+            return Err(fail(dir, e));
+        }
         let _ = std::fs::remove_dir_all(&old);
         Ok(())
     }

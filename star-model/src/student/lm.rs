@@ -157,19 +157,18 @@ pub(crate) fn load_hf<M: ModuleSnapshot>(module: &mut M, dir: &Path) -> Result<(
     Ok(())
 }
 
-/// Writes a module's parameters to `dir/model.safetensors` in Hugging Face layout, through a
-/// temporary file renamed into place.
+/// Writes a module's parameters to `dir/model.safetensors` in Hugging Face layout (burn's
+/// safetensors store writes a scratch file and renames it into place).
 pub(crate) fn save_hf<M: ModuleSnapshot>(module: &M, dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let path = dir.join("model.safetensors");
-    let tmp = dir.join(".model.safetensors.tmp");
-    let mut store = SafetensorsStore::from_file(&tmp)
+    star_cf::fsutil::remove_stale_temps(&path);
+    let mut store = SafetensorsStore::from_file(&path)
         .with_to_adapter(BurnToPyTorchAdapter)
         .overwrite(true);
     module
         .save_into(&mut store)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Tensor shapes from the headers of the weight files of `dir`, without reading the tensors.
