@@ -184,7 +184,7 @@ pub fn prepare_run_dir<C: Config + PartialEq + Clone + std::fmt::Debug>(
     if resume && !format.is_file() && !checkpoint_epochs(dir).is_empty() {
         return Err(file_err(
             &ckpt,
-            &"these checkpoints have no checksums (written by an older star) and cannot be verified; train without --resume to start over",
+            &"these checkpoints have no checksums (written by an older star) and cannot be verified; delete this directory, or train without --resume, to start over",
         ));
     }
     let done = if resume {
