@@ -21,6 +21,15 @@ fn data() -> (Split, CfGraph, CandidateSet) {
     (split, graph, valid)
 }
 
+/// BPR-MF with 16 dimensions and batches of 256: `max_epochs` at learning rate `lr`.
+fn small_mf(max_epochs: usize, lr: f64) -> CfTrainConfig {
+    CfTrainConfig::new(CfModelKind::Mf)
+        .with_dim(16)
+        .with_max_epochs(max_epochs)
+        .with_batch_size(256)
+        .with_learning_rate(lr)
+}
+
 fn values(t: Tensor<2>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_into_vec().unwrap()
 }
@@ -58,11 +67,7 @@ fn mf_and_lightgcn_learn_and_checkpoint() {
 fn resume_ends_where_an_uninterrupted_run_ends() {
     let (_split, graph, valid) = data();
     let device = Device::flex();
-    let cfg = CfTrainConfig::new(CfModelKind::Mf)
-        .with_dim(16)
-        .with_max_epochs(4)
-        .with_batch_size(256)
-        .with_learning_rate(5e-3);
+    let cfg = small_mf(4, 5e-3);
 
     let full_dir = tempfile::tempdir().unwrap();
     let full = train_cf(&cfg, &graph, &valid, full_dir.path(), &device, false).unwrap();
@@ -112,11 +117,7 @@ fn a_diverging_run_stops_naming_the_metric_epoch_and_iteration() {
     let (_split, graph, valid) = data();
     let dir = tempfile::tempdir().unwrap();
     // A learning rate this large sends the embeddings past f32's range within a step or two.
-    let cfg = CfTrainConfig::new(CfModelKind::Mf)
-        .with_dim(16)
-        .with_max_epochs(3)
-        .with_batch_size(256)
-        .with_learning_rate(1e30);
+    let cfg = small_mf(3, 1e30);
     let err = train_cf(&cfg, &graph, &valid, dir.path(), &Device::flex(), false)
         .unwrap_err()
         .to_string();
@@ -131,11 +132,7 @@ fn a_diverging_run_stops_naming_the_metric_epoch_and_iteration() {
 fn a_damaged_or_unfinished_checkpoint_is_reported_and_the_run_resumes_before_it() {
     let (_split, graph, valid) = data();
     let device = Device::flex();
-    let cfg = CfTrainConfig::new(CfModelKind::Mf)
-        .with_dim(16)
-        .with_max_epochs(3)
-        .with_batch_size(256)
-        .with_learning_rate(5e-3);
+    let cfg = small_mf(3, 5e-3);
     let full_dir = tempfile::tempdir().unwrap();
     let full = train_cf(&cfg, &graph, &valid, full_dir.path(), &device, false).unwrap();
 
@@ -198,12 +195,7 @@ fn early_stopping_decides_the_same_after_a_resume() {
     let device = Device::flex();
     // A high learning rate: NDCG@10 peaks within a few epochs, and patience 2 stops training
     // two epochs after the best one.
-    let cfg = CfTrainConfig::new(CfModelKind::Mf)
-        .with_dim(16)
-        .with_max_epochs(30)
-        .with_patience(2)
-        .with_batch_size(256)
-        .with_learning_rate(5e-2);
+    let cfg = small_mf(30, 5e-2).with_patience(2);
     let full_dir = tempfile::tempdir().unwrap();
     let full = train_cf(&cfg, &graph, &valid, full_dir.path(), &device, false).unwrap();
     assert!(
@@ -247,11 +239,7 @@ fn early_stopping_decides_the_same_after_a_resume() {
 fn resume_removes_nothing_it_cannot_verify_or_that_other_settings_wrote() {
     let (_split, graph, valid) = data();
     let device = Device::flex();
-    let cfg = CfTrainConfig::new(CfModelKind::Mf)
-        .with_dim(16)
-        .with_max_epochs(2)
-        .with_batch_size(256)
-        .with_learning_rate(5e-3);
+    let cfg = small_mf(2, 5e-3);
     let dir = tempfile::tempdir().unwrap();
     let ckpt = dir.path().join("checkpoint");
     train_cf(&cfg, &graph, &valid, dir.path(), &device, false).unwrap();
