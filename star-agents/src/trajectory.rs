@@ -2,6 +2,12 @@
 //! a time, so an interrupted run loses at most the episode being written. Reopening a file
 //! drops a torn last line and remembers which episode ids are done, so a rerun neither loses
 //! nor duplicates episodes.
+//!
+//! One process writes a file at a time: [`TrajectoryWriter::open`] takes an exclusive lock on
+//! `FILE.lock` (see [`star_cf::lock`]) and a second writer fails at once, naming the holder's
+//! pid. A complete line in the middle that is not an episode (damage from outside) is moved
+//! to `FILE.corrupt` with a warning naming it, so the rerun redoes that episode instead of
+//! refusing the file.
 
 use crate::episode::Episode;
 use serde::{Deserialize, Serialize};
@@ -35,6 +41,9 @@ pub enum TrajectoryError {
         #[source]
         source: std::io::Error,
     },
+    /// Another process is writing the file.
+    #[error(transparent)]
+    Lock(#[from] star_cf::lock::LockError),
     /// A line that is not an episode (in the middle of the file).
     #[error("{}:{line}: not an episode: {message}", path.display())]
     Parse {
@@ -65,15 +74,20 @@ pub struct TrajectoryWriter {
     len: u64,
     /// A failed append could not be cut back: the file may end in a partial line.
     broken: bool,
+    /// Held while the writer lives.
+    _lock: std::sync::Arc<star_cf::lock::WriteLock>,
 }
 
 impl TrajectoryWriter {
-    /// Opens (or creates) `path`. Existing complete lines are kept and their ids remembered;
-    /// an incomplete last line (a crash while writing) is cut off.
+    /// Opens (or creates) `path` and locks it against other writers (see the module docs).
+    /// Existing complete lines are kept and their ids remembered; an incomplete last line (a
+    /// crash while writing) is cut off, and complete lines that are not episodes are moved to
+    /// `path.corrupt` ([`corrupt_path`]) with a warning, so their episodes are redone.
     pub fn open(path: &Path) -> Result<Self, TrajectoryError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io(dir))?;
         }
+        let lock = star_cf::lock::lock(path, &sidecar(path, "lock"))?;
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -84,6 +98,8 @@ impl TrajectoryWriter {
         let mut done = HashSet::new();
         let mut good_len = 0u64;
         let mut repaired = false;
+        // complete lines that are not episodes: (1-based line, what is wrong, the line)
+        let mut bad: Vec<(usize, String, Vec<u8>)> = Vec::new();
         {
             let mut reader = BufReader::new(&file);
             let mut buf = Vec::new();
@@ -95,27 +111,30 @@ impl TrajectoryWriter {
                     break;
                 }
                 line_no += 1;
-                let complete = buf.ends_with(b"\n");
-                #[derive(Deserialize)]
-                struct IdOnly {
-                    id: String,
-                }
-                if !complete {
+                if !buf.ends_with(b"\n") {
                     // a torn last line: the crash happened while it was written
                     repaired = true;
                     break;
                 }
-                let ep: IdOnly =
-                    serde_json::from_slice(&buf).map_err(|e| TrajectoryError::Parse {
-                        path: path.to_path_buf(),
-                        line: line_no,
-                        message: e.to_string(),
-                    })?;
-                done.insert(ep.id);
-                good_len += n as u64;
+                match parse_line(&buf) {
+                    Ok(ep) => {
+                        done.insert(ep.id);
+                        good_len += n as u64;
+                    }
+                    Err(message) => bad.push((line_no, message, buf.clone())),
+                }
             }
         }
-        if repaired {
+        if !bad.is_empty() {
+            set_aside(path, &bad)?;
+            // the file now holds its good lines only
+            file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(io(path))?;
+            repaired = true;
+        } else if repaired {
             file.set_len(good_len).map_err(io(path))?;
             tracing::warn!("{}: dropped an incomplete last line", path.display());
         }
@@ -127,6 +146,7 @@ impl TrajectoryWriter {
             repaired,
             len: good_len,
             broken: false,
+            _lock: lock,
         })
     }
 
@@ -194,6 +214,79 @@ impl TrajectoryWriter {
         self.done.insert(episode.id.clone());
         Ok(true)
     }
+}
+
+/// `FILE.EXT` next to a trajectory file `FILE`.
+fn sidecar(path: &Path, ext: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(ext);
+    PathBuf::from(name)
+}
+
+/// Where [`TrajectoryWriter::open`] moves the lines of `path` that are not episodes:
+/// `path.corrupt`.
+pub fn corrupt_path(path: &Path) -> PathBuf {
+    sidecar(path, "corrupt")
+}
+
+/// A failed atomic write of `path` as a trajectory error.
+fn cf_io(path: &Path, e: star_cf::error::CfError) -> TrajectoryError {
+    TrajectoryError::Io {
+        path: path.to_path_buf(),
+        source: match e {
+            star_cf::error::CfError::Io { source, .. } => source,
+            other => std::io::Error::other(other.to_string()),
+        },
+    }
+}
+
+/// One line of a trajectory file as a checked episode, or what is wrong with it.
+fn parse_line(line: &[u8]) -> Result<Episode, String> {
+    let ep: Episode = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    ep.check()?;
+    Ok(ep)
+}
+
+/// Appends the `bad` lines of `path` to [`corrupt_path`] (synced), then rewrites `path`
+/// without them (atomically; a torn last line is dropped too), warning about each.
+fn set_aside(path: &Path, bad: &[(usize, String, Vec<u8>)]) -> Result<(), TrajectoryError> {
+    let corrupt = corrupt_path(path);
+    let mut aside = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&corrupt)
+        .map_err(io(&corrupt))?;
+    for (_, _, line) in bad {
+        aside.write_all(line).map_err(io(&corrupt))?;
+    }
+    aside.sync_all().map_err(io(&corrupt))?;
+    star_cf::fsutil::write_atomic(path, |w| {
+        let f = std::fs::File::open(path)?;
+        let mut reader = BufReader::new(f);
+        let (mut buf, mut line_no, mut next_bad) = (Vec::new(), 0, bad.iter().peekable());
+        loop {
+            buf.clear();
+            if reader.read_until(b'\n', &mut buf)? == 0 || !buf.ends_with(b"\n") {
+                return Ok(());
+            }
+            line_no += 1;
+            if next_bad.peek().is_some_and(|(l, _, _)| *l == line_no) {
+                next_bad.next();
+            } else {
+                w.write_all(&buf)?;
+            }
+        }
+    })
+    .map_err(|e| cf_io(path, e))?;
+    for (line, message, _) in bad {
+        tracing::warn!(
+            "{}:{line}: not an episode ({message}); moved to {}, and the episode will be redone",
+            path.display(),
+            corrupt.display()
+        );
+    }
+    Ok(())
 }
 
 /// Calls `each` with every episode of a file in order, checking each ([`Episode::check`]),
@@ -317,12 +410,6 @@ pub fn filter_file(
     if let Some(e) = failed {
         return Err(e);
     }
-    written.map_err(|e| TrajectoryError::Io {
-        path: output.to_path_buf(),
-        source: match e {
-            star_cf::error::CfError::Io { source, .. } => source,
-            other => std::io::Error::other(other.to_string()),
-        },
-    })?;
+    written.map_err(|e| cf_io(output, e))?;
     Ok(stats)
 }

@@ -22,6 +22,7 @@ pub mod fetch;
 pub mod fsutil;
 pub mod graph;
 pub mod ids;
+pub mod lock;
 pub mod neighbors;
 pub mod progress;
 pub mod ranker;
