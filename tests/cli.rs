@@ -21,6 +21,23 @@ fn stats(home: &Path, dir: &str) -> Output {
     star(home, &["data", "stats", "--dataset", "mine", "--data", dir])
 }
 
+/// `star distill sft` flags for a small, quick student.
+const SMALL_SFT: &[&str] = &[
+    "--epochs",
+    "1",
+    "--fast-per-user",
+    "1",
+    "--max-tool-calls",
+    "2",
+    "--max-segment-chars",
+    "40",
+    "--vocab",
+    "600",
+];
+
+/// `star distill grpo` flags for one quick epoch.
+const SMALL_GRPO: &[&str] = &["--epochs", "1", "--per-user", "1", "--group", "4"];
+
 /// Asserts a failure whose stderr contains every `needle`, without a panic.
 fn fails_with(out: &Output, needles: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
@@ -450,27 +467,15 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(traj.join("teacher-train.kept.jsonl").is_file());
-    let out = star(
-        h,
-        &[
-            "distill",
-            "sft",
-            "--dataset",
-            "synthetic",
-            "--run-dir",
-            run_s,
-            "--epochs",
-            "1",
-            "--fast-per-user",
-            "1",
-            "--max-tool-calls",
-            "2",
-            "--max-segment-chars",
-            "40",
-            "--vocab",
-            "600",
-        ],
-    );
+    let args = [
+        "distill",
+        "sft",
+        "--dataset",
+        "synthetic",
+        "--run-dir",
+        run_s,
+    ];
+    let out = star(h, &[&args[..], SMALL_SFT].concat());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -507,16 +512,7 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
     };
 
     // GRPO from the SFT model, then both models side by side under their method names
-    ok(&[
-        "distill",
-        "grpo",
-        "--epochs",
-        "1",
-        "--per-user",
-        "1",
-        "--group",
-        "4",
-    ]);
+    ok(&[&["distill", "grpo"], SMALL_GRPO].concat());
     assert!(run.join("student/grpo/model/model.safetensors").is_file());
     assert!(run.join("student/grpo/eval-test.json").is_file());
     let json = h.join("students.json");
@@ -891,5 +887,70 @@ fn killing_train_at_random_points_changes_no_result() {
         for f in files {
             support::assert_same(&reference, &killed, f);
         }
+    }
+}
+
+/// `--negatives 9` (1+9 candidates) through every step: the candidate files, training's
+/// validation, the baselines, the teacher's jobs, SFT, GRPO and their evaluation all use it.
+#[test]
+fn nine_negatives_work_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = tmp.path();
+    let run = h.join("run");
+    let run_s = run.to_str().unwrap();
+    let ok = |args: &[&str]| -> String {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend([
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--negatives",
+            "9",
+        ]);
+        let out = star(h, &all);
+        assert!(
+            out.status.success(),
+            "{all:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let header = |kind: &str| -> serde_json::Value {
+        let path = run.join(format!("candidates/{kind}-seed42.jsonl"));
+        let text = std::fs::read_to_string(path).unwrap();
+        serde_json::from_str(text.lines().next().unwrap()).unwrap()
+    };
+    let stdout = ok(&["data", "split"]);
+    assert!(stdout.contains("cases of 10 candidates"), "{stdout}");
+    assert_eq!(header("valid")["num_candidates"], 10);
+    assert_eq!(header("test")["num_candidates"], 10);
+    ok(&["train", "cf", "--model", "mf", "--epochs", "2"]);
+    ok(&["train", "sasrec", "--epochs", "1"]);
+    let stdout = ok(&["eval", "baselines"]);
+    assert!(
+        stdout.contains("| BPR-MF |") && stdout.contains("| SASRec |"),
+        "{stdout}"
+    );
+    let traj = run.join("trajectories");
+    ok(&[
+        "teach",
+        "--out",
+        traj.to_str().unwrap(),
+        "--per-user",
+        "1",
+        "--limit",
+        "30",
+    ]);
+    for (id, ep) in episodes(&traj.join("teacher-train.jsonl")) {
+        assert_eq!(ep["candidates"].as_array().unwrap().len(), 10, "{id}");
+    }
+    ok(&[&["distill", "sft"], SMALL_SFT].concat());
+    ok(&[&["distill", "grpo"], SMALL_GRPO].concat());
+    for eval in ["student/eval-test.json", "student/grpo/eval-test.json"] {
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join(eval)).unwrap()).unwrap();
+        let m = &report["methods"]["student-fast"]["metrics"];
+        assert_eq!(m["valid_ratio"], 1.0, "{eval}");
     }
 }

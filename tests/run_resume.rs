@@ -1,28 +1,21 @@
-//! The main example survives `kill -9`: killed at random points and rerun, it ends with the
-//! same results as a run that was never interrupted (the same metrics, models, trajectories,
-//! candidate files and evidence store), with no episode lost or written twice.
-//!
-//! The example's own code runs here: this test binary (no libtest harness) runs it as a child
-//! process of itself. Replay a failure's kill points with `STAR_KILL_SEED`.
+//! The main pipeline survives `kill -9`: `star run` (what the `movielens` example runs), killed
+//! at random points and rerun, ends with the same results as a run that was never interrupted
+//! (the same metrics, models, trajectories, candidate files and evidence store), with no
+//! episode lost or written twice. Replay a failure's kill points with `STAR_KILL_SEED`.
 
-#[allow(dead_code)]
-#[path = "../examples/movielens.rs"]
-mod movielens;
 mod support;
 
 use std::path::Path;
 use std::process::Command;
 use support::{assert_same, kill_after, run_to_end, KillPoints};
 
-const CHILD: &str = "STAR_EXAMPLE_CHILD";
-const NAME: &str = "killing_the_example_at_random_points_changes_no_result";
+const NAME: &str = "killing_the_pipeline_at_random_points_changes_no_result";
 
 fn example(home: &Path, run_dir: &Path) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.env(CHILD, "1")
-        .env("STAR_HOME", home)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_star"));
+    cmd.env("STAR_HOME", home)
         .env("RUST_LOG", "info,burn_train=warn,burn_core=warn")
-        .args(["--dataset", "synthetic", "--run-dir"])
+        .args(["run", "--dataset", "synthetic", "--run-dir"])
         .arg(run_dir)
         .args([
             "--epochs",
@@ -38,7 +31,8 @@ fn example(home: &Path, run_dir: &Path) -> Command {
 
 /// Every file of a finished run that must not depend on interruptions, relative to the run
 /// directory: all but checkpoints and metric logs (rewritten on resume), plots (they draw
-/// latencies) and burnpack model files (their header order varies; the metrics cover them).
+/// latencies), burnpack model files (their header order varies; the metrics cover them) and
+/// lock files (they hold the writer's pid).
 fn result_files(run: &Path) -> Vec<String> {
     fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
         for e in std::fs::read_dir(dir).unwrap() {
@@ -51,7 +45,10 @@ fn result_files(run: &Path) -> Vec<String> {
                 if !skip {
                     walk(&p, root, out);
                 }
-            } else if !(rel.ends_with(".png") || rel.ends_with(".bpk") || rel.ends_with(".md")) {
+            } else if ![".png", ".bpk", ".md", ".lock"]
+                .iter()
+                .any(|ext| rel.ends_with(ext))
+            {
                 out.push(rel);
             }
         }
@@ -62,41 +59,8 @@ fn result_files(run: &Path) -> Vec<String> {
     out
 }
 
-fn main() {
-    if std::env::var_os(CHILD).is_some() {
-        if let Err(e) = movielens::main() {
-            eprintln!("Error: {e:?}");
-            std::process::exit(1);
-        }
-        return;
-    }
-    // `cargo test` passes libtest's arguments: honour `--list`, filters (`--exact`) and
-    // `--skip`; other options and their values are ignored.
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "--list") {
-        println!("{NAME}: test");
-        return;
-    }
-    let exact = args.iter().any(|a| a == "--exact");
-    let matches = |f: &str| if exact { NAME == f } else { NAME.contains(f) };
-    let (mut filters, mut skipped) = (Vec::new(), false);
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--skip" => skipped |= it.next().is_some_and(|f| matches(f)),
-            "--test-threads" | "--color" | "--format" | "--logfile" | "-Z" => {
-                it.next();
-            }
-            a if a.starts_with('-') => {}
-            f => filters.push(f.to_string()),
-        }
-    }
-    if skipped || !(filters.is_empty() || filters.iter().any(|f| matches(f))) {
-        println!("running 0 tests");
-        return;
-    }
-    println!("running 1 test");
-
+#[test]
+fn killing_the_pipeline_at_random_points_changes_no_result() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let reference = tmp.path().join("reference");
@@ -136,8 +100,5 @@ fn main() {
     for f in &files {
         assert_same(&reference, &killed, f);
     }
-    println!(
-        "test {NAME} ... ok ({kills} kills, {} files compared)",
-        files.len()
-    );
+    eprintln!("{NAME}: {kills} kills, {} files compared", files.len());
 }

@@ -11,6 +11,7 @@ pub mod chat;
 pub mod episode;
 pub mod orchestrator;
 pub mod roles;
+pub mod selection;
 pub mod teach;
 pub mod tools;
 pub mod trajectory;

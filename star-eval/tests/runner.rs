@@ -171,7 +171,7 @@ impl Ranker for Mixed {
         "Mixed".into()
     }
     fn rank(&self, r: &RankRequest) -> Result<Ranking, RankError> {
-        if r.user.0 % 2 == 0 {
+        if r.user.0.is_multiple_of(2) {
             self.oracle.rank(r)
         } else {
             Broken.rank(r)

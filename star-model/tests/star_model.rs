@@ -143,6 +143,37 @@ fn prompt_tokens_equal_the_tokenizers_encoding_of_the_text() {
 }
 
 #[test]
+fn text_only_prompts_are_the_models_prompt_text() {
+    use star_model::model::{ItemBinding, PromptBuilder, PromptError};
+    let w = world();
+    let dev = device();
+    let binding = ItemBinding::new(&w.raw, &w.raw);
+    for mode in [
+        EvidenceMode::Features,
+        EvidenceMode::Text,
+        EvidenceMode::None,
+    ] {
+        let m = model(&w, mode, &dev);
+        // the history cut of `model`
+        let mut star = StarConfig::new(w.raw.clone(), 8);
+        star.history = 6;
+        star.evidence = mode;
+        let text_only = PromptBuilder::text_only(&star, &binding, Some(&w.store));
+        for r in &w.requests {
+            assert_eq!(
+                text_only.text(r).unwrap(),
+                m.prompt(r).unwrap().text,
+                "{mode:?}"
+            );
+        }
+        assert!(matches!(
+            text_only.build(&w.requests[0]),
+            Err(PromptError::NoTokenizer)
+        ));
+    }
+}
+
+#[test]
 fn batched_scores_with_left_padding_equal_one_at_a_time() {
     let w = world();
     let m = model(&w, EvidenceMode::Features, &device());

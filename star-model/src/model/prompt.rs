@@ -170,11 +170,16 @@ pub enum PromptError {
     /// A piece of prompt text (e.g. an item's raw id) contains a special token.
     #[error("prompt text `{0}` contains a special token")]
     SpecialInText(String),
+    /// [`PromptBuilder::build`] on a builder made by [`PromptBuilder::text_only`].
+    #[error(
+        "this prompt builder renders text only (PromptBuilder::text_only): it has no tokenizer"
+    )]
+    NoTokenizer,
 }
 
 /// Builds prompts for requests.
 pub struct PromptBuilder<'a> {
-    tokenizer: &'a StarTokenizer,
+    tokenizer: Option<&'a StarTokenizer>,
     config: &'a StarConfig,
     items: &'a ItemBinding,
     store: Option<&'a EvidenceStore>,
@@ -190,7 +195,23 @@ impl<'a> PromptBuilder<'a> {
         store: Option<&'a EvidenceStore>,
     ) -> Self {
         PromptBuilder {
-            tokenizer,
+            tokenizer: Some(tokenizer),
+            config,
+            items,
+            store,
+            cache: None,
+        }
+    }
+
+    /// A builder that renders prompt text only ([`PromptBuilder::text`]), with no tokenizer:
+    /// e.g. to collect the corpus a tokenizer is trained on, before there is one.
+    pub fn text_only(
+        config: &'a StarConfig,
+        items: &'a ItemBinding,
+        store: Option<&'a EvidenceStore>,
+    ) -> Self {
+        PromptBuilder {
+            tokenizer: None,
             config,
             items,
             store,
@@ -206,6 +227,21 @@ impl<'a> PromptBuilder<'a> {
 
     /// The prompt of `request`.
     pub fn build(&self, request: &RankRequest) -> Result<Prompt, PromptError> {
+        let tok = self.tokenizer.ok_or(PromptError::NoTokenizer)?;
+        self.render(request, Some(tok))
+    }
+
+    /// The prompt text of `request` ([`Prompt::text`]), without tokenising it.
+    pub fn text(&self, request: &RankRequest) -> Result<String, PromptError> {
+        Ok(self.render(request, None)?.text)
+    }
+
+    /// The prompt of `request`; only its text when `tok` is `None`.
+    fn render(
+        &self,
+        request: &RankRequest,
+        tok: Option<&StarTokenizer>,
+    ) -> Result<Prompt, PromptError> {
         let mode = self.config.evidence;
         if let Some(&bad) = request
             .candidates
@@ -223,12 +259,14 @@ impl<'a> PromptBuilder<'a> {
             (_, None) => return Err(PromptError::NoEvidence(mode)),
         };
 
-        let marker = self
-            .tokenizer
-            .token_id(ITEM_MARKER)
-            .ok_or_else(|| PromptError::MissingToken(ITEM_MARKER.to_string()))?;
+        let marker = match tok {
+            Some(tok) => tok
+                .token_id(ITEM_MARKER)
+                .ok_or_else(|| PromptError::MissingToken(ITEM_MARKER.to_string()))?,
+            None => 0,
+        };
         let mut p = Pieces {
-            tok: self.tokenizer,
+            tok,
             cache: self.cache,
             text: String::with_capacity(64 + 24 * request.candidates.len()),
             tokens: Vec::with_capacity(16 + shown.len() + 4 * request.candidates.len()),
@@ -287,9 +325,9 @@ impl<'a> PromptBuilder<'a> {
     }
 }
 
-/// Text and tokens built piece by piece.
+/// Text and tokens built piece by piece (text only without a tokenizer).
 struct Pieces<'a> {
-    tok: &'a StarTokenizer,
+    tok: Option<&'a StarTokenizer>,
     cache: Option<&'a TokenCache>,
     text: String,
     tokens: Vec<u32>,
@@ -299,23 +337,25 @@ struct Pieces<'a> {
 
 impl Pieces<'_> {
     fn special(&mut self, token: &str) -> Result<(), PromptError> {
-        let id = self
-            .tok
-            .token_id(token)
-            .ok_or_else(|| PromptError::MissingToken(token.to_string()))?;
         self.text.push_str(token);
-        self.tokens.push(id);
+        if let Some(tok) = self.tok {
+            let id = tok
+                .token_id(token)
+                .ok_or_else(|| PromptError::MissingToken(token.to_string()))?;
+            self.tokens.push(id);
+        }
         Ok(())
     }
 
     fn piece(&mut self, piece: &str, cacheable: bool) -> Result<(), PromptError> {
         self.text.push_str(piece);
+        let Some(tok) = self.tok else {
+            return Ok(());
+        };
         let start = self.tokens.len();
         match (self.cache, cacheable) {
-            (Some(cache), true) => self
-                .tokens
-                .extend_from_slice(&cache.encode(self.tok, piece)?),
-            _ => self.tokens.extend(self.tok.encode(piece)?),
+            (Some(cache), true) => self.tokens.extend_from_slice(&cache.encode(tok, piece)?),
+            _ => self.tokens.extend(tok.encode(piece)?),
         }
         if self.tokens[start..].contains(&self.marker) {
             return Err(PromptError::SpecialInText(piece.to_string()));

@@ -128,19 +128,19 @@ impl DecoderConfig {
             ));
         }
         let h = self.num_attention_heads;
-        if h == 0 || self.hidden_size % h != 0 {
+        if h == 0 || !self.hidden_size.is_multiple_of(h) {
             return Err(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {h}",
                 self.hidden_size
             ));
         }
-        if self.kv_heads() == 0 || h % self.kv_heads() != 0 {
+        if self.kv_heads() == 0 || !h.is_multiple_of(self.kv_heads()) {
             return Err(format!(
                 "num_attention_heads {h} is not a multiple of num_key_value_heads {}",
                 self.kv_heads()
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err(format!(
                 "head size {} must be even for RoPE",
                 self.head_dim()

@@ -135,7 +135,7 @@ const BLOCK: usize = 512;
 /// query, on up to `threads` threads, without materialising the `B × N` scores.
 pub fn score_topk_cpu(queries: &[f32], items: &[f32], d: usize, k: usize, threads: usize) -> TopK {
     assert!(
-        d > 0 && queries.len() % d == 0 && items.len() % d == 0,
+        d > 0 && queries.len().is_multiple_of(d) && items.len().is_multiple_of(d),
         "shapes must be [B, d] and [N, d]"
     );
     let (b, n) = (queries.len() / d, items.len() / d);

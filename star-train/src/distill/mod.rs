@@ -2,11 +2,13 @@
 //! ([`data`]), the trajectory-aligned loss ([`loss`]), supervised fine-tuning with burn-train's
 //! `Learner` ([`sft`]), then GRPO ([`grpo`]).
 
+pub mod corpus;
 pub mod data;
 pub mod grpo;
 pub mod loss;
 pub mod sft;
 
+pub use corpus::tokenizer_corpus;
 pub use data::{
     collate, item_from_tokens, sample_from_episode, student_trajectory, tokenize, DataError,
     DistillBatch, DistillBatcher, DistillItem, DistillSample, Segment, TrajectoryDataset,

@@ -1,0 +1,289 @@
+//! `star distill`: SFT on the teacher's trajectories, then GRPO; each evaluates its model on the
+//! test candidates.
+
+use crate::args::{DataArgs, ProtocolArgs};
+use anyhow::Result;
+use clap::{Args, Subcommand, ValueEnum};
+use star::cf::split::SplitKind;
+use star::model::model::EvidenceMode;
+use star::pipeline::student::{
+    distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions,
+};
+use star::pipeline::{Compute, DataSpec};
+use star::train::distill::{GrpoConfig, LossWeights, SftConfig, TrajectoryView};
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum DistillCommand {
+    /// Supervised fine-tuning on the kept trajectories plus fast-mode ranking samples; writes
+    /// runs/<dataset>/student/model and evaluates it on the test candidates.
+    Sft(SftArgs),
+    /// GRPO after SFT: rank-only rollouts (Plackett–Luce rankings sampled from the scores) or,
+    /// with --explain, sampled explain-mode trajectories with live tool calls; writes
+    /// OUT/model and evaluates it on the test candidates.
+    Grpo(GrpoArgs),
+}
+
+/// How CST evidence enters the prompt.
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub enum EvidenceArg {
+    /// As marker features.
+    Features,
+    /// As text after each candidate.
+    Text,
+    /// Not at all (the no-CST ablation).
+    None,
+}
+
+impl From<EvidenceArg> for EvidenceMode {
+    fn from(e: EvidenceArg) -> EvidenceMode {
+        match e {
+            EvidenceArg::Features => EvidenceMode::Features,
+            EvidenceArg::Text => EvidenceMode::Text,
+            EvidenceArg::None => EvidenceMode::None,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct SftArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    protocol: ProtocolArgs,
+    /// Maximum epochs.
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Early-stopping patience (epochs without a better valid avg-HR).
+    #[arg(long, default_value_t = 3)]
+    patience: usize,
+    /// Use at most this many kept trajectories (0: none, fast-mode samples only).
+    #[arg(long)]
+    max_trajectories: Option<usize>,
+    /// Fast-mode samples: the last this many train positions of every user.
+    #[arg(long, default_value_t = 10)]
+    fast_per_user: usize,
+    /// Cut each trajectory segment after this many characters (0: no cut).
+    #[arg(long, default_value_t = 200)]
+    max_segment_chars: usize,
+    /// Keep the first this many tool calls of a trajectory (0: all).
+    #[arg(long, default_value_t = 8)]
+    max_tool_calls: usize,
+    /// Ablation: no reflection segments.
+    #[arg(long)]
+    no_reflection: bool,
+    /// Ablation: no tool segments.
+    #[arg(long)]
+    no_tools: bool,
+    /// Tokenizer vocabulary size.
+    #[arg(long, default_value_t = 4000)]
+    vocab: usize,
+    /// Device: flex, ndarray, wgpu, cuda[:N].
+    #[arg(long, default_value = "flex")]
+    device: String,
+    /// Continue from the latest checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// How CST evidence enters the prompt.
+    #[arg(long, value_enum, default_value_t = EvidenceArg::Features)]
+    evidence: EvidenceArg,
+    /// Student directory (sft/ and model/); default runs/<dataset>/student.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The kept trajectories (JSONL); default runs/<dataset>/trajectories/teacher-train.kept.jsonl
+    /// (an LLM teacher's are teacher-llm-train.kept.jsonl).
+    #[arg(long)]
+    trajectories: Option<PathBuf>,
+}
+
+impl SftArgs {
+    /// The distillation options these flags describe.
+    fn options(&self) -> DistillOptions {
+        DistillOptions {
+            sft: SftConfig::new(LossWeights::new())
+                .with_max_epochs(self.epochs)
+                .with_batch_size(self.batch_size)
+                .with_learning_rate(self.lr)
+                .with_patience(self.patience)
+                .with_seed(self.protocol.seed),
+            view: TrajectoryView {
+                reflection: !self.no_reflection,
+                tools: !self.no_tools,
+                max_segment_chars: self.max_segment_chars,
+                max_tool_calls: self.max_tool_calls,
+            },
+            max_trajectories: self.max_trajectories,
+            fast_per_user: self.fast_per_user,
+            vocab: self.vocab,
+            resume: self.resume,
+            evidence: self.evidence.into(),
+            out: self.out.clone(),
+            trajectories: self.trajectories.clone(),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct GrpoArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    protocol: ProtocolArgs,
+    /// The SFT model directory (default runs/<dataset>/student/model).
+    #[arg(long)]
+    from: Option<PathBuf>,
+    /// Output directory (default runs/<dataset>/student/grpo); the model goes to OUT/model.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Rollouts per prompt.
+    #[arg(long, default_value_t = 8)]
+    group: usize,
+    /// Explain-mode rollouts instead of rank-only ones.
+    #[arg(long)]
+    explain: bool,
+    /// KL coefficient to the SFT model.
+    #[arg(long, default_value_t = 0.001)]
+    kl: f64,
+    /// Clip range of the probability ratio.
+    #[arg(long, default_value_t = 0.2)]
+    clip: f64,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f64,
+    /// Weight of the format reward.
+    #[arg(long, default_value_t = 0.5)]
+    format_weight: f64,
+    /// Token budget of an explain-mode rollout.
+    #[arg(long, default_value_t = 256)]
+    max_new_tokens: usize,
+    /// Training prompts: this many train positions of every user, before the last --skip.
+    #[arg(long, default_value_t = 10)]
+    per_user: usize,
+    /// Leave out the last this many train positions of every user (those SFT fitted).
+    #[arg(long, default_value_t = 0)]
+    skip: usize,
+    /// Use at most this many prompts, drawn with the seed.
+    #[arg(long)]
+    max_prompts: Option<usize>,
+    /// Maximum epochs.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Prompts per step.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    /// Early-stopping patience (epochs without a better valid avg-HR).
+    #[arg(long, default_value_t = 2)]
+    patience: usize,
+    /// Device: flex, ndarray, wgpu, cuda[:N].
+    #[arg(long, default_value = "flex")]
+    device: String,
+    /// Continue from the latest checkpoint.
+    #[arg(long)]
+    resume: bool,
+}
+
+impl GrpoArgs {
+    /// The GRPO options these flags describe, with the defaults of the run's `student/`.
+    fn options(&self, student: &Path) -> GrpoOptions {
+        GrpoOptions {
+            grpo: GrpoConfig::new()
+                .with_group(self.group)
+                .with_explain(self.explain)
+                .with_kl(self.kl)
+                .with_clip(self.clip)
+                .with_temperature(self.temperature)
+                .with_format_weight(self.format_weight)
+                .with_max_new_tokens(self.max_new_tokens)
+                .with_max_epochs(self.epochs)
+                .with_batch_size(self.batch_size)
+                .with_learning_rate(self.lr)
+                .with_patience(self.patience)
+                .with_seed(self.protocol.seed),
+            from: self.from.clone().unwrap_or_else(|| student.join("model")),
+            out: self.out.clone().unwrap_or_else(|| student.join("grpo")),
+            per_user: self.per_user,
+            skip: self.skip,
+            max_prompts: self.max_prompts,
+            resume: self.resume,
+        }
+    }
+}
+
+/// Evaluates the model directory `dir` in fast mode on the test candidates, prints the report
+/// and writes it to `out`.
+fn eval_on_test(
+    spec: &DataSpec,
+    protocol: &ProtocolArgs,
+    dir: &Path,
+    compute: &Compute,
+    out: &Path,
+) -> Result<()> {
+    let test = protocol.prepare(spec, SplitKind::Test)?;
+    let models = [("student-fast".to_string(), dir.to_path_buf())];
+    let report = eval_students(&test, &models, compute, false, 1)?;
+    println!("{}", report.to_markdown());
+    report.save_json(out)?;
+    Ok(())
+}
+
+impl DistillCommand {
+    pub fn run(self, home: &Option<PathBuf>) -> Result<()> {
+        match self {
+            DistillCommand::Sft(a) => {
+                let compute = Compute::new(&a.device)?;
+                let spec = a.data.spec(home);
+                let valid = a.protocol.prepare(&spec, SplitKind::Valid)?;
+                let opts = a.options();
+                let (_, r) = distill_sft(&valid, &opts, &compute)?;
+                let out = opts.dir(&valid);
+                println!(
+                    "SFT: best epoch {} of {} (valid avg-HR {:.2}), {:.1}s -> {}",
+                    r.best_epoch,
+                    r.epochs_run,
+                    100.0 * r.valid_avg_hr,
+                    r.train_seconds,
+                    out.join("model").display()
+                );
+                eval_on_test(
+                    &spec,
+                    &a.protocol,
+                    &out.join("model"),
+                    &compute,
+                    &out.join("eval-test.json"),
+                )?;
+            }
+            DistillCommand::Grpo(a) => {
+                let compute = Compute::new(&a.device)?;
+                let spec = a.data.spec(home);
+                let valid = a.protocol.prepare(&spec, SplitKind::Valid)?;
+                let opts = a.options(&valid.run.student());
+                let (_, r) = distill_grpo(&valid, &opts, &compute)?;
+                println!(
+                    "GRPO: best epoch {} of {} (valid avg-HR {:.2}), {:.1}s -> {}",
+                    r.best_epoch,
+                    r.epochs_run,
+                    100.0 * r.valid_avg_hr,
+                    r.train_seconds,
+                    opts.out.join("model").display()
+                );
+                eval_on_test(
+                    &spec,
+                    &a.protocol,
+                    &opts.out.join("model"),
+                    &compute,
+                    &opts.out.join("eval-test.json"),
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

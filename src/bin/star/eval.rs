@@ -1,0 +1,169 @@
+//! `star eval`: the baselines, the teacher and students on the 1+N candidate files.
+
+use crate::args::{DataArgs, ProtocolArgs};
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use star::cf::split::SplitKind;
+use star::eval::EvalReport;
+use star::pipeline::baselines::{catalogue_markdown, eval_baselines, eval_full_catalogue};
+use star::pipeline::student::eval_students;
+use star::pipeline::teacher::{chat_model, eval_teacher};
+use star::pipeline::{Compute, Prepared};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Subcommand)]
+pub enum EvalCommand {
+    /// The teacher and its ablations (no reflection, no CST evidence).
+    Teacher {
+        #[command(flatten)]
+        on: EvalArgs,
+        /// Use the LLM-prompted teacher (STAR_LLM_* variables).
+        #[arg(long)]
+        llm: bool,
+    },
+    /// Student model directories, each as NAME=DIR (or DIR, named student-fast /
+    /// student-explain): student-fast, student-explain and the ablations student-no-grpo,
+    /// student-no-reflection, student-no-tools, student-no-cst.
+    Student {
+        #[command(flatten)]
+        on: EvalArgs,
+        /// A model directory, NAME=DIR or DIR (repeatable).
+        #[arg(long = "model", required = true)]
+        models: Vec<String>,
+        /// Explain mode (generated trajectories, live tool calls) instead of fast mode.
+        #[arg(long)]
+        explain: bool,
+        /// Evaluate only the first this many cases (explain mode is slow on a CPU).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Device: flex, ndarray, wgpu, cuda[:N].
+        #[arg(long, default_value = "flex")]
+        device: String,
+    },
+    /// Pop, ItemKNN, UserKNN and the CST evidence scorer.
+    Baselines {
+        #[command(flatten)]
+        on: EvalArgs,
+        /// Write per-user results (JSON lines) to this file.
+        #[arg(long)]
+        per_user: Option<PathBuf>,
+        /// Also rank the whole catalogue (HR@10, NDCG@10, MRR@10) for Pop and trained CF models.
+        #[arg(long)]
+        full_catalogue: bool,
+    },
+}
+
+/// What every evaluation takes: the data, the protocol, the split, the threads and where the
+/// JSON results go.
+#[derive(Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    protocol: ProtocolArgs,
+    /// Which held-out item to evaluate on.
+    #[arg(long, default_value = "test")]
+    split: SplitKind,
+    /// Worker threads (latency is per request either way).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+impl EvalArgs {
+    /// The data prepared for the split.
+    fn prepare(&self, home: &Option<PathBuf>) -> Result<Prepared> {
+        self.protocol.prepare(&self.data.spec(home), self.split)
+    }
+
+    /// Prints a report and writes it to `--json` when given.
+    fn print_and_save(&self, report: &EvalReport) -> Result<()> {
+        println!("{}", report.to_markdown());
+        if let Some(path) = &self.json {
+            report.save_json(path)?;
+            eprintln!("wrote {}", path.display());
+        }
+        Ok(())
+    }
+}
+
+impl EvalCommand {
+    pub fn run(self, home: &Option<PathBuf>) -> Result<()> {
+        match self {
+            EvalCommand::Baselines {
+                on,
+                per_user,
+                full_catalogue,
+            } => {
+                let t = Instant::now();
+                let split = on.split;
+                let prepared = on.prepare(home)?;
+                let report = eval_baselines(&prepared, on.threads)?;
+                let dir = prepared.run.path();
+                let stem = format!("eval-baselines-{split}");
+                report.save_json(&dir.join(format!("{stem}.json")))?;
+                star::cf::fsutil::write_atomic(&dir.join(format!("{stem}.md")), |w| {
+                    std::io::Write::write_all(w, report.to_markdown().as_bytes())
+                })?;
+                on.print_and_save(&report)?;
+                if let Some(path) = per_user {
+                    report.per_user_jsonl(&path)?;
+                    eprintln!("wrote {}", path.display());
+                }
+                if full_catalogue {
+                    let results = eval_full_catalogue(&prepared)?;
+                    let md = catalogue_markdown(&results);
+                    println!(
+                        "\n### Full catalogue ({split} split, temporal leave-one-out)\n\n{md}"
+                    );
+                    let json = serde_json::to_string_pretty(&results)?;
+                    star::cf::fsutil::write_atomic(
+                        &dir.join(format!("eval-full-catalogue-{split}.json")),
+                        |w| std::io::Write::write_all(w, json.as_bytes()),
+                    )?;
+                }
+                tracing::info!("done in {:.2}s", t.elapsed().as_secs_f64());
+            }
+            EvalCommand::Teacher { on, llm } => {
+                let prepared = on.prepare(home)?;
+                let report = eval_teacher(&prepared, chat_model(llm)?, on.threads)?;
+                let path = format!("eval-teacher-{}.json", on.split);
+                report.save_json(&prepared.run.path().join(path))?;
+                on.print_and_save(&report)?;
+            }
+            EvalCommand::Student {
+                on,
+                models,
+                explain,
+                limit,
+                device,
+            } => {
+                let compute = Compute::new(&device)?;
+                let mut prepared = on.prepare(home)?;
+                if let Some(n) = limit {
+                    // the report's header counts the cases evaluated
+                    prepared.candidates.cases.truncate(n);
+                    prepared.candidates.header.cases = prepared.candidates.cases.len();
+                }
+                let default = if explain {
+                    "student-explain"
+                } else {
+                    "student-fast"
+                };
+                let models: Vec<(String, PathBuf)> = models
+                    .iter()
+                    .map(|m| match m.split_once('=') {
+                        Some((name, dir)) => (name.to_string(), PathBuf::from(dir)),
+                        None => (default.to_string(), PathBuf::from(m)),
+                    })
+                    .collect();
+                let report = eval_students(&prepared, &models, &compute, explain, on.threads)?;
+                on.print_and_save(&report)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,226 @@
+//! The baselines: training BPR-MF, LightGCN and SASRec into the run directory, loading them
+//! back for ranking, and evaluating every baseline on the candidate files and on the full
+//! catalogue.
+
+use super::data::{candidates, scenario_tagger, Prepared};
+use super::layout::{Compute, Protocol, RunDir};
+use anyhow::Result;
+use burn::config::Config;
+use burn::module::Module;
+use star_cf::data::Dataset;
+use star_cf::split::{Split, SplitKind};
+use star_eval::baselines;
+use star_eval::catalogue::{evaluate_catalogue, CatalogueResult};
+use star_eval::{EvalReport, ProtocolRunner};
+use star_model::cf::{CfEmbeddings, EmbeddingRanker};
+use star_model::sasrec::{SasRecConfig, SasRecRanker};
+use star_train::cf::{train_cf, CfModelKind, CfTrainConfig};
+use star_train::sasrec::{train_sasrec, SasRecTrainConfig};
+use std::path::Path;
+
+/// The summary written next to a trained model (`summary.json`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct RunSummary<C> {
+    /// Method name (`BPR-MF`, `LightGCN`, `SASRec`).
+    pub method: String,
+    /// Hyper-parameters.
+    pub config: C,
+    /// Best epoch (by validation NDCG@10).
+    pub best_epoch: usize,
+    /// Epochs run.
+    pub epochs_run: usize,
+    /// Validation NDCG@10 of the best epoch.
+    pub valid_ndcg10: f64,
+    /// Training wall time of the last call (a resumed run counts only its own part).
+    pub train_seconds: f64,
+    /// The device it trained on.
+    pub device: String,
+}
+
+/// Summary of a CF model run.
+pub type CfRunSummary = RunSummary<CfTrainConfig>;
+
+fn write_summary<C: serde::Serialize>(dir: &Path, summary: &RunSummary<C>) -> Result<()> {
+    let json = serde_json::to_string_pretty(summary)?;
+    star_cf::fsutil::write_atomic(&dir.join("summary.json"), |w| {
+        std::io::Write::write_all(w, json.as_bytes())
+    })?;
+    Ok(())
+}
+
+/// Trains a CF model (early stopping on the valid candidates of `protocol`), writes
+/// `embeddings.safetensors` and `summary.json` into [`RunDir::cf`], and returns the summary.
+pub fn train_cf_model(
+    ds: &Dataset,
+    split: &Split,
+    run: &RunDir,
+    cfg: &CfTrainConfig,
+    protocol: Protocol,
+    compute: &Compute,
+    resume: bool,
+) -> Result<CfRunSummary> {
+    let valid = candidates(ds, split, run, SplitKind::Valid, protocol)?;
+    let graph = star_cf::graph::CfGraph::from_split(split);
+    let dir = run.cf(cfg.kind);
+    let r = train_cf(cfg, &graph, &valid, &dir, compute.device(), resume)?;
+    let path = dir.join("embeddings.safetensors");
+    r.embeddings
+        .save_safetensors(&path)
+        .map_err(anyhow::Error::msg)?;
+    let summary = CfRunSummary {
+        method: cfg.kind.method_name().to_string(),
+        config: cfg.clone(),
+        best_epoch: r.best_epoch,
+        epochs_run: r.epochs_run,
+        valid_ndcg10: r.valid_ndcg10,
+        train_seconds: r.train_seconds,
+        device: compute.label(),
+    };
+    write_summary(&dir, &summary)?;
+    Ok(summary)
+}
+
+/// Trains SASRec (early stopping on the valid candidates of `protocol`) and writes
+/// `model.bpk`, `model-config.json` and `summary.json` into [`RunDir::sasrec`].
+pub fn train_sasrec_model(
+    ds: &Dataset,
+    split: &Split,
+    run: &RunDir,
+    cfg: &SasRecTrainConfig,
+    protocol: Protocol,
+    compute: &Compute,
+    resume: bool,
+) -> Result<RunSummary<SasRecTrainConfig>> {
+    let valid = candidates(ds, split, run, SplitKind::Valid, protocol)?;
+    let dir = run.sasrec();
+    let r = train_sasrec(cfg, split, &valid, &dir, compute.device(), resume)?;
+    let model_cfg = serde_json::to_string_pretty(&cfg.model(ds.num_items()))?;
+    star_cf::fsutil::write_atomic(&dir.join("model-config.json"), |w| {
+        std::io::Write::write_all(w, model_cfg.as_bytes())
+    })?;
+    // burnpack files are written to a scratch file and renamed into place by burn itself
+    star_cf::fsutil::remove_stale_temps(&dir.join("model.bpk"));
+    r.model
+        .save_file(dir.join("model.bpk"))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("model.bpk").display()))?;
+    let summary = RunSummary {
+        method: "SASRec".to_string(),
+        config: cfg.clone(),
+        best_epoch: r.best_epoch,
+        epochs_run: r.epochs_run,
+        valid_ndcg10: r.valid_ndcg10,
+        train_seconds: r.train_seconds,
+        device: compute.label(),
+    };
+    write_summary(&dir, &summary)?;
+    Ok(summary)
+}
+
+/// The trained SASRec of the run directory, if there is one, loaded on the CPU for ranking.
+pub fn trained_sasrec(run: &RunDir, num_items: usize) -> Result<Option<SasRecRanker>> {
+    let dir = run.sasrec();
+    let (cfg_path, model_path) = (dir.join("model-config.json"), dir.join("model.bpk"));
+    if !model_path.is_file() {
+        return Ok(None);
+    }
+    let cfg = SasRecConfig::load(&cfg_path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
+    if cfg.num_items != num_items {
+        anyhow::bail!(
+            "{}: trained for {} items, the dataset has {num_items}",
+            cfg_path.display(),
+            cfg.num_items
+        );
+    }
+    let device = star_model::device_from_name("default").map_err(anyhow::Error::msg)?;
+    let model = cfg
+        .init(&device)
+        .try_load_file(&model_path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", model_path.display()))?;
+    Ok(Some(SasRecRanker::new(model, num_items)))
+}
+
+/// The trained CF models in the run directory (those with `embeddings.safetensors`), loaded on
+/// the CPU for ranking.
+pub fn trained_cf_models(run: &RunDir) -> Result<Vec<EmbeddingRanker>> {
+    let mut out = Vec::new();
+    for kind in [CfModelKind::Mf, CfModelKind::LightGcn] {
+        let path = run.cf(kind).join("embeddings.safetensors");
+        if path.is_file() {
+            let device = star_model::device_from_name("default").map_err(anyhow::Error::msg)?;
+            let emb = CfEmbeddings::load_safetensors(&path, &device).map_err(anyhow::Error::msg)?;
+            out.push(EmbeddingRanker::new(kind.method_name(), &emb).map_err(anyhow::Error::msg)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The protocol runner over the prepared candidates, with scenario slices, invalid outputs
+/// completed in item-CF score order, and `threads` worker threads.
+pub fn runner<'a>(
+    p: &'a Prepared,
+    repair: &'a baselines::ItemKnn,
+    tagger: &'a star_cf::scenario::ScenarioTagger,
+    threads: usize,
+) -> Result<ProtocolRunner<'a>> {
+    Ok(
+        ProtocolRunner::new(&p.ds, &p.split, &p.candidates, repair, Some(tagger))?
+            .threads(threads.max(1)),
+    )
+}
+
+/// Evaluates Pop, ItemKNN, UserKNN, the CST evidence scorer and every trained CF model and
+/// SASRec found in the run directory on the prepared candidates.
+pub fn eval_baselines(p: &Prepared, threads: usize) -> Result<EvalReport> {
+    let tagger = scenario_tagger(&p.ds, &p.store);
+    let repair = baselines::ItemKnn::new(p.store.clone());
+    let runner = runner(p, &repair, &tagger, threads)?;
+    let mut report = EvalReport::new(&p.candidates.header);
+    for method in baselines::all(&p.store) {
+        report.push(runner.run(method.as_ref()));
+    }
+    for model in trained_cf_models(&p.run)? {
+        report.push(runner.run(&model));
+    }
+    if let Some(model) = trained_sasrec(&p.run, p.ds.num_items())? {
+        report.push(runner.run(&model));
+    }
+    Ok(report)
+}
+
+/// Full-catalogue HR@10 / NDCG@10 / MRR@10 (temporal leave-one-out) of Pop, every trained CF
+/// model and SASRec in the run directory, on the split of the prepared candidates.
+pub fn eval_full_catalogue(p: &Prepared) -> Result<Vec<CatalogueResult>> {
+    let kind = p.kind();
+    let mut out = vec![evaluate_catalogue(
+        &p.split,
+        kind,
+        &baselines::Pop::new(p.store.clone()),
+    )];
+    for model in trained_cf_models(&p.run)? {
+        out.push(evaluate_catalogue(&p.split, kind, &model));
+    }
+    if let Some(model) = trained_sasrec(&p.run, p.ds.num_items())? {
+        out.push(evaluate_catalogue(&p.split, kind, &model));
+    }
+    Ok(out)
+}
+
+/// Renders full-catalogue results as a Markdown table (×100).
+pub fn catalogue_markdown(results: &[CatalogueResult]) -> String {
+    let mut s = String::from(
+        "| Method | users | HR@10 | NDCG@10 | MRR@10 | wall s |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for r in results {
+        s.push_str(&format!(
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
+            r.method,
+            r.users,
+            100.0 * r.hr10,
+            100.0 * r.ndcg10,
+            100.0 * r.mrr10,
+            r.wall_s
+        ));
+    }
+    s
+}

@@ -1,0 +1,199 @@
+//! Where a run keeps its files, the evaluation protocol and the device every step runs on.
+//!
+//! ```text
+//! runs/<dataset>/
+//!   .lock                           held by the process writing the directory (its pid inside)
+//!   candidates/valid-seed42.jsonl   1+N candidate files, drawn once, read by every method
+//!   candidates/test-seed42.jsonl
+//!   evidence.bin                    the CST evidence store (train graph + neighbour lists)
+//!   cf/BPR-MF/, cf/LightGCN/        CF encoders: embeddings.safetensors, summary.json, checkpoints
+//!   sasrec/                         model.bpk, model-config.json, summary.json, checkpoints
+//!   trajectories/                   the teacher's episodes (JSONL), the kept ones, filter counts
+//!   student/sft/, student/model/    SFT checkpoints and logs, the SFT model directory
+//!   student/grpo/, student/grpo/model/
+//!   report.md, report.json, per_user.jsonl, full_catalogue.json, *.png
+//! ```
+
+use anyhow::Result;
+use burn::tensor::Device;
+use star_cf::lock::WriteLock;
+use star_cf::split::SplitKind;
+use star_train::cf::CfModelKind;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The evaluation protocol: the seed of candidate sampling (and of training), and the number
+/// of negatives per case (19 in the paper: 20 candidates).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Protocol {
+    /// Seed of negative sampling, candidate shuffling and training.
+    pub seed: u64,
+    /// Negatives per case.
+    pub negatives: usize,
+}
+
+impl Default for Protocol {
+    /// The paper's protocol with seed 42: 1 + 19 candidates.
+    fn default() -> Self {
+        Protocol {
+            seed: 42,
+            negatives: 19,
+        }
+    }
+}
+
+/// The device steps train on, with the name it was chosen by.
+#[derive(Clone, Debug)]
+pub struct Compute {
+    name: String,
+    device: Device,
+}
+
+impl Compute {
+    /// The device called `name` (`default`, `flex`, `ndarray`, `wgpu`, `cuda[:N]`), among the
+    /// compiled backends.
+    pub fn new(name: &str) -> Result<Compute> {
+        let device = star_model::device_from_name(name).map_err(anyhow::Error::msg)?;
+        Ok(Compute {
+            name: name.to_string(),
+            device,
+        })
+    }
+
+    /// The burn device.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The name as reported in summaries: `default` resolved to the backend it picks.
+    pub fn label(&self) -> String {
+        if self.name == "default" {
+            star_model::available_devices()
+                .first()
+                .map_or("default", |d| *d)
+                .to_string()
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
+/// A run directory: every path of a run (see the module docs), and the lock that keeps a
+/// second process from writing it at the same time. Clones share the lock; it is released
+/// when the last clone is dropped (or the process ends).
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    root: PathBuf,
+    lock: Option<Arc<WriteLock>>,
+}
+
+impl RunDir {
+    /// Creates (if needed) and locks the run directory `root`. Fails at once, naming the
+    /// directory and the holder's pid, when another process is writing it.
+    pub fn open(root: &Path) -> Result<RunDir> {
+        let lock = star_cf::lock::lock(root, &root.join(".lock"))?;
+        Ok(RunDir {
+            root: root.to_path_buf(),
+            lock: Some(lock),
+        })
+    }
+
+    /// Gives up this handle's share of the lock, for a step that has written what it needed
+    /// of the directory and goes on writing elsewhere only (e.g. sharded `star teach` processes
+    /// writing their own, separately locked, trajectory files). Paths stay valid.
+    pub fn release(&mut self) {
+        self.lock = None;
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The candidate file of one split and seed: `candidates/<split>-seed<seed>.jsonl`.
+    pub fn candidates(&self, kind: SplitKind, seed: u64) -> PathBuf {
+        self.root
+            .join("candidates")
+            .join(format!("{kind}-seed{seed}.jsonl"))
+    }
+
+    /// The evidence store: `evidence.bin`.
+    pub fn evidence(&self) -> PathBuf {
+        self.root.join("evidence.bin")
+    }
+
+    /// A CF model's training run: `cf/<method name>`.
+    pub fn cf(&self, kind: CfModelKind) -> PathBuf {
+        self.root.join("cf").join(kind.method_name())
+    }
+
+    /// The SASRec run: `sasrec`.
+    pub fn sasrec(&self) -> PathBuf {
+        self.root.join("sasrec")
+    }
+
+    /// The teacher's trajectory files: `trajectories`.
+    pub fn trajectories(&self) -> PathBuf {
+        self.root.join("trajectories")
+    }
+
+    /// The student: `student` (`sft/` checkpoints and logs, `model/` the SFT model, `grpo/`).
+    pub fn student(&self) -> PathBuf {
+        self.root.join("student")
+    }
+
+    /// The SFT model directory: `student/model`.
+    pub fn sft_model(&self) -> PathBuf {
+        self.student().join("model")
+    }
+
+    /// The GRPO run: `student/grpo` (its model in `model/`).
+    pub fn grpo(&self) -> PathBuf {
+        self.student().join("grpo")
+    }
+
+    /// The run's final student: the GRPO model when it exists, else the SFT model.
+    pub fn final_student(&self) -> PathBuf {
+        let grpo = self.grpo().join("model");
+        if grpo.join("config.json").is_file() {
+            grpo
+        } else {
+            self.sft_model()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_directory_is_locked_while_open_and_names_its_paths() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = RunDir::open(&tmp.path().join("run")).unwrap();
+        assert!(run.path().join(".lock").is_file());
+        assert_eq!(
+            run.candidates(SplitKind::Valid, 7),
+            tmp.path().join("run/candidates/valid-seed7.jsonl")
+        );
+        assert_eq!(run.cf(CfModelKind::Mf), tmp.path().join("run/cf/BPR-MF"));
+        assert_eq!(run.final_student(), tmp.path().join("run/student/model"));
+        // the same process may open it again (steps share the lock)
+        let mut again = RunDir::open(run.path()).unwrap();
+        again.release();
+        drop(run);
+        // released by both handles: a new descriptor can take it
+        let f = std::fs::File::options()
+            .write(true)
+            .open(tmp.path().join("run/.lock"))
+            .unwrap();
+        f.try_lock().expect("the run directory was unlocked");
+    }
+
+    #[test]
+    fn compute_labels_default_by_the_backend_it_picks() {
+        let c = Compute::new("default").unwrap();
+        assert_eq!(c.label(), star_model::available_devices()[0]);
+        assert!(Compute::new("tpu").is_err());
+    }
+}

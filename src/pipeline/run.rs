@@ -1,0 +1,327 @@
+//! The whole pipeline as one resumable run (`star run`, and the `movielens` example): data and
+//! candidate files, the neural baselines, the teacher and its outcome filter, SFT and GRPO,
+//! then every method on the same test candidates, the report and the plots.
+//!
+//! A rerun skips every finished stage and resumes an interrupted one (training from its last
+//! checkpoint, the teacher from its last written episode). The run directory is locked for
+//! the whole run.
+
+use super::baselines::{
+    catalogue_markdown, eval_baselines, eval_full_catalogue, train_cf_model, train_sasrec_model,
+};
+use super::data::{prepare, DataSpec};
+use super::layout::{Compute, Protocol};
+use super::plots::write_plots;
+use super::student::{distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions};
+use super::teacher::{
+    build_teacher, chat_model, eval_teacher, teach_and_filter, teacher_resources, TeachScope,
+    TeacherVariant,
+};
+use anyhow::Result;
+use star_cf::split::SplitKind;
+use star_eval::EvalReport;
+use star_train::cf::{CfModelKind, CfTrainConfig};
+use star_train::distill::{GrpoConfig, LossWeights, SftConfig, TrajectoryView};
+use star_train::sasrec::SasRecTrainConfig;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The longest history the teacher sees for a training position.
+pub const TEACH_HISTORY: usize = 200;
+
+/// Settings of a whole run (the flags of `star run` and of the `movielens` example).
+#[derive(clap::Args, Clone, Debug)]
+pub struct RunConfig {
+    /// movielens-100k, movielens-1m, movielens-latest-small, synthetic[:SEED], or any name with --data.
+    #[arg(long, default_value = "movielens-100k")]
+    pub dataset: String,
+    /// Read the dataset from this directory instead of fetching it.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Seed of candidate sampling and training.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Negatives per case (the paper's protocol: 19, i.e. 20 candidates).
+    #[arg(long, default_value_t = 19)]
+    pub negatives: usize,
+    /// Run directory (default: runs/<dataset>).
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// Cap on training epochs of every model (default: each model's own limit).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Device for training: flex (CPU), ndarray, wgpu or cuda[:N], among the compiled backends.
+    #[arg(long, default_value = "default")]
+    pub device: String,
+    /// Evaluation threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Teacher episodes per user (its most recent training positions).
+    #[arg(long, default_value_t = 2)]
+    pub teach_per_user: usize,
+    /// Kept teacher trajectories the student learns from.
+    #[arg(long, default_value_t = 300)]
+    pub trajectories: usize,
+    /// Fast-mode samples per user (prompt → ranking) for SFT, and as many GRPO prompts per
+    /// user before them. Default: 10 000 / users, between 2 and 10 (10 on MovieLens-100K, 2
+    /// on MovieLens-1M), so SFT and GRPO see about 10k samples whatever the dataset's size.
+    #[arg(long)]
+    pub fast_per_user: Option<usize>,
+    /// The teacher is an LLM behind an OpenAI-compatible endpoint (STAR_LLM_BASE_URL,
+    /// STAR_LLM_MODEL, STAR_LLM_API_KEY) instead of the rule-based one; the student learns
+    /// from its trajectories and the evaluation includes it.
+    #[arg(long)]
+    pub llm: bool,
+    /// Teacher threads (requests in flight with --llm, capped by STAR_LLM_MAX_CONCURRENCY).
+    #[arg(long, default_value_t = 2)]
+    pub teach_threads: usize,
+}
+
+/// What a finished run wrote.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// Every method on the test candidates.
+    pub report: EvalReport,
+    /// report.md: the report and the full-catalogue table.
+    pub markdown: String,
+    /// Wall seconds of each stage run now (finished stages skipped on a rerun are absent).
+    pub stages: Vec<(String, f64)>,
+    /// Wall seconds of the whole call.
+    pub total_s: f64,
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The plots drawn (none when they could not be, e.g. without a font).
+    pub plots: Vec<PathBuf>,
+    /// The final student's model directory.
+    pub student: PathBuf,
+}
+
+impl RunOutcome {
+    /// The closing lines: stage timings and the files written.
+    pub fn summary(&self) -> String {
+        let timings: Vec<String> = self
+            .stages
+            .iter()
+            .map(|(s, t)| format!("{s} {t:.1}s"))
+            .collect();
+        let plots: Vec<String> = self
+            .plots
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        format!(
+            "stages: {}; total {:.1}s\nwrote {}/report.md, report.json, full_catalogue.json, per_user.jsonl{}{}; the student is in {}",
+            timings.join(", "),
+            self.total_s,
+            self.run_dir.display(),
+            if plots.is_empty() { "" } else { ", " },
+            plots.join(", "),
+            self.student.display()
+        )
+    }
+}
+
+/// Runs (or resumes) the whole pipeline; `home` is the dataset cache.
+pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
+    let mut spec = DataSpec::named(&cfg.dataset);
+    spec.data_dir = cfg.data.clone();
+    spec.home = home;
+    let protocol = Protocol {
+        seed: cfg.seed,
+        negatives: cfg.negatives,
+    };
+    let compute = Compute::new(&cfg.device)?;
+    let mut stages: Vec<(String, f64)> = Vec::new();
+    let t0 = Instant::now();
+
+    // 1. Data, split, candidate files (valid and test), evidence store.
+    let t = Instant::now();
+    let p = prepare(&spec, cfg.run_dir.as_deref(), SplitKind::Test, protocol)?;
+    let valid = p.for_split(SplitKind::Valid)?;
+    stages.push(("prepare".into(), t.elapsed().as_secs_f64()));
+    let run = &p.run;
+
+    let fast_per_user = cfg
+        .fast_per_user
+        .unwrap_or_else(|| (10_000 / p.ds.num_users().max(1)).clamp(2, 10));
+
+    // 2. Neural baselines, each skipped when its summary exists and resumed when interrupted.
+    let cap = |n: usize| cfg.epochs.map_or(n, |c| c.min(n));
+    for kind in [CfModelKind::Mf, CfModelKind::LightGcn] {
+        let dir = run.cf(kind);
+        if dir.join("summary.json").is_file() {
+            tracing::info!(
+                "{}: trained already ({})",
+                kind.method_name(),
+                dir.display()
+            );
+            continue;
+        }
+        let t = Instant::now();
+        let rec = CfTrainConfig::recommended(kind).with_seed(cfg.seed);
+        let train = rec.clone().with_max_epochs(cap(rec.max_epochs));
+        let resume = dir.join("checkpoint").is_dir();
+        train_cf_model(&p.ds, &p.split, run, &train, protocol, &compute, resume)?;
+        stages.push((
+            format!("train {}", kind.method_name()),
+            t.elapsed().as_secs_f64(),
+        ));
+    }
+    let dir = run.sasrec();
+    if dir.join("summary.json").is_file() {
+        tracing::info!("SASRec: trained already ({})", dir.display());
+    } else {
+        let t = Instant::now();
+        let rec = SasRecTrainConfig::new().with_seed(cfg.seed);
+        let train = rec.clone().with_max_epochs(cap(rec.max_epochs));
+        let resume = dir.join("checkpoint").is_dir();
+        train_sasrec_model(&p.ds, &p.split, run, &train, protocol, &compute, resume)?;
+        stages.push(("train SASRec".into(), t.elapsed().as_secs_f64()));
+    }
+
+    // 3. The teacher on training positions (resumable), then the outcome filter.
+    let t = Instant::now();
+    let chat = chat_model(cfg.llm)?;
+    let teacher = build_teacher(teacher_resources(&p)?, chat.clone(), TeacherVariant::Full);
+    let jobs = star_agents::teach::training_jobs(
+        &p.ds,
+        &p.split,
+        cfg.teach_per_user,
+        TEACH_HISTORY,
+        protocol.negatives,
+        cfg.seed,
+    );
+    let scope = TeachScope {
+        shard: star_agents::teach::Shard::ALL,
+        limit: None,
+        threads: cfg.teach_threads,
+    };
+    let stem = format!("{}-train", teacher.name());
+    let taught = teach_and_filter(&teacher, jobs, scope, &run.trajectories(), &stem, 1)?;
+    tracing::info!(
+        "teacher: {} episodes ({} written now), kept {} -> {}",
+        taught.summary.jobs,
+        taught.summary.written,
+        taught.filter.kept,
+        taught.kept_path.display()
+    );
+    stages.push(("teach".into(), t.elapsed().as_secs_f64()));
+
+    // 4. Distillation: SFT on the kept trajectories and fast-mode samples, then GRPO; each
+    //    skipped when its model directory exists, resumed when it has checkpoints.
+    let student = run.student();
+    if run.sft_model().join("config.json").is_file() {
+        tracing::info!("SFT: trained already ({})", run.sft_model().display());
+    } else {
+        let t = Instant::now();
+        let opts = DistillOptions {
+            sft: SftConfig::new(LossWeights::new())
+                .with_max_epochs(cap(2))
+                .with_batch_size(16)
+                .with_learning_rate(2e-3)
+                .with_patience(2)
+                .with_seed(cfg.seed),
+            view: TrajectoryView {
+                max_segment_chars: 100,
+                max_tool_calls: 4,
+                ..Default::default()
+            },
+            max_trajectories: Some(cfg.trajectories),
+            fast_per_user,
+            vocab: 4000,
+            resume: student.join("sft/checkpoint").is_dir(),
+            evidence: Default::default(),
+            out: None,
+            trajectories: Some(taught.kept_path.clone()),
+        };
+        let (_, r) = distill_sft(&valid, &opts, &compute)?;
+        tracing::info!(
+            "SFT: best epoch {} of {}, valid avg-HR {:.2}",
+            r.best_epoch,
+            r.epochs_run,
+            100.0 * r.valid_avg_hr
+        );
+        stages.push(("SFT".into(), t.elapsed().as_secs_f64()));
+    }
+    let grpo = run.grpo();
+    if grpo.join("model/config.json").is_file() {
+        tracing::info!("GRPO: trained already ({})", grpo.join("model").display());
+    } else {
+        let t = Instant::now();
+        let opts = GrpoOptions {
+            grpo: GrpoConfig::new()
+                .with_max_epochs(cap(1))
+                .with_learning_rate(5e-6)
+                .with_kl(0.04)
+                .with_group(16)
+                .with_batch_size(64)
+                .with_seed(cfg.seed),
+            from: run.sft_model(),
+            out: grpo.clone(),
+            per_user: fast_per_user,
+            skip: fast_per_user,
+            max_prompts: None,
+            resume: grpo.join("checkpoint").is_dir(),
+        };
+        let (_, r) = distill_grpo(&valid, &opts, &compute)?;
+        tracing::info!(
+            "GRPO: best epoch {} of {} (0: the SFT model kept), valid avg-HR {:.2}",
+            r.best_epoch,
+            r.epochs_run,
+            100.0 * r.valid_avg_hr
+        );
+        stages.push(("GRPO".into(), t.elapsed().as_secs_f64()));
+    }
+
+    // 5. Every method on the same test candidates, then the baselines on the full catalogue.
+    let t = Instant::now();
+    let mut report = eval_baselines(&p, cfg.threads)?;
+    report
+        .methods
+        .extend(eval_teacher(&p, chat, cfg.threads)?.methods);
+    let students = [
+        ("student-fast".to_string(), grpo.join("model")),
+        ("student-no-grpo".to_string(), run.sft_model()),
+    ];
+    report
+        .methods
+        .extend(eval_students(&p, &students, &compute, false, cfg.threads)?.methods);
+    let catalogue = eval_full_catalogue(&p)?;
+    stages.push(("evaluate".into(), t.elapsed().as_secs_f64()));
+
+    let dir = run.path();
+    report.save_json(&dir.join("report.json"))?;
+    report.per_user_jsonl(&dir.join("per_user.jsonl"))?;
+    let markdown = format!(
+        "{}\n## Full catalogue (test split, temporal leave-one-out)\n\n{}",
+        report.to_markdown(),
+        catalogue_markdown(&catalogue)
+    );
+    star_cf::fsutil::write_atomic(&dir.join("report.md"), |w| {
+        std::io::Write::write_all(w, markdown.as_bytes())
+    })?;
+    let json = serde_json::to_string_pretty(&catalogue)?;
+    star_cf::fsutil::write_atomic(&dir.join("full_catalogue.json"), |w| {
+        std::io::Write::write_all(w, json.as_bytes())
+    })?;
+
+    let t = Instant::now();
+    let plots = match write_plots(&report, run) {
+        Ok(files) => files,
+        Err(e) => {
+            // The numbers are written already; a missing font must not lose them.
+            tracing::warn!("plots not drawn: {e:#}");
+            Vec::new()
+        }
+    };
+    stages.push(("plots".into(), t.elapsed().as_secs_f64()));
+    Ok(RunOutcome {
+        report,
+        markdown,
+        stages,
+        total_s: t0.elapsed().as_secs_f64(),
+        run_dir: dir.to_path_buf(),
+        plots,
+        student: grpo.join("model"),
+    })
+}

@@ -1,0 +1,379 @@
+//! The student: distillation samples, SFT on the teacher's kept trajectories, GRPO after it,
+//! loading model directories and evaluating them.
+
+use super::baselines::{runner, train_cf_model};
+use super::data::{scenario_tagger, Prepared};
+use super::layout::Compute;
+use super::teacher::teacher_resources;
+use anyhow::{bail, Context, Result};
+use star_cf::split::SplitKind;
+use star_eval::{baselines, EvalReport};
+use star_model::cf::CfEmbeddings;
+use star_model::model::{EvidenceMode, InferenceMode, StarModel, ToolExecutor};
+use star_train::cf::{CfModelKind, CfTrainConfig};
+use star_train::distill::{
+    DistillItem, DistillSample, GrpoConfig, GrpoResult, SftConfig, SftResult, TrajectoryView,
+};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The history a fast-mode sample's request keeps (the prompt shows the last
+/// `StarConfig::history` of it; the evidence reads all of it).
+pub const FAST_HISTORY: usize = 50;
+
+/// How to distil the teacher into the student (`star distill sft`).
+#[derive(Clone, Debug)]
+pub struct DistillOptions {
+    /// SFT hyper-parameters.
+    pub sft: SftConfig,
+    /// What the student learns of each trajectory.
+    pub view: TrajectoryView,
+    /// Use at most this many kept trajectories (`None`: all; `Some(0)`: none).
+    pub max_trajectories: Option<usize>,
+    /// Fast-mode samples (prompt + `<recommend>`, ranking loss only): the last this many train
+    /// positions of every user, each with the protocol's number of negatives.
+    pub fast_per_user: usize,
+    /// Tokenizer vocabulary size.
+    pub vocab: usize,
+    /// Continue from the latest checkpoint.
+    pub resume: bool,
+    /// How the CST evidence enters the prompt (`EvidenceMode::None`: the no-CST ablation).
+    pub evidence: EvidenceMode,
+    /// The student directory (`sft/`, `model/`); `None`: the run's `student/`.
+    pub out: Option<PathBuf>,
+    /// The kept trajectories (JSONL); `None`: the rule-based teacher's,
+    /// `trajectories/teacher-train.kept.jsonl` of the run (an LLM teacher writes
+    /// `teacher-llm-train.kept.jsonl`).
+    pub trajectories: Option<PathBuf>,
+}
+
+impl DistillOptions {
+    /// The student directory of the prepared run with these options.
+    pub fn dir(&self, p: &Prepared) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| p.run.student())
+    }
+
+    /// The kept-trajectory file of the prepared run with these options.
+    pub fn trajectories(&self, p: &Prepared) -> PathBuf {
+        self.trajectories
+            .clone()
+            .unwrap_or_else(|| p.run.trajectories().join("teacher-train.kept.jsonl"))
+    }
+}
+
+/// Fast-mode samples (no trajectory) of the train split: of every user, the `per_user` train
+/// positions before the last `skip` ones, each with the protocol's negatives drawn with
+/// `seed` (the candidates of a position do not depend on `per_user` or `skip`).
+pub fn fast_samples(
+    p: &Prepared,
+    per_user: usize,
+    skip: usize,
+    seed: u64,
+) -> Result<Vec<DistillSample>> {
+    star_agents::teach::training_jobs_before(
+        &p.ds,
+        &p.split,
+        per_user,
+        skip,
+        FAST_HISTORY,
+        p.protocol.negatives,
+        seed,
+    )
+    .into_iter()
+    .map(|job| {
+        let target = job.meta.target.context("training jobs have targets")?;
+        let positive = job
+            .request
+            .candidates
+            .iter()
+            .position(|&c| c == target)
+            .context("the target is a candidate")?;
+        Ok(DistillSample {
+            id: job.meta.id,
+            request: job.request,
+            positive,
+            trajectory: None,
+        })
+    })
+    .collect()
+}
+
+/// The prepared candidate cases as fast-mode samples.
+pub fn valid_samples(p: &Prepared) -> Vec<DistillSample> {
+    p.candidates
+        .cases
+        .iter()
+        .enumerate()
+        .map(|(i, c)| DistillSample {
+            id: format!(
+                "{}:{}",
+                p.candidates.header.split,
+                p.ds.users[c.user.idx()].raw_id
+            ),
+            request: p.candidates.request(i, &p.split),
+            positive: c.positive_index,
+            trajectory: None,
+        })
+        .collect()
+}
+
+/// The dataset's raw item ids, in item order.
+fn raw_items(p: &Prepared) -> Vec<String> {
+    p.ds.items.iter().map(|i| i.raw_id.clone()).collect()
+}
+
+/// Distils the teacher's kept trajectories ([`DistillOptions::trajectories`]) into a student
+/// with SFT on `compute`, validating on the valid candidates of `p` (prepared with
+/// `SplitKind::Valid`). The CF item embeddings are BPR-MF's, trained first if missing. Writes
+/// the model directory to `model/` of [`DistillOptions::dir`].
+pub fn distill_sft(
+    p: &Prepared,
+    opts: &DistillOptions,
+    compute: &Compute,
+) -> Result<(StarModel, SftResult)> {
+    use star_model::model::{ItemBinding, ModelConfig, StarConfig};
+    use star_model::student::{DecoderConfig, StarTokenizer};
+    use star_train::distill::{sample_from_episode, tokenize, tokenizer_corpus, train_sft};
+    if p.kind() != SplitKind::Valid {
+        bail!("distillation validates on the valid candidates");
+    }
+    let device = compute.device();
+    let t0 = Instant::now();
+    // trajectories
+    let kept = opts.trajectories(p);
+    let mut samples: Vec<DistillSample> = Vec::new();
+    if opts.max_trajectories != Some(0) {
+        if !kept.is_file() {
+            bail!(
+                "{}: no kept trajectories; run `star teach` and its filter first (or pass --max-trajectories 0)",
+                kept.display()
+            );
+        }
+        let episodes =
+            star_agents::selection::select_episodes(&kept, opts.sft.seed, opts.max_trajectories)?;
+        for ep in &episodes {
+            samples.push(sample_from_episode(ep, &p.ds, &p.split, &opts.view)?);
+        }
+    }
+    let n_traj = samples.len();
+    samples.extend(fast_samples(p, opts.fast_per_user, 0, opts.sft.seed)?);
+    let valid = valid_samples(p);
+
+    // the CF item embeddings
+    let mf_path = p.run.cf(CfModelKind::Mf).join("embeddings.safetensors");
+    if !mf_path.is_file() {
+        train_cf_model(
+            &p.ds,
+            &p.split,
+            &p.run,
+            &CfTrainConfig::recommended(CfModelKind::Mf),
+            p.protocol,
+            compute,
+            false,
+        )?;
+    }
+    let emb = CfEmbeddings::load_safetensors(&mf_path, device).map_err(anyhow::Error::msg)?;
+    let items = emb.items.val();
+    let cf_dim = items.dims()[1];
+
+    // tokenizer: prompts and trajectories (a bounded sample of each)
+    let raw = raw_items(p);
+    let mut star = StarConfig::new(raw.clone(), cf_dim);
+    star.evidence = opts.evidence;
+    // a resumed run must tokenise exactly as its checkpoints were trained: keep the tokenizer
+    let dir = opts.dir(p);
+    let tok_path = dir.join("sft").join("tokenizer.json");
+    let tok = if opts.resume && tok_path.is_file() {
+        StarTokenizer::load(&tok_path)?
+    } else {
+        let binding = ItemBinding::new(&raw, &raw);
+        let corpus = tokenizer_corpus(&samples, &star, &binding, Some(&p.store))?;
+        let tok = StarTokenizer::train(corpus.into_iter(), opts.vocab)?;
+        std::fs::create_dir_all(dir.join("sft"))?;
+        tok.save(&tok_path)?;
+        tok
+    };
+    device.seed(opts.sft.seed);
+    let student = StarModel::init(
+        ModelConfig::new(DecoderConfig::student(tok.vocab_size()), star),
+        tok,
+        items,
+        device,
+    )
+    .map_err(anyhow::Error::msg)?
+    .bind(&raw, Some(p.store.clone()));
+
+    // tokens
+    let tokenize_all = |xs: &[DistillSample]| -> Result<Vec<DistillItem>> {
+        xs.iter()
+            .map(|s| tokenize(&student, s).map_err(anyhow::Error::from))
+            .collect()
+    };
+    let train = tokenize_all(&samples)?;
+    let valid = tokenize_all(&valid)?;
+    let tokens: usize = train.iter().map(|i| i.len()).sum();
+    eprintln!(
+        "distill: {} trajectories + {} fast samples ({} tokens), {} valid cases, vocabulary {}, prepared in {:.1}s",
+        n_traj,
+        samples.len() - n_traj,
+        tokens,
+        valid.len(),
+        student.tokenizer().vocab_size(),
+        t0.elapsed().as_secs_f64()
+    );
+    let result = train_sft(
+        &opts.sft,
+        &student,
+        train,
+        valid,
+        &dir.join("sft"),
+        device,
+        opts.resume,
+    )?;
+    result
+        .model
+        .save(&dir.join("model"))
+        .map_err(anyhow::Error::msg)?;
+    Ok((result.model.clone(), result))
+}
+
+/// Options of GRPO after SFT.
+#[derive(Clone, Debug)]
+pub struct GrpoOptions {
+    /// GRPO hyper-parameters.
+    pub grpo: GrpoConfig,
+    /// The SFT model directory to start from (and to stay close to).
+    pub from: PathBuf,
+    /// The output directory: checkpoints and logs, and the model in `model/`.
+    pub out: PathBuf,
+    /// Training prompts: this many train positions of every user, before the last `skip`.
+    pub per_user: usize,
+    /// Leave out the last this many train positions of every user (e.g. those SFT's fast
+    /// samples already fit, where the SFT model's rewards are saturated).
+    pub skip: usize,
+    /// Use at most this many prompts, drawn with the seed (explain-mode rollouts are slow on a
+    /// CPU).
+    pub max_prompts: Option<usize>,
+    /// Continue from the latest checkpoint.
+    pub resume: bool,
+}
+
+/// The teacher's tools answering the student's tool calls (explain mode).
+pub fn student_tools(p: &Prepared) -> Result<Arc<dyn ToolExecutor>> {
+    Ok(Arc::new(star_agents::tools::StudentTools {
+        registry: star_agents::tools::ToolRegistry::standard(),
+        resources: teacher_resources(p)?,
+    }))
+}
+
+/// Loads a student model directory bound to the prepared dataset's items and evidence, with
+/// `tools` answering explain-mode tool calls (build them once with [`student_tools`]; fast
+/// mode needs none).
+pub fn load_student(
+    p: &Prepared,
+    model_dir: &Path,
+    device: &burn::tensor::Device,
+    tools: Option<Arc<dyn ToolExecutor>>,
+) -> Result<StarModel> {
+    let model = StarModel::load(model_dir, device)
+        .map_err(anyhow::Error::msg)?
+        .bind(&raw_items(p), Some(p.store.clone()));
+    Ok(match tools {
+        Some(t) => model.with_tools(t),
+        None => model,
+    })
+}
+
+/// GRPO from an SFT student (`opts.from`) on `compute`, on the fast samples of the train split,
+/// validating on the valid candidates of `p` (prepared with `SplitKind::Valid`). Writes the
+/// model to `opts.out/model`.
+pub fn distill_grpo(
+    p: &Prepared,
+    opts: &GrpoOptions,
+    compute: &Compute,
+) -> Result<(StarModel, GrpoResult)> {
+    use star_train::distill::{tokenize, train_grpo};
+    if p.kind() != SplitKind::Valid {
+        bail!("GRPO validates on the valid candidates");
+    }
+    let device = compute.device();
+    let t0 = Instant::now();
+    let tools = if opts.grpo.explain {
+        Some(student_tools(p)?)
+    } else {
+        None
+    };
+    let sft = load_student(p, &opts.from, device, tools)?;
+    let mut train = fast_samples(p, opts.per_user, opts.skip, opts.grpo.seed)?;
+    if let Some(n) = opts.max_prompts {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        train.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(opts.grpo.seed));
+        train.truncate(n);
+    }
+    let valid = valid_samples(p)
+        .iter()
+        .map(|s| tokenize(&sft, s).map_err(anyhow::Error::from))
+        .collect::<Result<Vec<_>>>()?;
+    eprintln!(
+        "grpo: {} prompts × {} {} rollouts, {} valid cases, prepared in {:.1}s",
+        train.len(),
+        opts.grpo.group,
+        if opts.grpo.explain {
+            "explain-mode"
+        } else {
+            "rank-only"
+        },
+        valid.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    let result = train_grpo(
+        &opts.grpo,
+        &sft,
+        train,
+        valid,
+        &opts.out,
+        device,
+        opts.resume,
+    )?;
+    result
+        .model
+        .save(&opts.out.join("model"))
+        .map_err(anyhow::Error::msg)?;
+    Ok((result.model.clone(), result))
+}
+
+/// Evaluates student model directories on the prepared candidates, each under its method
+/// name; `explain` runs explain mode (with the teacher's tools answering tool calls) instead
+/// of fast mode. Cases run on `threads` threads (latency stays per request).
+pub fn eval_students(
+    p: &Prepared,
+    models: &[(String, PathBuf)],
+    compute: &Compute,
+    explain: bool,
+    threads: usize,
+) -> Result<EvalReport> {
+    let tagger = scenario_tagger(&p.ds, &p.store);
+    let repair = baselines::ItemKnn::new(p.store.clone());
+    let runner = runner(p, &repair, &tagger, threads)?;
+    let mut report = EvalReport::new(&p.candidates.header);
+    let (mode, tools) = if explain {
+        (InferenceMode::Explain, Some(student_tools(p)?))
+    } else {
+        (InferenceMode::Fast, None)
+    };
+    for (name, dir) in models {
+        let student = load_student(p, dir, compute.device(), tools.clone())
+            .with_context(|| format!("model `{name}`"))?
+            .with_mode(mode)
+            .with_name(name.clone());
+        eprintln!(
+            "eval: {name} ({}) on {} cases",
+            dir.display(),
+            p.candidates.cases.len()
+        );
+        report.push(runner.run(&student));
+    }
+    Ok(report)
+}
