@@ -29,6 +29,7 @@ use crate::metrics::{CaseOutcome, Metrics};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use star_cf::candidates::CandidateSet;
+use star_cf::rank_metrics::rank_in;
 use star_cf::data::Dataset;
 use star_cf::scenario::{Scenario, ScenarioTagger};
 use star_cf::split::Split;
@@ -338,10 +339,7 @@ impl<'a> ProtocolRunner<'a> {
             Err(e) => (self.repaired(&request, &[]), false, Some(e.to_string())),
         };
         let target = case.target();
-        let rank = items
-            .iter()
-            .position(|&x| x == target)
-            .expect("a repaired ranking holds every candidate");
+        let rank = rank_in(&items, &target).expect("a repaired ranking holds every candidate");
         CaseResult {
             user: case.user,
             user_raw: self.dataset.users[case.user.idx()].raw_id.clone(),
