@@ -8,6 +8,7 @@
 //! `NDCG@10 = [rank < 10] / log2(rank + 2)`, `MRR@10 = [rank < 10] / (rank + 1)`.
 
 use serde::{Deserialize, Serialize};
+use star_cf::rank_metrics::{hit_at, ndcg_at, rank_of_among, reciprocal_rank_at};
 use star_cf::split::{Split, SplitKind};
 use star_cf::{CatalogueScorer, ItemId};
 use std::time::Instant;
@@ -34,7 +35,8 @@ pub struct CatalogueResult {
     pub wall_s: f64,
 }
 
-/// The 0-based full-catalogue rank of `target` among items not in `history`.
+/// The 0-based full-catalogue rank of `target` among items not in `history`
+/// ([`rank_of_among`]: items scored higher, then equal scores with a smaller id).
 pub fn catalogue_rank(scores: &[f32], target: ItemId, history: &[ItemId]) -> usize {
     let mut excluded = vec![false; scores.len()];
     for h in history {
@@ -42,15 +44,7 @@ pub fn catalogue_rank(scores: &[f32], target: ItemId, history: &[ItemId]) -> usi
             *x = true;
         }
     }
-    let key = |s: f32| if s.is_nan() { f32::NEG_INFINITY } else { s };
-    let t = key(scores[target.idx()]);
-    scores
-        .iter()
-        .enumerate()
-        .filter(|&(i, &s)| {
-            !excluded[i] && i != target.idx() && (key(s) > t || (key(s) == t && i < target.idx()))
-        })
-        .count()
+    rank_of_among(scores, target.idx(), |i| !excluded[i])
 }
 
 /// Evaluates `scorer` on every user with a held-out item of `kind`.
@@ -74,11 +68,9 @@ pub fn evaluate_catalogue(
                 usize::MAX
             }
         };
-        if rank < 10 {
-            hr += 1.0;
-            ndcg += 1.0 / ((rank + 2) as f64).log2();
-            mrr += 1.0 / (rank + 1) as f64;
-        }
+        hr += hit_at(rank, 10);
+        ndcg += ndcg_at(rank, 10);
+        mrr += reciprocal_rank_at(rank, 10);
     }
     let n = users.len().max(1) as f64;
     CatalogueResult {

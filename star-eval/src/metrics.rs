@@ -12,7 +12,7 @@
 //! | `valid_ratio` | `1` if the raw output was a valid permutation of the candidates, else `0` |
 //!
 //! [`Metrics`] holds the mean of each over the cases; all values are fractions in `[0, 1]`
-//! (reports may show them ×100).
+//! (reports may show them ×100). The per-case values come from [`star_cf::rank_metrics`].
 //!
 //! ## Ties
 //!
@@ -24,6 +24,7 @@
 //! is the fraction of cases whose `positive_index` is 0 (about `1 / N`).
 
 use serde::{Deserialize, Serialize};
+use star_cf::rank_metrics::avg_hr;
 
 /// What the metrics need from one evaluated case.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -34,28 +35,8 @@ pub struct CaseOutcome {
     pub valid: bool,
 }
 
-/// `HR@k` of one case: 1 when the true item is in the top `k`.
-pub fn hit_at(rank: usize, k: usize) -> f64 {
-    if rank < k {
-        1.0
-    } else {
-        0.0
-    }
-}
-
-/// `NDCG@k` of one case with a single relevant item: `1 / log2(rank + 2)` inside the top `k`.
-pub fn ndcg_at(rank: usize, k: usize) -> f64 {
-    if rank < k {
-        1.0 / ((rank + 2) as f64).log2()
-    } else {
-        0.0
-    }
-}
-
-/// Reciprocal rank of one case: `1 / (rank + 1)`.
-pub fn reciprocal_rank(rank: usize) -> f64 {
-    1.0 / (rank + 1) as f64
-}
+// The per-case functions live in star-cf, shared with the trainer's validation metrics.
+pub use star_cf::rank_metrics::{hit_at, ndcg_at, reciprocal_rank};
 
 /// Mean metrics over a set of cases. Serialises as a JSON object with exactly the keys of
 /// [`Metrics::KEYS`], in that order.
@@ -117,7 +98,7 @@ impl Metrics {
             ndcg5: ndcg_at(r, 5),
             ndcg10: ndcg_at(r, 10),
             mrr: reciprocal_rank(r),
-            avg_hr: (hit_at(r, 1) + hit_at(r, 3) + hit_at(r, 5)) / 3.0,
+            avg_hr: avg_hr(r),
             valid_ratio: if outcome.valid { 1.0 } else { 0.0 },
         }
     }

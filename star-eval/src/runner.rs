@@ -13,29 +13,33 @@
 //!   a popularity or item-CF baseline). If the repair ranker fails too, the rest follow the
 //!   candidate-file order. An `Err` from the ranker is repaired from nothing.
 //!
-//! Cases can run on several threads ([`ProtocolRunner::threads`]); results are ordered by case
-//! index, so everything except the timings is identical whatever the thread count.
+//! Cases can run on several threads ([`ProtocolRunner::threads`]: a rayon pool of exactly that
+//! many threads, one case per task); results are ordered by case index, so everything except
+//! the timings is identical whatever the thread count.
 //!
 //! ## Latency
 //!
 //! `latency_ms` of a case is the wall time of its `rank` call alone (repair excluded). The
 //! method's [`Latency`] holds nearest-rank percentiles over cases: the `p`-th percentile of `n`
 //! sorted values is the value at 1-based position `ceil(p / 100 · n)`. With several threads the
-//! calls run concurrently, so per-call latencies include contention; measure latency with one
-//! thread. `wall_s` is the wall time of the whole run (all cases, repair included).
+//! calls run concurrently, so per-call latencies include contention (and a ranker that runs
+//! rayon work of its own, as burn's CPU backends do, runs it in the runner's pool, where a
+//! thread waiting for that work may pick up another case meanwhile); measure latency with
+//! one thread. `wall_s` is the wall time of the whole run (all cases, repair included).
 
 use crate::error::{EvalError, Result};
 use crate::metrics::{CaseOutcome, Metrics};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use star_cf::candidates::CandidateSet;
 use star_cf::data::Dataset;
+use star_cf::rank_metrics::rank_in;
 use star_cf::scenario::{Scenario, ScenarioTagger};
 use star_cf::split::Split;
 use star_cf::{ItemId, Ranker, UserId};
 use std::collections::{BTreeMap, HashSet};
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// The result of one case for one method.
@@ -338,10 +342,7 @@ impl<'a> ProtocolRunner<'a> {
             Err(e) => (self.repaired(&request, &[]), false, Some(e.to_string())),
         };
         let target = case.target();
-        let rank = items
-            .iter()
-            .position(|&x| x == target)
-            .expect("a repaired ranking holds every candidate");
+        let rank = rank_in(&items, &target).expect("a repaired ranking holds every candidate");
         CaseResult {
             user: case.user,
             user_raw: self.dataset.users[case.user.idx()].raw_id.clone(),
@@ -402,44 +403,34 @@ impl<'a> ProtocolRunner<'a> {
         let pb = self.progress_bar(&name);
         let start = Instant::now();
         let threads = self.threads.min(n).max(1);
-        let cases: Vec<CaseResult> = if threads == 1 {
-            (0..n)
-                .map(|i| {
-                    let r = self.evaluate_case(i, ranker);
-                    pb.inc(1);
-                    r
-                })
-                .collect()
-        } else {
-            let next = AtomicUsize::new(0);
-            let mut slots: Vec<Option<CaseResult>> = vec![None; n];
-            std::thread::scope(|s| {
-                let workers: Vec<_> = (0..threads)
-                    .map(|_| {
-                        s.spawn(|| {
-                            let mut done = Vec::new();
-                            loop {
-                                let i = next.fetch_add(1, Ordering::Relaxed);
-                                if i >= n {
-                                    break done;
-                                }
-                                done.push((i, self.evaluate_case(i, ranker)));
-                                pb.inc(1);
-                            }
-                        })
+        let evaluate = |i: usize| {
+            let r = self.evaluate_case(i, ranker);
+            pb.inc(1);
+            r
+        };
+        let pool = (threads > 1)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("star-eval-{i}"))
+                    .build()
+                    .map_err(|e| {
+                        tracing::warn!("cannot start {threads} evaluation threads ({e}); running the cases on one");
                     })
-                    .collect();
-                for w in workers {
-                    let done = w.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-                    for (i, r) in done {
-                        slots[i] = Some(r);
-                    }
-                }
-            });
-            slots
-                .into_iter()
-                .map(|r| r.expect("every case was evaluated"))
-                .collect()
+                    .ok()
+            })
+            .flatten();
+        let cases: Vec<CaseResult> = match pool {
+            // One case per task, so a slow case does not hold back a batch of others;
+            // `collect` keeps case order.
+            Some(pool) => pool.install(|| {
+                (0..n)
+                    .into_par_iter()
+                    .with_max_len(1)
+                    .map(evaluate)
+                    .collect()
+            }),
+            None => (0..n).map(evaluate).collect(),
         };
         let wall_s = start.elapsed().as_secs_f64();
         pb.finish_and_clear();

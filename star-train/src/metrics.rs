@@ -1,5 +1,7 @@
 //! HR@k and NDCG@k over candidate lists, as burn-train metrics, with the rank convention of the
-//! evaluation protocol (ties broken by candidate order, as `Ranking::from_scores` does).
+//! evaluation protocol (ties broken by candidate order, as `Ranking::from_scores` does): ranks
+//! and per-case values come from [`star_cf::rank_metrics`], names from
+//! [`star_cf::metric_names`].
 
 use burn::prelude::*;
 use burn::tensor::{ExecutionError, TensorReadError};
@@ -8,6 +10,7 @@ use burn::train::metric::{
     Adaptor, ItemLazy, LossInput, Metric, MetricAttributes, MetricMetadata, MetricName, Numeric,
     NumericAttributes, NumericEntry, SerializedEntry,
 };
+use star_cf::{metric_names, rank_metrics};
 use std::sync::Arc;
 
 /// What a training step returns: its loss.
@@ -76,17 +79,7 @@ impl Adaptor<RankingInput> for RankingOutput {
     }
 }
 
-/// 0-based rank of candidate `positive` in `scores`: the candidates scored higher, plus the
-/// equally scored ones that come before it (the protocol's stable tie-break). NaN ranks last.
-pub fn rank_of(scores: &[f32], positive: usize) -> usize {
-    let key = |s: f32| if s.is_nan() { f32::NEG_INFINITY } else { s };
-    let p = key(scores[positive]);
-    scores
-        .iter()
-        .enumerate()
-        .filter(|&(i, &s)| key(s) > p || (key(s) == p && i < positive))
-        .count()
-}
+pub use star_cf::rank_metrics::rank_of;
 
 /// Which ranking metric.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -126,9 +119,9 @@ impl RankingMetric {
 
     fn new(kind: RankingKind, k: usize) -> Self {
         let name = match kind {
-            RankingKind::Hr => format!("HR@{k}"),
-            RankingKind::Ndcg => format!("NDCG@{k}"),
-            RankingKind::AvgHr => "avg-HR".to_string(),
+            RankingKind::Hr => metric_names::hr(k),
+            RankingKind::Ndcg => metric_names::ndcg(k),
+            RankingKind::AvgHr => metric_names::AVG_HR.to_string(),
         };
         RankingMetric {
             kind,
@@ -140,13 +133,10 @@ impl RankingMetric {
 
     /// The value of one case of rank `rank` (in [0, 1]).
     pub fn case_value(&self, rank: usize) -> f64 {
-        if rank >= self.k {
-            return 0.0;
-        }
         match self.kind {
-            RankingKind::Hr => 1.0,
-            RankingKind::Ndcg => 1.0 / ((rank + 2) as f64).log2(),
-            RankingKind::AvgHr => [1, 3, 5].iter().filter(|&&k| rank < k).count() as f64 / 3.0,
+            RankingKind::Hr => rank_metrics::hit_at(rank, self.k),
+            RankingKind::Ndcg => rank_metrics::ndcg_at(rank, self.k),
+            RankingKind::AvgHr => rank_metrics::avg_hr(rank),
         }
     }
 }
@@ -238,5 +228,14 @@ mod tests {
         assert!((a.case_value(2) - 2.0 / 3.0).abs() < 1e-12);
         assert!((a.case_value(4) - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!(a.case_value(5), 0.0);
+        assert_eq!(a.case_value(6), 0.0);
+    }
+
+    #[test]
+    fn metrics_are_named_as_the_plots_read_them() {
+        assert_eq!(*RankingMetric::ndcg(10).name(), metric_names::NDCG_10);
+        assert_eq!(*RankingMetric::hr(10).name(), metric_names::HR_10);
+        assert_eq!(*RankingMetric::hr(1).name(), metric_names::HR_1);
+        assert_eq!(*RankingMetric::avg_hr().name(), metric_names::AVG_HR);
     }
 }

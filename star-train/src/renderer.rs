@@ -80,7 +80,7 @@ impl MetricsRendererTraining for EpochLineRenderer {
                 .unwrap_or("a training metric")
                 .to_string();
             // Every training step logs the loss once.
-            if name == "Loss" {
+            if name == star_cf::metric_names::LOSS {
                 self.iteration += 1;
             }
             let v = value.current();

@@ -322,7 +322,7 @@ impl GrpoLearner {
                     depth,
                     &mut rollout_rng(b.seed, i, k),
                 );
-                let rank = ranking.iter().position(|&x| x == it.positive);
+                let rank = star_cf::rank_metrics::rank_in(&ranking, &it.positive);
                 rewards.push(outcome_reward(rank) + cfg.format_weight);
                 rankings.push(ranking);
                 rows.push(i as i64);
@@ -379,7 +379,7 @@ impl GrpoLearner {
                     .explain_with(&p.sample.request, &mut decoding)
                     .unwrap_or_else(|m| panic!("explain-mode rollout of `{}`: {m}", p.sample.id));
                 let ranking = sample_ranking(&e.scores, cfg.temperature, depth, &mut rng);
-                let rank = ranking.iter().position(|&x| x == p.sample.positive);
+                let rank = star_cf::rank_metrics::rank_in(&ranking, &p.sample.positive);
                 let format = if !e.forced && e.tool_errors == 0 {
                     1.0
                 } else {
@@ -450,15 +450,16 @@ impl TrainStep for GrpoLearner {
         let mean = |xs: &[f64]| (xs.iter().sum::<f64>() / xs.len().max(1) as f64) as f32;
         let (mean_reward, mean_format) = (mean(&r.rewards), mean(&r.formats));
         let grads = loss.backward();
+        use star_cf::metric_names::{FORMAT, KL, REWARD};
         TrainOutput::new(
             self,
             grads,
             DistillOutput {
                 loss: loss.clone(),
                 terms: vec![
-                    ("reward", Tensor::from_data([mean_reward], &device)),
-                    ("format", Tensor::from_data([mean_format], &device)),
-                    ("kl", kl),
+                    (REWARD, Tensor::from_data([mean_reward], &device)),
+                    (FORMAT, Tensor::from_data([mean_format], &device)),
+                    (KL, kl),
                 ],
             },
         )
@@ -589,9 +590,10 @@ pub fn train_grpo(
             start_epoch,
         },
         |t| {
-            t.metric_train_numeric(TermLossMetric::named("reward", "reward", true))
-                .metric_train_numeric(TermLossMetric::named("format", "format", true))
-                .metric_train_numeric(TermLossMetric::named("kl", "kl", false))
+            use star_cf::metric_names::{FORMAT, KL, REWARD};
+            t.metric_train_numeric(TermLossMetric::named(REWARD, REWARD, true))
+                .metric_train_numeric(TermLossMetric::named(FORMAT, FORMAT, true))
+                .metric_train_numeric(TermLossMetric::named(KL, KL, false))
         },
     )?;
     let train_seconds = t.elapsed().as_secs_f64();
