@@ -3,6 +3,7 @@
 
 use super::layout::RunDir;
 use anyhow::Result;
+use star_cf::metric_names::{AVG_HR, LOSS, NDCG_10, REWARD};
 use star_eval::plots::{TrainingLog, TrainingPanel};
 use star_eval::EvalReport;
 use star_train::cf::CfModelKind;
@@ -14,11 +15,11 @@ use std::path::PathBuf;
 /// and are left out.
 pub fn training_panels(run: &RunDir) -> Result<Vec<TrainingPanel>> {
     let models = [
-        ("BPR-MF", run.cf(CfModelKind::Mf), "Loss", "NDCG@10"),
-        ("LightGCN", run.cf(CfModelKind::LightGcn), "Loss", "NDCG@10"),
-        ("SASRec", run.sasrec(), "Loss", "NDCG@10"),
-        ("student SFT", run.student().join("sft"), "Loss", "avg-HR"),
-        ("student GRPO", run.grpo(), "reward", "avg-HR"),
+        ("BPR-MF", run.cf(CfModelKind::Mf), LOSS, NDCG_10),
+        ("LightGCN", run.cf(CfModelKind::LightGcn), LOSS, NDCG_10),
+        ("SASRec", run.sasrec(), LOSS, NDCG_10),
+        ("student SFT", run.student().join("sft"), LOSS, AVG_HR),
+        ("student GRPO", run.grpo(), REWARD, AVG_HR),
     ];
     let mut panels = Vec::new();
     for (title, dir, train, valid) in models {
