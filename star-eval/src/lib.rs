@@ -20,7 +20,7 @@
 //!    ([`star_cf::Ranking::from_scores`]).
 //! 4. With a [`star_cf::scenario::ScenarioTagger`], metrics are also reported per scenario slice
 //!    (cold user, cold item, evolving interest).
-//! 5. [`EvalReport`] collects methods and writes `report.json` (the format in DESIGN.md),
+//! 5. [`EvalReport`] collects methods and writes `report.json` (the format in ARCHITECTURE.md, Results JSON),
 //!    a Markdown table and a per-user JSONL file; [`plots`] draws its figures (metrics per
 //!    method, accuracy against latency, training curves) as PNG.
 //!
