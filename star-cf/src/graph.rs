@@ -114,35 +114,23 @@ pub struct CfGraph {
     dense_cooc: Option<Vec<u16>>,
 }
 
-/// Builds the symmetric co-occurrence table; threads own disjoint row ranges.
-fn dense_co_occurrence(user_items: &Csr, n_items: usize) -> Vec<u16> {
+/// Builds the symmetric co-occurrence table, one row per item on rayon's pool: row `i` counts,
+/// for every user of `i`, that user's other items.
+fn dense_co_occurrence(user_items: &Csr, item_users: &Csr, n_items: usize) -> Vec<u16> {
+    use rayon::prelude::*;
     let mut table = vec![0u16; n_items * n_items];
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(n_items.max(1));
-    let rows_per = n_items.div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        for (t, chunk) in table.chunks_mut(rows_per * n_items).enumerate() {
-            let (lo, hi) = (t * rows_per, ((t + 1) * rows_per).min(n_items));
-            s.spawn(move || {
-                for u in 0..user_items.rows() {
-                    let items = user_items.row(u);
-                    let start = items.partition_point(|&i| (i as usize) < lo);
-                    for &i in &items[start..] {
-                        if i as usize >= hi {
-                            break;
-                        }
-                        let row = &mut chunk[(i as usize - lo) * n_items..][..n_items];
-                        for &j in items {
-                            if j != i {
-                                row[j as usize] += 1;
-                            }
-                        }
+    table
+        .par_chunks_mut(n_items.max(1))
+        .enumerate()
+        .for_each(|(i, row)| {
+            for &u in item_users.row(i) {
+                for &j in user_items.row(u as usize) {
+                    if j as usize != i {
+                        row[j as usize] += 1;
                     }
                 }
-            });
-        }
-    });
+            }
+        });
     table
 }
 
@@ -167,7 +155,7 @@ impl CfGraph {
         }
         let dense_cooc = (split.num_items <= DENSE_COOC_MAX_ITEMS
             && split.num_users() <= u16::MAX as usize)
-            .then(|| dense_co_occurrence(&user_items, split.num_items));
+            .then(|| dense_co_occurrence(&user_items, &item_users, split.num_items));
         CfGraph {
             user_items,
             item_users,

@@ -162,27 +162,17 @@ impl NeighborLists {
         })
     }
 
-    fn build(rows: usize, k: usize, f: impl Fn(usize) -> Vec<Neighbor> + Sync) -> NeighborLists {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(rows.max(1));
-        let chunk = rows.div_ceil(threads.max(1)).max(1);
-        let parts: Vec<Vec<Vec<Neighbor>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..rows)
-                .step_by(chunk)
-                .map(|start| {
-                    let f = &f;
-                    s.spawn(move || (start..(start + chunk).min(rows)).map(f).collect())
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("neighbour worker panicked"))
-                .collect()
-        });
+    fn build(
+        rows: usize,
+        k: usize,
+        f: impl Fn(usize) -> Vec<Neighbor> + Sync + Send,
+    ) -> NeighborLists {
+        use rayon::prelude::*;
+        // one list per row, in row order, on rayon's pool
+        let parts: Vec<Vec<Neighbor>> = (0..rows).into_par_iter().map(f).collect();
         let mut offsets = vec![0u32];
         let mut entries = Vec::new();
-        for l in parts.into_iter().flatten() {
+        for l in parts {
             entries.extend(l);
             offsets.push(entries.len() as u32);
         }
