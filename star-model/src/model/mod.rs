@@ -77,8 +77,8 @@ impl std::fmt::Debug for StarModel {
 
 /// The model directory's file names.
 pub const CONFIG_FILE: &str = "config.json";
-/// The weights file.
-pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// The weights file (written and read by the student's Hugging Face checkpoint I/O).
+pub use crate::student::WEIGHTS_FILE;
 /// The tokenizer file.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
@@ -403,16 +403,6 @@ impl StarModel {
             .map(|r| self.prompt(r))
             .collect::<Result<Vec<_>, _>>()?;
         self.score_prompts(&prompts)
-    }
-
-    /// Fast-mode rankings of requests (batched).
-    pub fn rank_batch(&self, requests: &[RankRequest]) -> Result<Vec<Ranking>> {
-        Ok(self
-            .score_batch(requests)?
-            .iter()
-            .zip(requests)
-            .map(|(s, r)| Ranking::from_scores(&r.candidates, s))
-            .collect())
     }
 
     /// Explain mode for one request with the given decoding (greedy: [`Greedy`]).

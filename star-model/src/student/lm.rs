@@ -12,6 +12,9 @@ use burn::store::{
 use std::collections::HashMap;
 use std::path::Path;
 
+/// The weights file of a Hugging Face checkpoint directory (unsharded).
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+
 /// A decoder with its output head, named like Hugging Face's `LlamaForCausalLM` /
 /// `Qwen2ForCausalLM` (`model.*`, `lm_head.weight`).
 #[derive(Module, Debug)]
@@ -161,7 +164,7 @@ pub(crate) fn load_hf<M: ModuleSnapshot>(module: &mut M, dir: &Path) -> Result<(
 /// safetensors store writes a scratch file and renames it into place).
 pub(crate) fn save_hf<M: ModuleSnapshot>(module: &M, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let path = dir.join("model.safetensors");
+    let path = dir.join(WEIGHTS_FILE);
     star_cf::fsutil::remove_stale_temps(&path);
     let mut store = SafetensorsStore::from_file(&path)
         .with_to_adapter(BurnToPyTorchAdapter)
@@ -280,7 +283,7 @@ pub(crate) fn check_weight_shapes(
 
 /// The safetensors files of a model directory.
 fn weight_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
-    let single = dir.join("model.safetensors");
+    let single = dir.join(WEIGHTS_FILE);
     if single.is_file() {
         return Ok(vec![single]);
     }
