@@ -12,6 +12,7 @@ pub mod cf;
 pub mod device;
 pub mod error;
 pub mod model;
+mod parallel;
 pub mod sasrec;
 pub mod student;
 pub mod topk;

@@ -152,6 +152,23 @@ fn prompt_tokens_equal_the_tokenizers_encoding_of_the_text() {
 }
 
 #[test]
+fn chunks_scored_in_parallel_come_back_in_order_bit_for_bit() {
+    // chunks of one prompt: the batch runs them on the CPU pool, each single call on this
+    // thread; the same computation must give the same bits at the same place
+    let w = world();
+    let m = model(&w, EvidenceMode::Features, &device()).with_batch_size(1);
+    let all = m.score_batch(&w.requests).unwrap();
+    assert_eq!(all.len(), w.requests.len());
+    for (r, s) in w.requests.iter().zip(&all) {
+        let single = m.score_batch(std::slice::from_ref(r)).unwrap().remove(0);
+        assert_eq!(
+            s.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            single.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
 fn batched_scores_with_left_padding_equal_one_at_a_time() {
     let w = world();
     let m = model(&w, EvidenceMode::Features, &device());

@@ -29,9 +29,6 @@ use star_cf::{CatalogueScorer, ItemId, RankError, RankRequest, Ranker, Ranking};
 use std::path::Path;
 use std::sync::Arc;
 
-/// The flat scores of one chunk of prompts, or why they could not be computed.
-type ChunkScores = Result<Vec<f32>>;
-
 /// How [`StarModel`] ranks as a [`Ranker`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum InferenceMode {
@@ -334,29 +331,9 @@ impl StarModel {
             .chunk_by(|&a, &b| prompts[a].candidates.len() == prompts[b].candidates.len())
             .flat_map(|g| g.chunks(per_chunk))
             .collect();
-        let run = |chunk: &[usize]| self.score_chunk(prompts, chunk, &device);
-        let results: Vec<ChunkScores> = if threads > 1 && chunks.len() > 1 {
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let slots: Vec<std::sync::Mutex<Option<ChunkScores>>> =
-                chunks.iter().map(|_| Default::default()).collect();
-            std::thread::scope(|s| {
-                for _ in 0..threads.min(chunks.len()) {
-                    s.spawn(|| loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= chunks.len() {
-                            break;
-                        }
-                        *slots[i].lock().expect("slot") = Some(run(chunks[i]));
-                    });
-                }
-            });
-            slots
-                .into_iter()
-                .map(|m| m.into_inner().expect("slot").expect("every chunk ran"))
-                .collect()
-        } else {
-            chunks.iter().map(|c| run(c)).collect()
-        };
+        let results = crate::parallel::map_ordered(&chunks, threads, |chunk| {
+            self.score_chunk(prompts, chunk, &device)
+        });
         let mut out = vec![Vec::new(); prompts.len()];
         for (chunk, scores) in chunks.iter().zip(results) {
             let scores = scores?;
