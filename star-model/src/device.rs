@@ -1,6 +1,7 @@
 //! Choosing a device among the backends compiled in (cargo features `flex`, `ndarray`, `wgpu`,
 //! `cuda`).
 
+use crate::error::{Error, Result};
 use burn::tensor::Device;
 
 /// The names [`device_from_name`] accepts in this build, default first.
@@ -18,19 +19,17 @@ pub fn available_devices() -> Vec<&'static str> {
 
 /// The device called `name` (`flex`, `ndarray`, `wgpu`, `cuda`, `cuda:N`, or `default` for the
 /// first of [`available_devices`]). Fails with the list of compiled backends otherwise.
-pub fn device_from_name(name: &str) -> Result<Device, String> {
-    let unavailable = || {
-        format!(
-            "device `{name}` is not compiled in (available: {}); rebuild with `--features {}`",
-            available_devices().join(", "),
-            name.split(':').next().unwrap_or(name)
-        )
+pub fn device_from_name(name: &str) -> Result<Device> {
+    let unavailable = || Error::DeviceNotCompiled {
+        name: name.to_string(),
+        available: available_devices(),
+        feature: name.split(':').next().unwrap_or(name).to_string(),
     };
     match name {
         "default" => available_devices()
             .first()
             .map(|d| device_from_name(d))
-            .unwrap_or_else(|| Err("no backend compiled in".into())),
+            .unwrap_or(Err(Error::NoBackend)),
         #[cfg(feature = "flex")]
         "flex" | "cpu" => Ok(Device::flex()),
         #[cfg(feature = "ndarray")]
@@ -41,18 +40,22 @@ pub fn device_from_name(name: &str) -> Result<Device, String> {
         #[cfg(feature = "cuda")]
         "cuda" => Ok(Device::cuda(0)),
         #[cfg(feature = "cuda")]
-        n if n.starts_with("cuda:") => n[5..]
-            .parse::<usize>()
-            .map(Device::cuda)
-            .map_err(|_| format!("bad CUDA device index in `{n}`")),
+        n if n.starts_with("cuda:") => {
+            n[5..]
+                .parse::<usize>()
+                .map(Device::cuda)
+                .map_err(|_| Error::BadDeviceIndex {
+                    name: n.to_string(),
+                })
+        }
         #[allow(unreachable_patterns)] // reachable only for backends that are not compiled in
         "flex" | "cpu" | "ndarray" | "wgpu" | "cuda" => Err(unavailable()),
         #[allow(unreachable_patterns)]
         n if n.starts_with("cuda:") => Err(unavailable()),
-        _ => Err(format!(
-            "unknown device `{name}` (available: {})",
-            available_devices().join(", ")
-        )),
+        _ => Err(Error::UnknownDevice {
+            name: name.to_string(),
+            available: available_devices(),
+        }),
     }
 }
 
@@ -67,12 +70,17 @@ mod tests {
         assert!(device_from_name("default").is_ok());
         let err = device_from_name("tpu").unwrap_err();
         assert!(
-            err.contains("unknown device `tpu`") && err.contains("flex"),
+            matches!(&err, Error::UnknownDevice { name, available } if name == "tpu" && available.contains(&"flex")),
             "{err}"
         );
+        assert!(err.to_string().contains("unknown device `tpu`"), "{err}");
         if !cfg!(feature = "cuda") {
             let err = device_from_name("cuda:1").unwrap_err();
-            assert!(err.contains("--features cuda"), "{err}");
+            assert!(
+                matches!(&err, Error::DeviceNotCompiled { feature, .. } if feature == "cuda"),
+                "{err}"
+            );
+            assert!(err.to_string().contains("--features cuda"), "{err}");
         }
     }
 }

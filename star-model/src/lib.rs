@@ -5,13 +5,17 @@
 //! `star-cf`'s plain data types only, so other burn applications can embed it.
 //!
 //! Modules are backend-agnostic (burn 0.22 dispatches on the runtime [`burn::tensor::Device`]);
-//! [`device`] turns a `--device` name into a device among the backends compiled in.
+//! [`device`] turns a `--device` name into a device among the backends compiled in. Fallible
+//! functions return [`Error`], whose variants name the file, tensor, field or device at fault.
 
 pub mod cf;
 pub mod device;
+pub mod error;
 pub mod model;
+mod parallel;
 pub mod sasrec;
 pub mod student;
 pub mod topk;
 
 pub use device::{available_devices, device_from_name};
+pub use error::{Error, Result};

@@ -184,13 +184,17 @@ impl Ranker for SasRecRanker {
     }
 
     fn rank(&self, r: &RankRequest) -> Result<Ranking, RankError> {
-        if let Some(bad) = r
+        if let Some(&item) = r
             .candidates
             .iter()
             .chain(&r.history)
             .find(|i| i.idx() >= self.num_items)
         {
-            return Err(format!("item {bad} is outside the model's catalogue").into());
+            return Err(crate::Error::UnknownItem {
+                item,
+                items: self.num_items,
+            }
+            .into());
         }
         let c = r.candidates.len();
         let cands: Vec<i64> = r.candidates.iter().map(|i| i.0 as i64 + 1).collect();
@@ -201,7 +205,7 @@ impl Ranker for SasRecRanker {
             .into_data()
             .convert::<f32>()
             .try_into_vec()
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(crate::Error::data("scores"))?;
         Ok(Ranking::from_scores(&r.candidates, &scores))
     }
 }
@@ -225,6 +229,6 @@ impl CatalogueScorer for SasRecRanker {
             .into_data()
             .convert::<f32>()
             .try_into_vec()
-            .map_err(|e| format!("{e:?}"))?)
+            .map_err(crate::Error::data("catalogue scores"))?)
     }
 }

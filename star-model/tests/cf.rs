@@ -234,5 +234,9 @@ fn save_load_gives_identical_scores() {
     );
     let err = CfEmbeddings::load_safetensors(&dir.path().join("missing.safetensors"), &device)
         .unwrap_err();
-    assert!(err.contains("missing.safetensors"), "{err}");
+    assert!(
+        matches!(&err, star_model::Error::Safetensors { path, .. } if path.ends_with("missing.safetensors")),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("missing.safetensors"), "{err}");
 }

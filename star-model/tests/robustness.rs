@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use star_model::model::{EvidenceMode, ModelConfig, StarConfig, StarModel};
 use star_model::student::{DecoderConfig, StarTokenizer};
+use star_model::Error;
 use std::path::Path;
 
 mod mutate;
@@ -164,7 +165,7 @@ fn sizes_the_weights_do_not_hold_are_refused_before_anything_is_allocated() {
     let device = Device::flex();
     let config: Value =
         serde_json::from_slice(&std::fs::read(good.join("config.json")).unwrap()).unwrap();
-    let with = |key: &str, value: Value| -> Result<StarModel, String> {
+    let with = |key: &str, value: Value| -> Result<StarModel, star_model::Error> {
         let dir = tmp.path().join(key);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -181,26 +182,52 @@ fn sizes_the_weights_do_not_hold_are_refused_before_anything_is_allocated() {
         .err()
         .unwrap();
     assert!(
-        err.contains("tensor `model.embed_tokens.weight` is")
-            && err.contains("config.json implies")
-            && err.contains("4294967296]"),
-        "{err}"
+        matches!(&err, Error::TensorShape { tensor, expected, .. }
+            if tensor == "model.embed_tokens.weight" && expected.ends_with("4294967296]")),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("tensor `model.embed_tokens.weight` is")
+            && msg.contains("config.json implies")
+            && msg.contains("4294967296]"),
+        "{msg}"
     );
     let err = with("num_hidden_layers", serde_json::json!(1u64 << 40))
         .err()
         .unwrap();
     assert!(
-        err.contains("config.json has 1099511627776 layers"),
+        matches!(
+            &err,
+            Error::Config {
+                field: "num_hidden_layers",
+                path: Some(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("config.json has 1099511627776 layers"),
         "{err}"
     );
     let err = with("vocab_size", serde_json::json!(1u64 << 36))
         .err()
         .unwrap();
-    assert!(err.contains("model.embed_tokens.weight"), "{err}");
+    assert!(
+        matches!(&err, Error::TensorShape { tensor, .. } if tensor == "model.embed_tokens.weight"),
+        "{err:?}"
+    );
     let err = with("max_position_embeddings", serde_json::json!(1u64 << 40))
         .err()
         .unwrap();
-    assert!(err.contains("over the supported"), "{err}");
+    assert!(
+        matches!(&err, Error::Config { field: "max_position_embeddings", path: Some(p), .. }
+            if p.ends_with("config.json")),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("over the supported"), "{err}");
     // before: a panic in the rotary table lookup when ranking
     let m = with("max_position_embeddings", serde_json::json!(1)).unwrap();
     let items: Vec<String> = (0..30).map(|i| format!("i{i}")).collect();
@@ -210,5 +237,13 @@ fn sizes_the_weights_do_not_hold_are_refused_before_anything_is_allocated() {
         candidates: (3..8).map(star_cf::ItemId).collect(),
     };
     let err = m.bind(&items, None).score_batch(&[req]).unwrap_err();
-    assert!(err.contains("longer than the model's 1 positions"), "{err}");
+    assert!(
+        matches!(err, Error::PromptTooLong { max: 1, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("longer than the model's 1 positions"),
+        "{err}"
+    );
 }

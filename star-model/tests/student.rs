@@ -310,7 +310,12 @@ fn hf_checkpoint_loads_by_name_and_matches_the_reference() {
     write_hf(dir2.path(), &c, &partial);
     let err = c.init_lm(&dev).load_hf_weights(dir2.path()).unwrap_err();
     assert!(
-        err.contains("lacks 1 tensors") && err.contains("up_proj"),
+        matches!(&err, star_model::Error::IncompleteCheckpoint { path, tensors }
+            if path == dir2.path() && tensors.len() == 1 && tensors[0].contains("up_proj")),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("lacks 1 tensors") && err.to_string().contains("up_proj"),
         "{err}"
     );
 }

@@ -1,5 +1,6 @@
 //! Final CF embeddings as a standalone record, saved as safetensors.
 
+use crate::error::{Error, Result};
 use burn::module::Param;
 use burn::prelude::*;
 use burn::store::{ModuleSnapshot, ModuleStore, SafetensorsStore};
@@ -32,29 +33,39 @@ impl CfEmbeddings {
     }
 
     /// Writes the embeddings to a safetensors file (replacing it).
-    pub fn save_safetensors(&self, path: &Path) -> Result<(), String> {
+    pub fn save_safetensors(&self, path: &Path) -> Result<()> {
         // burn's safetensors store writes a scratch file and renames it into place
         star_cf::fsutil::remove_stale_temps(path);
         let mut store = SafetensorsStore::from_file(path).overwrite(true);
-        self.save_into(&mut store)
-            .map_err(|e| format!("{}: {e}", path.display()))
+        self.save_into(&mut store).map_err(|e| Error::Safetensors {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
     }
 
     /// Reads embeddings written by [`CfEmbeddings::save_safetensors`] (or any safetensors file
     /// with 2-D float tensors `users` and `items`).
-    pub fn load_safetensors(path: &Path, device: &Device) -> Result<Self, String> {
-        let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    pub fn load_safetensors(path: &Path, device: &Device) -> Result<Self> {
+        let err = |e: &dyn std::fmt::Display| Error::Safetensors {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
         let mut store = SafetensorsStore::from_file(path);
         let shapes = store.get_all_tensors().map_err(|e| err(&e))?;
-        let shape = |name: &str| -> Result<[usize; 2], String> {
-            let t = shapes
-                .get(name)
-                .ok_or_else(|| err(&format!("no tensor `{name}`")))?;
+        let shape = |name: &str| -> Result<[usize; 2]> {
+            let t = shapes.get(name).ok_or_else(|| Error::MissingTensor {
+                path: path.to_path_buf(),
+                tensor: name.to_string(),
+                expected: None,
+            })?;
             match t.shape.as_slice() {
                 &[a, b] => Ok([a, b]),
-                other => Err(err(&format!(
-                    "tensor `{name}` has shape {other:?}, expected 2 dimensions"
-                ))),
+                other => Err(Error::TensorShape {
+                    path: path.to_path_buf(),
+                    tensor: name.to_string(),
+                    found: other.to_vec(),
+                    expected: "expected 2 dimensions".into(),
+                }),
             }
         };
         let (su, si) = (shape("users")?, shape("items")?);

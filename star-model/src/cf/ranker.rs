@@ -1,6 +1,7 @@
 //! Ranking with trained CF embeddings: the score of (u, i) is `e_u · e_i`.
 
 use super::CfEmbeddings;
+use crate::error::{Error, Result};
 use star_cf::{CatalogueScorer, ItemId, RankError, RankRequest, Ranker, Ranking};
 
 /// A [`Ranker`] over exported CF embeddings, held on the CPU for one-request-at-a-time scoring.
@@ -14,16 +15,19 @@ pub struct EmbeddingRanker {
 
 impl EmbeddingRanker {
     /// A ranker called `name` (e.g. `"BPR-MF"`) over `embeddings`.
-    pub fn new(name: &str, embeddings: &CfEmbeddings) -> Result<Self, String> {
+    pub fn new(name: &str, embeddings: &CfEmbeddings) -> Result<Self> {
         let read = |t: burn::tensor::Tensor<2>| {
             t.into_data()
                 .convert::<f32>()
                 .try_into_vec::<f32>()
-                .map_err(|e| format!("reading embeddings: {e:?}"))
+                .map_err(Error::data("embeddings"))
         };
         let dim = embeddings.users.val().dims()[1];
-        if embeddings.items.val().dims()[1] != dim {
-            return Err("user and item embeddings differ in size".into());
+        let item_dim = embeddings.items.val().dims()[1];
+        if item_dim != dim {
+            return Err(Error::mismatch(format!(
+                "user embeddings have size {dim}, item embeddings {item_dim}"
+            )));
         }
         Ok(EmbeddingRanker {
             name: name.to_string(),
@@ -41,6 +45,17 @@ impl EmbeddingRanker {
     /// Number of items.
     pub fn num_items(&self) -> usize {
         self.items.len() / self.dim.max(1)
+    }
+
+    /// [`Error::UnknownUser`] when the request's user has no embedding.
+    fn check_user(&self, r: &RankRequest) -> Result<()> {
+        if r.user.idx() >= self.num_users() {
+            return Err(Error::UnknownUser {
+                user: r.user,
+                users: self.num_users(),
+            });
+        }
+        Ok(())
     }
 
     fn user(&self, u: usize) -> &[f32] {
@@ -67,11 +82,13 @@ impl Ranker for EmbeddingRanker {
     }
 
     fn rank(&self, r: &RankRequest) -> Result<Ranking, RankError> {
-        if r.user.idx() >= self.num_users() {
-            return Err(format!("user {} has no embedding", r.user).into());
-        }
-        if let Some(bad) = r.candidates.iter().find(|c| c.idx() >= self.num_items()) {
-            return Err(format!("item {bad} has no embedding").into());
+        self.check_user(r)?;
+        if let Some(&item) = r.candidates.iter().find(|c| c.idx() >= self.num_items()) {
+            return Err(Error::UnknownItem {
+                item,
+                items: self.num_items(),
+            }
+            .into());
         }
         let scores: Vec<f32> = r
             .candidates
@@ -88,9 +105,7 @@ impl CatalogueScorer for EmbeddingRanker {
     }
 
     fn score_all(&self, r: &RankRequest) -> Result<Vec<f32>, RankError> {
-        if r.user.idx() >= self.num_users() {
-            return Err(format!("user {} has no embedding", r.user).into());
-        }
+        self.check_user(r)?;
         Ok(self.scores_of_user(r.user.idx()))
     }
 }

@@ -1,5 +1,6 @@
 //! A model directory's `config.json`: the decoder's Hugging Face fields plus a `star` section.
 
+use crate::error::{Error, Result};
 use crate::student::DecoderConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -90,31 +91,39 @@ impl ModelConfig {
     }
 
     /// Checks that the parts fit together.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         self.decoder.validate()?;
         let s = &self.star;
-        if s.cf_dim == 0 || s.rank_dim == 0 {
-            return Err("star.cf_dim and star.rank_dim must be positive".into());
+        for (field, v) in [("star.cf_dim", s.cf_dim), ("star.rank_dim", s.rank_dim)] {
+            if v == 0 {
+                return Err(Error::config(field, format!("{field} must be positive")));
+            }
         }
         if s.items.is_empty() {
-            return Err("star.items is empty".into());
+            return Err(Error::config("star.items", "star.items is empty"));
         }
         Ok(())
     }
 
     /// Reads `config.json` (errors name the file).
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let cfg: ModelConfig =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        cfg.validate()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let cfg: ModelConfig = serde_json::from_str(&text).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        cfg.validate().map_err(|e| e.at(path))?;
         Ok(cfg)
     }
 
     /// Writes `config.json` (through a temporary file renamed into place).
-    pub fn save(&self, path: &Path) -> Result<(), String> {
+    pub fn save(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self).expect("config serialises");
-        star_cf::fsutil::write_atomic_path(path, |tmp| std::fs::write(tmp, text + "\n"))
+        star_cf::fsutil::write_atomic(path, |w| {
+            use std::io::Write;
+            w.write_all(text.as_bytes())?;
+            w.write_all(b"\n")
+        })?;
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 
 use super::net::{BatchRow, PromptBatch, StarNet};
 use super::prompt::Prompt;
+use crate::error::{Error, Result};
 use crate::student::{KvCache, StarTokenizer};
 use burn::prelude::*;
 use star_cf::RankRequest;
@@ -11,7 +12,8 @@ use star_cf::RankRequest;
 /// `star-agents`, so the student sees the responses its teacher saw).
 pub trait ToolExecutor: Send + Sync {
     /// Calls tool `name` with `arguments` for `request`; `Err` carries a message the student
-    /// reads in place of a response.
+    /// reads in place of a response (text for the model, so a `String` rather than an
+    /// [`Error`]).
     fn call(
         &self,
         request: &RankRequest,
@@ -126,11 +128,8 @@ pub(crate) struct ControlTokens {
 }
 
 impl ControlTokens {
-    pub(crate) fn of(tok: &StarTokenizer) -> Result<Self, String> {
-        let id = |t: &str| {
-            tok.token_id(t)
-                .ok_or_else(|| format!("the tokenizer has no `{t}` token"))
-        };
+    pub(crate) fn of(tok: &StarTokenizer) -> Result<Self> {
+        let id = |t: &str| tok.token_id(t).ok_or_else(|| Error::missing_token(t));
         Ok(ControlTokens {
             recommend: id("<recommend>")?,
             tool_call: id("<tool_call>")?,
@@ -140,14 +139,14 @@ impl ControlTokens {
     }
 }
 
-fn last_logits(net: &StarNet, hidden: Tensor<3>) -> Result<Vec<f32>, String> {
+fn last_logits(net: &StarNet, hidden: Tensor<3>) -> Result<Vec<f32>> {
     let [_, t, d] = hidden.dims();
     let last = hidden.slice([0..1, t - 1..t, 0..d]);
     net.logits(last)
         .into_data()
         .convert::<f32>()
         .try_into_vec()
-        .map_err(|e| format!("reading logits: {e:?}"))
+        .map_err(Error::data("logits"))
 }
 
 /// Runs explain mode for one prompt.
@@ -162,7 +161,7 @@ pub(crate) fn explain(
     decoding: &mut dyn Decoding,
     max_new: usize,
     max_positions: usize,
-) -> Result<Explanation, String> {
+) -> Result<Explanation> {
     let device = net.model.embed_tokens.weight.device();
     let n = prompt.tokens.len();
     // the generated tokens, tool responses and a forced `<recommend>` must fit the positions
@@ -213,9 +212,7 @@ pub(crate) fn explain(
         }
         if next == ctl.tool_call_end {
             let body = match call_start.take() {
-                Some(s) => tok
-                    .decode(&out[s..out.len() - 1])
-                    .map_err(|e| e.to_string())?,
+                Some(s) => tok.decode(&out[s..out.len() - 1])?,
                 None => String::new(),
             };
             calls += 1;
@@ -226,9 +223,7 @@ pub(crate) fn explain(
                     format!("error: {e}")
                 }
             };
-            let resp = tok
-                .encode(&format!("<tool_response>{response}</tool_response>"))
-                .map_err(|e| e.to_string())?;
+            let resp = tok.encode(&format!("<tool_response>{response}</tool_response>"))?;
             if out.len() + resp.len() > max_new {
                 break; // no room for the response: recommend now
             }
@@ -250,9 +245,9 @@ pub(crate) fn explain(
         .into_data()
         .convert::<f32>()
         .try_into_vec()
-        .map_err(|e| format!("reading scores: {e:?}"))?;
+        .map_err(Error::data("scores"))?;
     Ok(Explanation {
-        text: tok.decode(&out).map_err(|e| e.to_string())?,
+        text: tok.decode(&out)?,
         tokens: out,
         scores,
         tool_calls: calls,

@@ -19,6 +19,7 @@ pub use features::{evidence_features, evidence_text, EVIDENCE_FEATURES, NUM_EVID
 pub use net::{BatchRow, PromptBatch, StarHead, StarNet};
 pub use prompt::{ItemBinding, Prompt, PromptBuilder, PromptError, TokenCache, ITEM_MARKER};
 
+use crate::error::{Error, Result};
 use crate::student::{check_weight_shapes, load_hf, save_hf, StarTokenizer};
 use burn::module::Param;
 use burn::prelude::*;
@@ -27,9 +28,6 @@ use star_cf::evidence::EvidenceStore;
 use star_cf::{CatalogueScorer, ItemId, RankError, RankRequest, Ranker, Ranking};
 use std::path::Path;
 use std::sync::Arc;
-
-/// The flat scores of one chunk of prompts, or why they could not be computed.
-type ChunkScores = Result<Vec<f32>, String>;
 
 /// How [`StarModel`] ranks as a [`Ranker`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -76,40 +74,32 @@ impl std::fmt::Debug for StarModel {
 
 /// The model directory's file names.
 pub const CONFIG_FILE: &str = "config.json";
-/// The weights file.
-pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// The weights file (written and read by the student's Hugging Face checkpoint I/O).
+pub use crate::student::WEIGHTS_FILE;
 /// The tokenizer file.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
 impl StarModel {
     /// Bundles a network with its tokenizer and configuration. The tokenizer must have the STAR
     /// special tokens and fit the decoder's vocabulary.
-    pub fn new(
-        net: StarNet,
-        tokenizer: StarTokenizer,
-        config: ModelConfig,
-    ) -> Result<Self, String> {
+    pub fn new(net: StarNet, tokenizer: StarTokenizer, config: ModelConfig) -> Result<Self> {
         config.validate()?;
         if tokenizer.vocab_size() > config.decoder.vocab_size {
-            return Err(format!(
+            return Err(Error::mismatch(format!(
                 "the tokenizer has {} tokens but the decoder only {}",
                 tokenizer.vocab_size(),
                 config.decoder.vocab_size
-            ));
+            )));
         }
-        let id = |t: &str| {
-            tokenizer
-                .token_id(t)
-                .ok_or_else(|| format!("the tokenizer has no `{t}` token"))
-        };
+        let id = |t: &str| tokenizer.token_id(t).ok_or_else(|| Error::missing_token(t));
         let (recommend_id, pad_id) = (id("<recommend>")?, id("<pad>")?);
         id(ITEM_MARKER)?;
         let rows = net.star.item_embeddings.val().dims()[0];
         if rows != config.star.items.len() + 1 {
-            return Err(format!(
+            return Err(Error::mismatch(format!(
                 "the item table has {rows} rows, expected {} items + 1",
                 config.star.items.len()
-            ));
+            )));
         }
         Ok(StarModel {
             net,
@@ -132,14 +122,14 @@ impl StarModel {
         tokenizer: StarTokenizer,
         cf_items: Tensor<2>,
         device: &Device,
-    ) -> Result<Self, String> {
+    ) -> Result<Self> {
         let [n, dim] = cf_items.dims();
         if n != config.star.items.len() || dim != config.star.cf_dim {
-            return Err(format!(
+            return Err(Error::mismatch(format!(
                 "CF item embeddings are [{n}, {dim}], the configuration wants [{}, {}]",
                 config.star.items.len(),
                 config.star.cf_dim
-            ));
+            )));
         }
         let mut net = config.init_net(device);
         let table = Tensor::cat(
@@ -151,10 +141,9 @@ impl StarModel {
     }
 
     /// Loads a model directory onto `device`. Errors name the file.
-    pub fn load(dir: &Path, device: &Device) -> Result<Self, String> {
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let config = ModelConfig::load(&dir.join(CONFIG_FILE))?;
-        let tokenizer =
-            StarTokenizer::load(&dir.join(TOKENIZER_FILE)).map_err(|e| e.to_string())?;
+        let tokenizer = StarTokenizer::load(&dir.join(TOKENIZER_FILE))?;
         let (s, d) = (&config.star, config.decoder.hidden_size);
         check_weight_shapes(
             &config.decoder,
@@ -167,17 +156,20 @@ impl StarModel {
         )?;
         let mut net = config.init_net(device);
         load_hf(&mut net, dir)?;
-        StarModel::new(net, tokenizer, config).map_err(|e| format!("{}: {e}", dir.display()))
+        StarModel::new(net, tokenizer, config).map_err(|e| e.at(dir))
     }
 
     /// Writes the model directory as a whole: the files go to a sibling directory that then
     /// replaces `dir`, so a crash leaves either the old directory or the new one (or none),
     /// never a mix or a directory with files missing.
-    pub fn save(&self, dir: &Path) -> Result<(), String> {
-        let fail = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    pub fn save(&self, dir: &Path) -> Result<()> {
         let name = dir
             .file_name()
-            .ok_or_else(|| format!("{}: not a directory name", dir.display()))?
+            .ok_or_else(|| {
+                let e =
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a directory name");
+                Error::io(dir, e)
+            })?
             .to_string_lossy()
             .into_owned();
         let sibling =
@@ -194,21 +186,19 @@ impl StarModel {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
-        std::fs::create_dir_all(&tmp).map_err(|e| fail(&tmp, e))?;
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         self.config.save(&tmp.join(CONFIG_FILE))?;
-        self.tokenizer
-            .save(&tmp.join(TOKENIZER_FILE))
-            .map_err(|e| e.to_string())?;
+        self.tokenizer.save(&tmp.join(TOKENIZER_FILE))?;
         save_hf(&self.net, &tmp)?;
         let had_old = dir.exists();
         if had_old {
-            std::fs::rename(dir, &old).map_err(|e| fail(dir, e))?;
+            std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
         }
         if let Err(e) = std::fs::rename(&tmp, dir) {
             if had_old {
                 let _ = std::fs::rename(&old, dir); // put the old model back
             }
-            return Err(fail(dir, e));
+            return Err(Error::io(dir, e));
         }
         let _ = std::fs::remove_dir_all(&old);
         Ok(())
@@ -292,37 +282,30 @@ impl StarModel {
         self.binding.as_ref().map(|b| &b.items)
     }
 
-    fn binding(&self) -> Result<&Binding, String> {
-        self.binding
-            .as_ref()
-            .ok_or_else(|| "the model is not bound to a dataset (call StarModel::bind)".into())
+    fn binding(&self) -> Result<&Binding> {
+        self.binding.as_ref().ok_or(Error::NotBound)
     }
 
     /// The prompt of a request.
-    pub fn prompt(&self, request: &RankRequest) -> Result<Prompt, String> {
+    pub fn prompt(&self, request: &RankRequest) -> Result<Prompt> {
         let b = self.binding()?;
-        PromptBuilder::new(
+        let p = PromptBuilder::new(
             &self.tokenizer,
             &self.config.star,
             &b.items,
             b.store.as_deref(),
         )
         .with_cache(&self.cache)
-        .build(request)
-        .map_err(|e| e.to_string())
-        .and_then(|p| {
-            self.check_length(p.tokens.len() + 1)?;
-            Ok(p)
-        })
+        .build(request)?;
+        self.check_length(p.tokens.len() + 1)?;
+        Ok(p)
     }
 
     /// Checks that a sequence of `tokens` tokens fits the model's positions.
-    pub fn check_length(&self, tokens: usize) -> Result<(), String> {
+    pub fn check_length(&self, tokens: usize) -> Result<()> {
         let max = self.config.decoder.max_position_embeddings;
         if tokens > max {
-            return Err(format!(
-                "a sequence of {tokens} tokens is longer than the model's {max} positions (max_position_embeddings); shorten the history (star.history) or the trajectory"
-            ));
+            return Err(Error::PromptTooLong { tokens, max });
         }
         Ok(())
     }
@@ -331,7 +314,7 @@ impl StarModel {
     /// most the batch size with equal candidate counts; scores in each request's candidate
     /// order. On a CPU device the chunks run on [`crate::topk::cpu_threads`] threads (burn's
     /// CPU backends use about one core per forward pass).
-    pub fn score_prompts(&self, prompts: &[Prompt]) -> Result<Vec<Vec<f32>>, String> {
+    pub fn score_prompts(&self, prompts: &[Prompt]) -> Result<Vec<Vec<f32>>> {
         for p in prompts {
             self.check_length(p.tokens.len() + 1)?;
         }
@@ -348,29 +331,9 @@ impl StarModel {
             .chunk_by(|&a, &b| prompts[a].candidates.len() == prompts[b].candidates.len())
             .flat_map(|g| g.chunks(per_chunk))
             .collect();
-        let run = |chunk: &[usize]| self.score_chunk(prompts, chunk, &device);
-        let results: Vec<ChunkScores> = if threads > 1 && chunks.len() > 1 {
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let slots: Vec<std::sync::Mutex<Option<ChunkScores>>> =
-                chunks.iter().map(|_| Default::default()).collect();
-            std::thread::scope(|s| {
-                for _ in 0..threads.min(chunks.len()) {
-                    s.spawn(|| loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= chunks.len() {
-                            break;
-                        }
-                        *slots[i].lock().expect("slot") = Some(run(chunks[i]));
-                    });
-                }
-            });
-            slots
-                .into_iter()
-                .map(|m| m.into_inner().expect("slot").expect("every chunk ran"))
-                .collect()
-        } else {
-            chunks.iter().map(|c| run(c)).collect()
-        };
+        let results = crate::parallel::map_ordered(&chunks, threads, |chunk| {
+            self.score_chunk(prompts, chunk, &device)
+        });
         let mut out = vec![Vec::new(); prompts.len()];
         for (chunk, scores) in chunks.iter().zip(results) {
             let scores = scores?;
@@ -388,7 +351,7 @@ impl StarModel {
         prompts: &[Prompt],
         chunk: &[usize],
         device: &Device,
-    ) -> Result<Vec<f32>, String> {
+    ) -> Result<Vec<f32>> {
         if prompts[chunk[0]].candidates.is_empty() {
             return Ok(Vec::new());
         }
@@ -407,11 +370,11 @@ impl StarModel {
             .into_data()
             .convert::<f32>()
             .try_into_vec()
-            .map_err(|e| format!("reading scores: {e:?}"))
+            .map_err(Error::data("scores"))
     }
 
     /// Fast-mode scores of requests (batched, see [`StarModel::with_batch_size`]).
-    pub fn score_batch(&self, requests: &[RankRequest]) -> Result<Vec<Vec<f32>>, String> {
+    pub fn score_batch(&self, requests: &[RankRequest]) -> Result<Vec<Vec<f32>>> {
         let prompts = requests
             .iter()
             .map(|r| self.prompt(r))
@@ -419,22 +382,12 @@ impl StarModel {
         self.score_prompts(&prompts)
     }
 
-    /// Fast-mode rankings of requests (batched).
-    pub fn rank_batch(&self, requests: &[RankRequest]) -> Result<Vec<Ranking>, String> {
-        Ok(self
-            .score_batch(requests)?
-            .iter()
-            .zip(requests)
-            .map(|(s, r)| Ranking::from_scores(&r.candidates, s))
-            .collect())
-    }
-
     /// Explain mode for one request with the given decoding (greedy: [`Greedy`]).
     pub fn explain_with(
         &self,
         request: &RankRequest,
         decoding: &mut dyn Decoding,
-    ) -> Result<Explanation, String> {
+    ) -> Result<Explanation> {
         let prompt = self.prompt(request)?;
         let ctl = ControlTokens::of(&self.tokenizer)?;
         let tools = self.binding()?.tools.as_deref();
@@ -452,12 +405,12 @@ impl StarModel {
     }
 
     /// Explain mode with greedy decoding.
-    pub fn explain(&self, request: &RankRequest) -> Result<Explanation, String> {
+    pub fn explain(&self, request: &RankRequest) -> Result<Explanation> {
         self.explain_with(request, &mut Greedy)
     }
 
     /// The ranking query `[B, r]` of requests (fast mode), for full-catalogue ranking.
-    pub fn queries(&self, requests: &[RankRequest]) -> Result<Tensor<2>, String> {
+    pub fn queries(&self, requests: &[RankRequest]) -> Result<Tensor<2>> {
         let prompts = requests
             .iter()
             .map(|r| self.prompt(r))
@@ -486,7 +439,7 @@ impl StarModel {
         &self,
         requests: &[RankRequest],
         k: usize,
-    ) -> Result<Vec<Vec<(ItemId, f32)>>, String> {
+    ) -> Result<Vec<Vec<(ItemId, f32)>>> {
         let b = self.binding()?;
         let q = self.queries(requests)?;
         let extra = requests.iter().map(|r| r.history.len()).max().unwrap_or(0);
@@ -496,12 +449,12 @@ impl StarModel {
             .into_data()
             .convert::<f32>()
             .try_into_vec()
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(Error::data("top-k scores"))?;
         let idx: Vec<i64> = idx
             .into_data()
             .convert::<i64>()
             .try_into_vec()
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(Error::data("top-k indices"))?;
         Ok((0..bq)
             .map(|i| {
                 let seen: std::collections::HashSet<ItemId> =
@@ -558,7 +511,7 @@ impl CatalogueScorer for StarModel {
             .into_data()
             .convert::<f32>()
             .try_into_vec()
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(Error::data("catalogue scores"))?;
         Ok((0..b.items.len())
             .map(|i| {
                 b.items

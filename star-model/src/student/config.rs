@@ -1,5 +1,6 @@
 //! The decoder configuration, mirroring a Hugging Face Llama/Qwen2 `config.json`.
 
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -110,7 +111,7 @@ impl DecoderConfig {
     }
 
     /// Checks the shapes fit together.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         for (name, v) in [
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
@@ -118,44 +119,54 @@ impl DecoderConfig {
             ("max_position_embeddings", self.max_position_embeddings),
         ] {
             if v == 0 {
-                return Err(format!("{name} must be positive"));
+                return Err(Error::config(name, format!("{name} must be positive")));
             }
         }
         if self.max_position_embeddings > MAX_POSITIONS {
-            return Err(format!(
-                "max_position_embeddings {} is over the supported {MAX_POSITIONS}",
-                self.max_position_embeddings
+            return Err(Error::config(
+                "max_position_embeddings",
+                format!(
+                    "max_position_embeddings {} is over the supported {MAX_POSITIONS}",
+                    self.max_position_embeddings
+                ),
             ));
         }
         let h = self.num_attention_heads;
         if h == 0 || !self.hidden_size.is_multiple_of(h) {
-            return Err(format!(
-                "hidden_size {} is not a multiple of num_attention_heads {h}",
-                self.hidden_size
+            return Err(Error::config(
+                "num_attention_heads",
+                format!(
+                    "hidden_size {} is not a multiple of num_attention_heads {h}",
+                    self.hidden_size
+                ),
             ));
         }
         if self.kv_heads() == 0 || !h.is_multiple_of(self.kv_heads()) {
-            return Err(format!(
-                "num_attention_heads {h} is not a multiple of num_key_value_heads {}",
-                self.kv_heads()
+            return Err(Error::config(
+                "num_key_value_heads",
+                format!(
+                    "num_attention_heads {h} is not a multiple of num_key_value_heads {}",
+                    self.kv_heads()
+                ),
             ));
         }
         if !self.head_dim().is_multiple_of(2) {
-            return Err(format!(
-                "head size {} must be even for RoPE",
-                self.head_dim()
+            return Err(Error::config(
+                "num_attention_heads",
+                format!("head size {} must be even for RoPE", self.head_dim()),
             ));
         }
         Ok(())
     }
 
     /// Reads a `config.json` (errors name the file).
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let cfg: DecoderConfig =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        cfg.validate()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let cfg: DecoderConfig = serde_json::from_str(&text).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        cfg.validate().map_err(|e| e.at(path))?;
         Ok(cfg)
     }
 }

@@ -2,6 +2,7 @@
 
 use super::config::DecoderConfig;
 use super::decoder::{Decoder, KvCache};
+use crate::error::{Error, Result};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::store::{
@@ -10,6 +11,9 @@ use burn::store::{
 };
 use std::collections::HashMap;
 use std::path::Path;
+
+/// The weights file of a Hugging Face checkpoint directory (unsharded).
+pub const WEIGHTS_FILE: &str = "model.safetensors";
 
 /// A decoder with its output head, named like Hugging Face's `LlamaForCausalLM` /
 /// `Qwen2ForCausalLM` (`model.*`, `lm_head.weight`).
@@ -76,14 +80,14 @@ impl CausalLm {
     /// Loads weights from a Hugging Face safetensors file (`model.safetensors`, or the shards
     /// listed in `model.safetensors.index.json`) in `dir`, converting to f32. Every parameter
     /// must be found (the output head may be absent when embeddings are tied).
-    pub fn load_hf_weights(mut self, dir: &Path) -> Result<Self, String> {
+    pub fn load_hf_weights(mut self, dir: &Path) -> Result<Self> {
         load_hf(&mut self, dir)?;
         Ok(self)
     }
 
     /// Writes the weights as `model.safetensors` in Hugging Face layout (`[out, in]` linear
     /// weights, `model.` prefix).
-    pub fn save_hf_weights(&self, dir: &Path) -> Result<(), String> {
+    pub fn save_hf_weights(&self, dir: &Path) -> Result<()> {
         save_hf(self, dir)
     }
 }
@@ -118,7 +122,7 @@ pub fn lm_logits(model: &Decoder, lm_head: Option<&Linear>, hidden: Tensor<3>) -
 
 /// Loads a module's parameters from the Hugging Face safetensors file(s) of `dir` by name,
 /// converting to f32; every parameter must be found.
-pub(crate) fn load_hf<M: ModuleSnapshot>(module: &mut M, dir: &Path) -> Result<(), String> {
+pub(crate) fn load_hf<M: ModuleSnapshot>(module: &mut M, dir: &Path) -> Result<()> {
     let files = weight_files(dir)?;
     let mut applied = std::collections::HashSet::new();
     let mut missing = Vec::new();
@@ -130,9 +134,15 @@ pub(crate) fn load_hf<M: ModuleSnapshot>(module: &mut M, dir: &Path) -> Result<(
             .allow_partial(true);
         let r = module
             .load_from(&mut store)
-            .map_err(|e| format!("{}: {e}", file.display()))?;
+            .map_err(|e| Error::Safetensors {
+                path: file.clone(),
+                message: e.to_string(),
+            })?;
         if !r.errors.is_empty() {
-            return Err(format!("{}: {:?}", file.display(), r.errors));
+            return Err(Error::Safetensors {
+                path: file.clone(),
+                message: format!("{:?}", r.errors),
+            });
         }
         applied.extend(r.applied);
         missing = r.missing.into_iter().map(|m| m.0).collect();
@@ -142,43 +152,43 @@ pub(crate) fn load_hf<M: ModuleSnapshot>(module: &mut M, dir: &Path) -> Result<(
         .filter(|m| !applied.contains(m))
         .collect();
     if !missing.is_empty() {
-        return Err(format!(
-            "{}: the checkpoint lacks {} tensors, e.g. {}",
-            dir.display(),
-            missing.len(),
-            missing
-                .iter()
-                .take(3)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        return Err(Error::IncompleteCheckpoint {
+            path: dir.to_path_buf(),
+            tensors: missing,
+        });
     }
     Ok(())
 }
 
 /// Writes a module's parameters to `dir/model.safetensors` in Hugging Face layout (burn's
 /// safetensors store writes a scratch file and renames it into place).
-pub(crate) fn save_hf<M: ModuleSnapshot>(module: &M, dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let path = dir.join("model.safetensors");
+pub(crate) fn save_hf<M: ModuleSnapshot>(module: &M, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let path = dir.join(WEIGHTS_FILE);
     star_cf::fsutil::remove_stale_temps(&path);
     let mut store = SafetensorsStore::from_file(&path)
         .with_to_adapter(BurnToPyTorchAdapter)
         .overwrite(true);
     module
         .save_into(&mut store)
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .map_err(|e| Error::Safetensors {
+            path: path.clone(),
+            message: e.to_string(),
+        })
 }
 
 /// Tensor shapes from the headers of the weight files of `dir`, without reading the tensors.
-fn weight_shapes(dir: &Path) -> Result<HashMap<String, Vec<usize>>, String> {
+fn weight_shapes(dir: &Path) -> Result<HashMap<String, Vec<usize>>> {
     use std::io::Read;
     let mut out = HashMap::new();
     for file in weight_files(dir)? {
-        let err = |m: String| format!("{}: {m}", file.display());
-        let mut f = std::fs::File::open(&file).map_err(|e| err(e.to_string()))?;
-        let len = f.metadata().map_err(|e| err(e.to_string()))?.len();
+        let err = |message: String| Error::Safetensors {
+            path: file.clone(),
+            message,
+        };
+        let io = |e: std::io::Error| Error::io(&file, e);
+        let mut f = std::fs::File::open(&file).map_err(io)?;
+        let len = f.metadata().map_err(io)?.len();
         let mut prefix = [0u8; 8];
         f.read_exact(&mut prefix)
             .map_err(|_| err("too short for a safetensors file".into()))?;
@@ -189,7 +199,7 @@ fn weight_shapes(dir: &Path) -> Result<HashMap<String, Vec<usize>>, String> {
             )));
         }
         let mut header = vec![0u8; n as usize];
-        f.read_exact(&mut header).map_err(|e| err(e.to_string()))?;
+        f.read_exact(&mut header).map_err(io)?;
         let header: serde_json::Map<String, serde_json::Value> =
             serde_json::from_slice(&header).map_err(|e| err(format!("header: {e}")))?;
         for (name, t) in header {
@@ -219,15 +229,18 @@ pub(crate) fn check_weight_shapes(
     cfg: &DecoderConfig,
     dir: &Path,
     extra: &[(&str, Vec<usize>)],
-) -> Result<(), String> {
+) -> Result<()> {
     let shapes = weight_shapes(dir)?;
     if cfg.num_hidden_layers > shapes.len() {
-        return Err(format!(
-            "{}: config.json has {} layers, the weights hold {} tensors",
-            dir.display(),
-            cfg.num_hidden_layers,
-            shapes.len()
-        ));
+        return Err(Error::Config {
+            path: Some(dir.to_path_buf()),
+            field: "num_hidden_layers",
+            message: format!(
+                "config.json has {} layers, the weights hold {} tensors",
+                cfg.num_hidden_layers,
+                shapes.len()
+            ),
+        });
     }
     let h = cfg.hidden_size;
     let mut expected = vec![(
@@ -248,16 +261,19 @@ pub(crate) fn check_weight_shapes(
     for (name, want) in expected {
         match shapes.get(&name) {
             None => {
-                return Err(format!(
-                    "{}: config.json implies a tensor `{name}` {want:?} that the weights lack",
-                    dir.display()
-                ))
+                return Err(Error::MissingTensor {
+                    path: dir.to_path_buf(),
+                    tensor: name,
+                    expected: Some(want),
+                })
             }
             Some(have) if *have != want => {
-                return Err(format!(
-                    "{}: tensor `{name}` is {have:?} in the weights, config.json implies {want:?}",
-                    dir.display()
-                ))
+                return Err(Error::TensorShape {
+                    path: dir.to_path_buf(),
+                    tensor: name,
+                    found: have.clone(),
+                    expected: format!("config.json implies {want:?}"),
+                })
             }
             Some(_) => {}
         }
@@ -266,24 +282,27 @@ pub(crate) fn check_weight_shapes(
 }
 
 /// The safetensors files of a model directory.
-fn weight_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
-    let single = dir.join("model.safetensors");
+fn weight_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let single = dir.join(WEIGHTS_FILE);
     if single.is_file() {
         return Ok(vec![single]);
     }
     let index = dir.join("model.safetensors.index.json");
-    let text = std::fs::read_to_string(&index).map_err(|_| {
-        format!(
-            "{}: no model.safetensors or model.safetensors.index.json",
-            dir.display()
-        )
+    let text = std::fs::read_to_string(&index).map_err(|_| Error::NoWeights {
+        dir: dir.to_path_buf(),
     })?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", index.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|source| Error::Json {
+        path: index.clone(),
+        source,
+    })?;
+    let index_err = |message: String| Error::Safetensors {
+        path: index.clone(),
+        message,
+    };
     let mut files: Vec<String> = v
         .get("weight_map")
         .and_then(|m| m.as_object())
-        .ok_or_else(|| format!("{}: no weight_map", index.display()))?
+        .ok_or_else(|| index_err("no weight_map".into()))?
         .values()
         .filter_map(|f| f.as_str().map(str::to_string))
         .collect();
@@ -293,10 +312,9 @@ fn weight_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
         .iter()
         .find(|f| Path::new(f).components().count() != 1 || f.starts_with('.'))
     {
-        return Err(format!(
-            "{}: weight file `{bad}` is not a file name in the model directory",
-            index.display()
-        ));
+        return Err(index_err(format!(
+            "weight file `{bad}` is not a file name in the model directory"
+        )));
     }
     Ok(files.into_iter().map(|f| dir.join(f)).collect())
 }

@@ -9,5 +9,5 @@ mod tokenizer;
 pub use config::{DecoderConfig, MAX_POSITIONS};
 pub use decoder::{Decoder, DecoderLayer, KvCache, LlamaRmsNorm, Mlp, Rotary, SelfAttention};
 pub(crate) use lm::{check_weight_shapes, load_hf, save_hf};
-pub use lm::{lm_logits, token_row, CausalLm};
+pub use lm::{lm_logits, token_row, CausalLm, WEIGHTS_FILE};
 pub use tokenizer::{special_tokens, StarTokenizer, TokenizerError, SPECIAL_TOKENS};

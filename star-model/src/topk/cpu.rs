@@ -1,9 +1,10 @@
 //! The fused CPU path: scores are computed block by block and folded into per-query top-k
-//! buffers, so the `B × N` score matrix never exists. Work is split across threads by queries
-//! (many queries) or by item ranges (few queries, then merged). Dot products use eight
-//! independent accumulators, which the compiler vectorises; on x86-64 with AVX2 + FMA a copy
-//! compiled for those features is picked at run time.
+//! buffers, so the `B × N` score matrix never exists. Work is split across threads (a rayon
+//! pool of the requested size) by queries (many queries) or by item ranges (few queries, then
+//! merged). Dot products use eight independent accumulators, which the compiler vectorises; on
+//! x86-64 with AVX2 + FMA a copy compiled for those features is picked at run time.
 
+use crate::parallel::map_ordered;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -177,19 +178,9 @@ pub fn score_topk_cpu(queries: &[f32], items: &[f32], d: usize, k: usize, thread
     if b >= threads || n < threads * BLOCK {
         // split by queries
         let chunk = b.div_ceil(threads);
-        let parts: Vec<(usize, Vec<Best>)> = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..b)
-                .step_by(chunk)
-                .map(|q0| {
-                    let scan = &scan;
-                    s.spawn(move || (q0, scan(q0, (q0 + chunk).min(b), 0, n)))
-                })
-                .collect();
-            hs.into_iter()
-                .map(|h| h.join().expect("top-k worker panicked"))
-                .collect()
-        });
-        for (q0, bests) in parts {
+        let starts: Vec<usize> = (0..b).step_by(chunk).collect();
+        let parts = map_ordered(&starts, threads, |&q0| scan(q0, (q0 + chunk).min(b), 0, n));
+        for (q0, bests) in starts.into_iter().zip(parts) {
             for (i, best) in bests.into_iter().enumerate() {
                 write(&mut out, q0 + i, best);
             }
@@ -197,18 +188,8 @@ pub fn score_topk_cpu(queries: &[f32], items: &[f32], d: usize, k: usize, thread
     } else {
         // few queries: split the items and merge
         let span = n.div_ceil(threads);
-        let parts: Vec<Vec<Best>> = std::thread::scope(|s| {
-            let hs: Vec<_> = (0..n)
-                .step_by(span)
-                .map(|lo| {
-                    let scan = &scan;
-                    s.spawn(move || scan(0, b, lo, (lo + span).min(n)))
-                })
-                .collect();
-            hs.into_iter()
-                .map(|h| h.join().expect("top-k worker panicked"))
-                .collect()
-        });
+        let starts: Vec<usize> = (0..n).step_by(span).collect();
+        let parts = map_ordered(&starts, threads, |&lo| scan(0, b, lo, (lo + span).min(n)));
         for qi in 0..b {
             let mut merged = Best::new(k);
             for part in &parts {

@@ -81,6 +81,15 @@ pub enum DataError {
         /// What went wrong.
         message: String,
     },
+    /// The model cannot build the sample's prompt or fit it in its positions.
+    #[error("sample `{id}`: {source}")]
+    Model {
+        /// The sample id.
+        id: String,
+        /// The model's error (boxed: it is large).
+        #[source]
+        source: Box<star_model::Error>,
+    },
 }
 
 /// Which parts of a teacher trajectory the student learns from (the ablations drop parts).
@@ -303,10 +312,14 @@ pub fn item_from_tokens(
         message: m,
     };
     let tok = model.tokenizer();
-    let prompt = model.prompt(&sample.request).map_err(err)?;
+    let model_err = |source| DataError::Model {
+        id: sample.id.clone(),
+        source: Box::new(source),
+    };
+    let prompt = model.prompt(&sample.request).map_err(model_err)?;
     model
         .check_length(prompt.tokens.len() + continuation.len())
-        .map_err(err)?;
+        .map_err(model_err)?;
     let recommend_id = tok
         .token_id("<recommend>")
         .ok_or_else(|| err("the tokenizer has no <recommend>".into()))?;
