@@ -221,7 +221,7 @@ pub fn main() -> Result<()> {
             "SFT: best epoch {} of {}, valid avg-HR {:.2}",
             r.best_epoch,
             r.epochs_run,
-            100.0 * r.valid_avg_hr
+            100.0 * r.valid_score
         );
         stages.push(("SFT".into(), t.elapsed().as_secs_f64()));
     }
@@ -251,7 +251,7 @@ pub fn main() -> Result<()> {
             "GRPO: best epoch {} of {} (0: the SFT model kept), valid avg-HR {:.2}",
             r.best_epoch,
             r.epochs_run,
-            100.0 * r.valid_avg_hr
+            100.0 * r.valid_score
         );
         stages.push(("GRPO".into(), t.elapsed().as_secs_f64()));
     }

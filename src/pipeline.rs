@@ -344,7 +344,7 @@ pub fn train_cf_model(
     let dir = cf_dir(run_dir, cfg.kind);
     let r = train_cf(cfg, &graph, &valid, &dir, &device, resume)?;
     let path = dir.join("embeddings.safetensors");
-    r.embeddings
+    r.model
         .save_safetensors(&path)
         .map_err(anyhow::Error::msg)?;
     let summary = CfRunSummary {
@@ -352,7 +352,7 @@ pub fn train_cf_model(
         config: cfg.clone(),
         best_epoch: r.best_epoch,
         epochs_run: r.epochs_run,
-        valid_ndcg10: r.valid_ndcg10,
+        valid_ndcg10: r.valid_score,
         train_seconds: r.train_seconds,
         device: device_label(device_name),
     };
@@ -394,7 +394,7 @@ pub fn train_sasrec_model(
         config: cfg.clone(),
         best_epoch: r.best_epoch,
         epochs_run: r.epochs_run,
-        valid_ndcg10: r.valid_ndcg10,
+        valid_ndcg10: r.valid_score,
         train_seconds: r.train_seconds,
         device: device_label(device_name),
     };

@@ -936,7 +936,7 @@ fn run(cli: Cli) -> Result<()> {
                 "GRPO: best epoch {} of {} (valid avg-HR {:.2}), {:.1}s -> {}",
                 r.best_epoch,
                 r.epochs_run,
-                100.0 * r.valid_avg_hr,
+                100.0 * r.valid_score,
                 r.train_seconds,
                 opts.out.join("model").display()
             );
@@ -1015,7 +1015,7 @@ fn run(cli: Cli) -> Result<()> {
                 "SFT: best epoch {} of {} (valid avg-HR {:.2}), {:.1}s -> {}",
                 r.best_epoch,
                 r.epochs_run,
-                100.0 * r.valid_avg_hr,
+                100.0 * r.valid_score,
                 r.train_seconds,
                 out.join("model").display()
             );

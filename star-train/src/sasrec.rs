@@ -5,9 +5,8 @@
 
 use crate::loader::EpochLoader;
 use crate::metrics::{rank_of, LossOutput, RankingMetric, RankingOutput};
-use crate::run::{
-    checkpoint_epochs, file_err, fit, prepare_run_dir, verified_checkpoint, FitOptions, TrainError,
-};
+use crate::outcome::{select_best, TrainOutcome};
+use crate::run::{fit, prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::prelude::*;
@@ -21,7 +20,7 @@ use star_cf::graph::CfGraph;
 use star_cf::split::{Split, SplitKind};
 use star_cf::{ItemId, UserId};
 use star_model::sasrec::{left_pad, SasRec, SasRecConfig};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -219,24 +218,9 @@ fn valid_batch(xs: &[ValidCase], device: &Device) -> SeqCandidateBatch {
     }
 }
 
-/// What SASRec training produced.
-#[derive(Debug)]
-pub struct SasRecTrainResult {
-    /// The best model (inference mode), on the training device.
-    pub model: SasRec,
-    /// The epoch (1-based) of the best checkpoint.
-    pub best_epoch: usize,
-    /// Its validation NDCG@10 (fraction).
-    pub valid_ndcg10: f64,
-    /// Epochs run in total.
-    pub epochs_run: usize,
-    /// Wall time of this call's training.
-    pub train_seconds: f64,
-    /// The epoch this call resumed after, if it resumed.
-    pub resumed_after: Option<usize>,
-    /// The run directory.
-    pub dir: PathBuf,
-}
+/// What SASRec training produced: the best model (inference mode, on the training device),
+/// its validation NDCG@10 as the score.
+pub type SasRecTrainResult = TrainOutcome<SasRec>;
 
 /// Trains SASRec on the train sequences of `split`, validating on `valid` (a valid-split
 /// candidate file), with all artefacts under `dir`; `resume` continues from the latest
@@ -308,34 +292,19 @@ pub fn train_sasrec(
     fit(model, dir, train_loader, valid_loader, &opts)?;
     let train_seconds = t.elapsed().as_secs_f64();
 
-    // The kept checkpoint with the best validation NDCG@10 (ties: the earlier epoch).
-    let epochs = checkpoint_epochs(dir);
-    let mut best: Option<(usize, f64, SasRec)> = None;
-    for &epoch in &epochs {
-        let path = verified_checkpoint(dir, epoch)?;
-        let m = SasRecLearner {
-            model: cfg.model(num_items).init(device),
-        }
-        .try_load_file(&path)
-        .map_err(|e| file_err(&path, &e))?
-        .model;
-        let score = valid_ndcg10(&m, &cases, device);
-        if best.as_ref().is_none_or(|(_, s, _)| score > *s) {
-            best = Some((epoch, score, m));
-        }
-    }
-    let (best_epoch, valid_ndcg10, model) = best.ok_or_else(|| {
-        TrainError::Training(format!("no checkpoint written in {}", dir.display()))
-    })?;
-    Ok(SasRecTrainResult {
-        model,
-        best_epoch,
-        valid_ndcg10,
-        epochs_run: epochs.last().copied().unwrap_or(0),
+    select_best(
+        dir,
+        start_epoch,
         train_seconds,
-        resumed_after: (start_epoch > 0).then_some(start_epoch),
-        dir: dir.to_path_buf(),
-    })
+        |path| {
+            SasRecLearner {
+                model: cfg.model(num_items).init(device),
+            }
+            .try_load_file(path)
+            .map(|l| l.model)
+        },
+        |m| valid_ndcg10(m, &cases, device),
+    )
 }
 
 fn valid_ndcg10(model: &SasRec, cases: &[ValidCase], device: &Device) -> f64 {

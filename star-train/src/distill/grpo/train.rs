@@ -5,9 +5,10 @@ use super::config::GrpoConfig;
 use super::learner::{GrpoBatch, GrpoContext, GrpoLearner, GrpoPrompt};
 use crate::distill::data::{item_from_tokens, DistillBatch, DistillItem, DistillSample};
 use crate::distill::sft::{
-    batch_count, batch_loader, epoch_batches, fit_on_avg_hr, select_best, SftResult, TermLossMetric,
+    avg_hr, batch_count, batch_loader, epoch_batches, fit_on_avg_hr, TermLossMetric,
 };
 use crate::loader::EpochLoader;
+use crate::outcome::{select_best, TrainOutcome};
 use crate::run::{prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
@@ -17,8 +18,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// What GRPO produced (the same fields as SFT's result).
-pub type GrpoResult = SftResult;
+/// What GRPO produced: the student with the best checkpoint's weights (or the starting model's,
+/// `best_epoch` 0), its validation avg-HR as the score.
+pub type GrpoResult = TrainOutcome<StarModel>;
 
 /// Runs GRPO from `sft` (a bound student; for explain-mode rollouts it needs its tools) on
 /// `train` prompts, validating in fast mode on `valid` items, with all artefacts under `dir`
@@ -94,7 +96,7 @@ pub fn train_grpo(
     let valid_loader: Arc<dyn DataLoader<DistillBatch>> =
         Arc::new(batch_loader(vitems.clone(), 64, cfg.seed, pad, device));
 
-    let start_avg_hr = crate::distill::sft::avg_hr(model.net(), &vitems, pad, device);
+    let start_avg_hr = avg_hr(model.net(), &vitems, pad, device);
     eprintln!(
         "{}: the starting model's valid avg-HR is {:.2} %",
         if cfg.explain { "GRPO-explain" } else { "GRPO" },
@@ -133,33 +135,30 @@ pub fn train_grpo(
         },
     )?;
     let train_seconds = t.elapsed().as_secs_f64();
-    let (best_epoch, valid_avg_hr, net, epochs_run) =
-        select_best(dir, &vitems, pad, device, |path| {
+    let mut outcome = select_best(
+        dir,
+        start_epoch,
+        train_seconds,
+        |path| {
             GrpoLearner {
                 net: model.net().clone().fork(device),
                 ctx: ctx.clone(),
             }
             .try_load_file(path)
             .map(|l| l.net)
-        })?;
+        },
+        |net| avg_hr(net, &vitems, pad, device),
+    )?;
     // GRPO never hands back a model that validates worse than the one it started from
-    let (best_epoch, valid_avg_hr, net) = if start_avg_hr > valid_avg_hr {
+    if start_avg_hr > outcome.valid_score {
         eprintln!(
             "GRPO: no epoch beat the starting model on valid avg-HR ({:.2} % ≥ {:.2} %); keeping it",
             100.0 * start_avg_hr,
-            100.0 * valid_avg_hr
+            100.0 * outcome.valid_score
         );
-        (0, start_avg_hr, sft.net().clone())
-    } else {
-        (best_epoch, valid_avg_hr, net)
-    };
-    Ok(GrpoResult {
-        model: sft.clone().with_net(net),
-        best_epoch,
-        valid_avg_hr,
-        epochs_run,
-        train_seconds,
-        resumed_after: (start_epoch > 0).then_some(start_epoch),
-        dir: dir.to_path_buf(),
-    })
+        outcome.best_epoch = 0;
+        outcome.valid_score = start_avg_hr;
+        outcome.model = sft.net().clone();
+    }
+    Ok(outcome.map_model(|net| sft.clone().with_net(net)))
 }
