@@ -22,14 +22,17 @@ pub mod fetch;
 pub mod fsutil;
 pub mod graph;
 pub mod ids;
+pub mod negatives;
 pub mod neighbors;
 pub mod progress;
 pub mod ranker;
 pub mod scenario;
+pub mod seed;
 pub mod split;
 
 pub use error::{CfError, Result};
 pub use ids::{ItemId, UserId};
+pub use negatives::NegativeSampler;
 pub use ranker::{CatalogueScorer, RankError, RankRequest, Ranker, Ranking};
 
 /// The types most programs need.

@@ -13,12 +13,12 @@ use burn::prelude::*;
 use burn::tensor::activation;
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use star_cf::candidates::CandidateSet;
 use star_cf::graph::CfGraph;
 use star_cf::split::{Split, SplitKind};
-use star_cf::{ItemId, UserId};
+use star_cf::{NegativeSampler, UserId};
 use star_model::sasrec::{left_pad, SasRec, SasRecConfig};
 use std::path::Path;
 use std::sync::Arc;
@@ -147,26 +147,23 @@ fn epoch_examples(
 ) -> Vec<Example> {
     let mut rng =
         ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
-    let n_items = graph.num_items() as u32;
+    let n_items = graph.num_items();
     let mut out = Vec::new();
     for (u, us) in split.users.iter().enumerate() {
         let n = us.train.len();
-        if n < 2 || graph.items_of(UserId::from(u)).len() as u32 >= n_items {
+        if n < 2 || graph.items_of(UserId::from(u)).len() >= n_items {
             continue;
         }
         let input = left_pad(&us.train[..n - 1], max_len);
         let positives = left_pad(&us.train[1..], max_len);
+        let sampler = NegativeSampler::new(n_items, |i| graph.has_edge(UserId::from(u), i));
         let negatives = positives
             .iter()
             .map(|&p| {
                 if p == 0 {
-                    return 0;
-                }
-                loop {
-                    let j = rng.random_range(0..n_items);
-                    if !graph.has_edge(UserId::from(u), ItemId(j)) {
-                        break j as i64 + 1;
-                    }
+                    0
+                } else {
+                    sampler.one(&mut rng).0 as i64 + 1
                 }
             })
             .collect();
