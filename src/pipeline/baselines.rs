@@ -15,6 +15,7 @@ use star_eval::{EvalReport, ProtocolRunner};
 use star_model::cf::{CfEmbeddings, EmbeddingRanker};
 use star_model::sasrec::{SasRecConfig, SasRecRanker};
 use star_train::cf::{train_cf, CfModelKind, CfTrainConfig};
+use star_train::outcome::TrainOutcome;
 use star_train::sasrec::{train_sasrec, SasRecTrainConfig};
 use std::path::Path;
 
@@ -40,6 +41,21 @@ pub struct RunSummary<C> {
 /// Summary of a CF model run.
 pub type CfRunSummary = RunSummary<CfTrainConfig>;
 
+impl<C> RunSummary<C> {
+    /// The summary of a training outcome (its valid score is NDCG@10).
+    pub fn new<M>(method: &str, config: C, r: &TrainOutcome<M>, compute: &Compute) -> Self {
+        RunSummary {
+            method: method.to_string(),
+            config,
+            best_epoch: r.best_epoch,
+            epochs_run: r.epochs_run,
+            valid_ndcg10: r.valid_score,
+            train_seconds: r.train_seconds,
+            device: compute.label(),
+        }
+    }
+}
+
 fn write_summary<C: serde::Serialize>(dir: &Path, summary: &RunSummary<C>) -> Result<()> {
     let json = serde_json::to_string_pretty(summary)?;
     star_cf::fsutil::write_atomic(&dir.join("summary.json"), |w| {
@@ -64,18 +80,8 @@ pub fn train_cf_model(
     let dir = run.cf(cfg.kind);
     let r = train_cf(cfg, &graph, &valid, &dir, compute.device(), resume)?;
     let path = dir.join("embeddings.safetensors");
-    r.embeddings
-        .save_safetensors(&path)
-        .map_err(anyhow::Error::msg)?;
-    let summary = CfRunSummary {
-        method: cfg.kind.method_name().to_string(),
-        config: cfg.clone(),
-        best_epoch: r.best_epoch,
-        epochs_run: r.epochs_run,
-        valid_ndcg10: r.valid_ndcg10,
-        train_seconds: r.train_seconds,
-        device: compute.label(),
-    };
+    r.model.save_safetensors(&path)?;
+    let summary = RunSummary::new(cfg.kind.method_name(), cfg.clone(), &r, compute);
     write_summary(&dir, &summary)?;
     Ok(summary)
 }
@@ -100,18 +106,10 @@ pub fn train_sasrec_model(
     })?;
     // burnpack files are written to a scratch file and renamed into place by burn itself
     star_cf::fsutil::remove_stale_temps(&dir.join("model.bpk"));
+    let summary = RunSummary::new("SASRec", cfg.clone(), &r, compute);
     r.model
         .save_file(dir.join("model.bpk"))
         .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("model.bpk").display()))?;
-    let summary = RunSummary {
-        method: "SASRec".to_string(),
-        config: cfg.clone(),
-        best_epoch: r.best_epoch,
-        epochs_run: r.epochs_run,
-        valid_ndcg10: r.valid_ndcg10,
-        train_seconds: r.train_seconds,
-        device: compute.label(),
-    };
     write_summary(&dir, &summary)?;
     Ok(summary)
 }
@@ -132,7 +130,7 @@ pub fn trained_sasrec(run: &RunDir, num_items: usize) -> Result<Option<SasRecRan
             cfg.num_items
         );
     }
-    let device = star_model::device_from_name("default").map_err(anyhow::Error::msg)?;
+    let device = star_model::device_from_name("default")?;
     let model = cfg
         .init(&device)
         .try_load_file(&model_path)
@@ -147,9 +145,9 @@ pub fn trained_cf_models(run: &RunDir) -> Result<Vec<EmbeddingRanker>> {
     for kind in [CfModelKind::Mf, CfModelKind::LightGcn] {
         let path = run.cf(kind).join("embeddings.safetensors");
         if path.is_file() {
-            let device = star_model::device_from_name("default").map_err(anyhow::Error::msg)?;
-            let emb = CfEmbeddings::load_safetensors(&path, &device).map_err(anyhow::Error::msg)?;
-            out.push(EmbeddingRanker::new(kind.method_name(), &emb).map_err(anyhow::Error::msg)?);
+            let device = star_model::device_from_name("default")?;
+            let emb = CfEmbeddings::load_safetensors(&path, &device)?;
+            out.push(EmbeddingRanker::new(kind.method_name(), &emb)?);
         }
     }
     Ok(out)

@@ -53,7 +53,7 @@ impl Compute {
     /// The device called `name` (`default`, `flex`, `ndarray`, `wgpu`, `cuda[:N]`), among the
     /// compiled backends.
     pub fn new(name: &str) -> Result<Compute> {
-        let device = star_model::device_from_name(name).map_err(anyhow::Error::msg)?;
+        let device = star_model::device_from_name(name)?;
         Ok(Compute {
             name: name.to_string(),
             device,

@@ -239,7 +239,7 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
             "SFT: best epoch {} of {}, valid avg-HR {:.2}",
             r.best_epoch,
             r.epochs_run,
-            100.0 * r.valid_avg_hr
+            100.0 * r.valid_score
         );
         stages.push(("SFT".into(), t.elapsed().as_secs_f64()));
     }
@@ -268,7 +268,7 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
             "GRPO: best epoch {} of {} (0: the SFT model kept), valid avg-HR {:.2}",
             r.best_epoch,
             r.epochs_run,
-            100.0 * r.valid_avg_hr
+            100.0 * r.valid_score
         );
         stages.push(("GRPO".into(), t.elapsed().as_secs_f64()));
     }

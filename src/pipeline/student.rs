@@ -173,7 +173,7 @@ pub fn distill_sft(
             false,
         )?;
     }
-    let emb = CfEmbeddings::load_safetensors(&mf_path, device).map_err(anyhow::Error::msg)?;
+    let emb = CfEmbeddings::load_safetensors(&mf_path, device)?;
     let items = emb.items.val();
     let cf_dim = items.dims()[1];
 
@@ -200,8 +200,7 @@ pub fn distill_sft(
         tok,
         items,
         device,
-    )
-    .map_err(anyhow::Error::msg)?
+    )?
     .bind(&raw, Some(p.store.clone()));
 
     // tokens
@@ -231,10 +230,7 @@ pub fn distill_sft(
         device,
         opts.resume,
     )?;
-    result
-        .model
-        .save(&dir.join("model"))
-        .map_err(anyhow::Error::msg)?;
+    result.model.save(&dir.join("model"))?;
     Ok((result.model.clone(), result))
 }
 
@@ -276,9 +272,7 @@ pub fn load_student(
     device: &burn::tensor::Device,
     tools: Option<Arc<dyn ToolExecutor>>,
 ) -> Result<StarModel> {
-    let model = StarModel::load(model_dir, device)
-        .map_err(anyhow::Error::msg)?
-        .bind(&raw_items(p), Some(p.store.clone()));
+    let model = StarModel::load(model_dir, device)?.bind(&raw_items(p), Some(p.store.clone()));
     Ok(match tools {
         Some(t) => model.with_tools(t),
         None => model,
@@ -337,10 +331,7 @@ pub fn distill_grpo(
         device,
         opts.resume,
     )?;
-    result
-        .model
-        .save(&opts.out.join("model"))
-        .map_err(anyhow::Error::msg)?;
+    result.model.save(&opts.out.join("model"))?;
     Ok((result.model.clone(), result))
 }
 

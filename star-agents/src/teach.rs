@@ -5,12 +5,11 @@
 use crate::orchestrator::{EpisodeMeta, Teacher};
 use crate::trajectory::{TrajectoryError, TrajectoryWriter};
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use star_cf::candidates::CandidateSet;
 use star_cf::data::Dataset;
+use star_cf::seed::{position_rng, Stream};
 use star_cf::split::{Split, SplitKind};
-use star_cf::{ItemId, RankRequest};
+use star_cf::{ItemId, NegativeSampler, RankRequest};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -65,17 +64,9 @@ impl std::str::FromStr for Shard {
     }
 }
 
-/// SplitMix64 for per-sample seeds.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
 /// Episodes for training samples: for each user, the last `per_user` positions of the train
 /// sequence (each a prefix → next item), with the target and `negatives` items the user never
-/// interacted with, shuffled; all drawn from `(seed, user, position)`.
+/// interacted with, shuffled; all drawn from `(seed, user, position)` ([`star_cf::seed`]).
 pub fn training_jobs(
     ds: &Dataset,
     split: &Split,
@@ -99,26 +90,24 @@ pub fn training_jobs_before(
     negatives: usize,
     seed: u64,
 ) -> Vec<TeachJob> {
-    let n_items = ds.num_items() as u32;
+    let n_items = ds.num_items();
     let mut jobs = Vec::new();
     for (u, us) in split.users.iter().enumerate() {
         let user = star_cf::UserId::from(u);
         let seen: HashSet<ItemId> = ds.user_interactions(user).iter().map(|i| i.item).collect();
-        if (n_items as usize) < seen.len() + negatives {
+        if n_items < seen.len() + negatives {
             continue;
         }
         let end = us.train.len().saturating_sub(skip);
         let first = end.saturating_sub(per_user).max(1);
         for t in first..end {
             let target = us.train[t];
-            let mut rng = ChaCha8Rng::seed_from_u64(mix(mix(seed ^ 0x7ea4) ^ u as u64) ^ t as u64);
+            let mut rng = position_rng(seed, Stream::TrainingEpisodes, user, t);
             let mut cands = vec![target];
-            while cands.len() < negatives + 1 {
-                let j = ItemId(rng.random_range(0..n_items));
-                if !seen.contains(&j) && !cands.contains(&j) {
-                    cands.push(j);
-                }
-            }
+            cands.extend(
+                NegativeSampler::new(n_items, |i| seen.contains(&i) || i == target)
+                    .distinct(negatives, &mut rng),
+            );
             cands.shuffle(&mut rng);
             jobs.push(TeachJob {
                 request: RankRequest {

@@ -20,11 +20,11 @@ use crate::data::Dataset;
 use crate::error::{CfError, Result};
 use crate::fsutil::write_atomic;
 use crate::ids::{ItemId, UserId};
+use crate::negatives::NegativeSampler;
 use crate::ranker::RankRequest;
+use crate::seed::{user_rng, Stream};
 use crate::split::{Split, SplitKind};
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::io::Write;
@@ -87,18 +87,11 @@ struct CaseLine {
     candidates: Vec<String>,
 }
 
-/// SplitMix64, used to derive independent per-user seeds.
-fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
-}
-
 impl CandidateSet {
     /// Draws, for every user with a held-out item for `kind`, `num_negatives` distinct items the
     /// user never interacted with (in any split), uniformly from the catalogue, and shuffles them
-    /// with the true item. Each user's draw depends only on `(seed, kind, user)`.
+    /// with the true item. Each user's draw depends only on `(seed, kind, user)`
+    /// ([`crate::seed`]).
     pub fn sample(
         ds: &Dataset,
         split: &Split,
@@ -121,31 +114,14 @@ impl CandidateSet {
                     num_negatives
                 )));
             }
-            let kind_tag = match kind {
-                SplitKind::Valid => 1u64,
-                SplitKind::Test => 2u64,
-            };
-            let mut rng = ChaCha8Rng::seed_from_u64(splitmix(
-                splitmix(seed ^ kind_tag.rotate_left(32)) ^ user.0 as u64,
-            ));
-            let mut negatives = Vec::with_capacity(num_negatives);
-            if available < 2 * num_negatives.max(1) || seen.len() * 2 > n_items {
-                // Dense users: sample from the explicit complement.
-                let mut pool: Vec<ItemId> = (0..n_items)
-                    .map(ItemId::from)
-                    .filter(|i| !seen.contains(i))
-                    .collect();
-                pool.shuffle(&mut rng);
-                negatives.extend(pool.into_iter().take(num_negatives));
+            let mut rng = user_rng(seed, Stream::Candidates(kind), user);
+            let sampler = NegativeSampler::new(n_items, |i| seen.contains(&i));
+            let negatives = if available < 2 * num_negatives.max(1) || seen.len() * 2 > n_items {
+                // dense users: no long rejection runs
+                sampler.distinct_from_complement(num_negatives, &mut rng)
             } else {
-                let mut drawn = HashSet::with_capacity(num_negatives);
-                while negatives.len() < num_negatives {
-                    let cand = ItemId(rng.random_range(0..n_items as u32));
-                    if !seen.contains(&cand) && drawn.insert(cand) {
-                        negatives.push(cand);
-                    }
-                }
-            }
+                sampler.distinct(num_negatives, &mut rng)
+            };
             let mut candidates = Vec::with_capacity(num_negatives + 1);
             candidates.push(target);
             candidates.extend(negatives);

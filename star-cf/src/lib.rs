@@ -24,15 +24,18 @@ pub mod graph;
 pub mod ids;
 pub mod lock;
 pub mod metric_names;
+pub mod negatives;
 pub mod neighbors;
 pub mod progress;
 pub mod rank_metrics;
 pub mod ranker;
 pub mod scenario;
+pub mod seed;
 pub mod split;
 
 pub use error::{CfError, Result};
 pub use ids::{ItemId, UserId};
+pub use negatives::NegativeSampler;
 pub use ranker::{CatalogueScorer, RankError, RankRequest, Ranker, Ranking};
 
 /// The types most programs need.

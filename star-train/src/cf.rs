@@ -7,14 +7,14 @@
 //! - Checkpoints every epoch under `<dir>/checkpoint/` (the last two and the best by NDCG@10 are
 //!   kept); `resume` continues from the latest one and replays exactly the epochs an
 //!   uninterrupted run would have run, so the final model is the same.
-//! - The returned model is the checkpoint with the best validation NDCG@10.
+//! - The returned model is the checkpoint with the best validation NDCG@10
+//!   ([`crate::outcome::select_best`]).
 
 use crate::loader::EpochLoader;
 use crate::metrics::{rank_of, LossOutput, RankingMetric, RankingOutput};
+use crate::outcome::{select_best, TrainOutcome};
 pub use crate::run::TrainError;
-use crate::run::{
-    checkpoint_epochs, file_err, fit, prepare_run_dir, verified_checkpoint, FitOptions,
-};
+use crate::run::{fit, prepare_run_dir, FitOptions};
 use burn::data::dataloader::DataLoader;
 use burn::module::{Module, ModuleDisplay};
 use burn::prelude::*;
@@ -26,7 +26,7 @@ use star_model::cf::sampler::{epoch_triples, to_batch, Triple};
 use star_model::cf::{
     Adjacency, BprBatch, CfEmbeddings, CfEncoder, LightGcn, LightGcnConfig, Mf, MfConfig,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -186,24 +186,9 @@ fn case_batch(cases: &[Case], device: &Device) -> CandidateBatch {
     }
 }
 
-/// What training produced.
-#[derive(Debug)]
-pub struct CfTrainResult {
-    /// Final embeddings of the best checkpoint.
-    pub embeddings: CfEmbeddings,
-    /// The epoch (1-based) of the best checkpoint.
-    pub best_epoch: usize,
-    /// Its validation NDCG@10 (fraction).
-    pub valid_ndcg10: f64,
-    /// Epochs run in total (including those of an interrupted run that was resumed).
-    pub epochs_run: usize,
-    /// Wall time of this call's training.
-    pub train_seconds: f64,
-    /// The epoch this call resumed after, if it resumed.
-    pub resumed_after: Option<usize>,
-    /// The run directory.
-    pub dir: PathBuf,
-}
+/// What CF training produced: the final embeddings of the best checkpoint, its validation
+/// NDCG@10 as the score.
+pub type CfTrainResult = TrainOutcome<CfEmbeddings>;
 
 /// The model of either kind, built for a graph.
 enum Encoder {
@@ -324,7 +309,6 @@ pub fn train_cf(
         start_epoch,
     };
     let l2 = cfg.l2;
-    let fresh = || init_encoder(cfg, graph, device);
     // parameters must be created on an autodiff device to be tracked
     match init_encoder(cfg, graph, &device.clone().autodiff()) {
         Encoder::Mf(encoder) => fit(
@@ -347,44 +331,21 @@ pub fn train_cf(
     }
     let train_seconds = t.elapsed().as_secs_f64();
 
-    // Pick the kept checkpoint with the best validation NDCG@10 (ties: the earlier epoch).
-    let epochs = checkpoint_epochs(dir);
-    let mut best: Option<(usize, f64, CfEmbeddings)> = None;
-    for &epoch in &epochs {
-        let path = verified_checkpoint(dir, epoch)?;
-        let emb = match fresh() {
-            Encoder::Mf(m) => CfLearner {
-                encoder: m,
-                l2: cfg.l2,
-            }
-            .try_load_file(&path)
-            .map_err(|e| file_err(&path, &e))?
-            .encoder
-            .export(),
-            Encoder::LightGcn(m) => CfLearner {
-                encoder: *m,
-                l2: cfg.l2,
-            }
-            .try_load_file(&path)
-            .map_err(|e| file_err(&path, &e))?
-            .encoder
-            .export(),
-        };
-        let score = valid_ndcg10(&emb, &cases);
-        if best.as_ref().is_none_or(|(_, s, _)| score > *s) {
-            best = Some((epoch, score, emb));
-        }
-    }
-    let (best_epoch, valid_ndcg10, embeddings) = best.ok_or_else(|| {
-        TrainError::Training(format!("no checkpoint written in {}", dir.display()))
-    })?;
-    Ok(CfTrainResult {
-        embeddings,
-        best_epoch,
-        valid_ndcg10,
-        epochs_run: epochs.last().copied().unwrap_or(0),
+    select_best(
+        dir,
+        start_epoch,
         train_seconds,
-        resumed_after: (start_epoch > 0).then_some(start_epoch),
-        dir: dir.to_path_buf(),
-    })
+        |path| match init_encoder(cfg, graph, device) {
+            Encoder::Mf(encoder) => CfLearner { encoder, l2 }
+                .try_load_file(path)
+                .map(|l| l.encoder.export()),
+            Encoder::LightGcn(encoder) => CfLearner {
+                encoder: *encoder,
+                l2,
+            }
+            .try_load_file(path)
+            .map(|l| l.encoder.export()),
+        },
+        |emb| valid_ndcg10(emb, &cases),
+    )
 }

@@ -11,13 +11,16 @@
 //! - [`distill`]: distillation data (episodes → samples → tokenised items with a segment per
 //!   token → batches), the trajectory-aligned loss, SFT and GRPO;
 //! - [`checkpoint`]: checkpoints written atomically with SHA-256 sidecars, verified on resume;
-//! - [`run`]: the run directory and the `Learner` set-up every training shares.
+//! - [`run`]: the run directory and the `Learner` set-up every training shares;
+//! - [`outcome`]: what every training hands back ([`outcome::TrainOutcome`]) and the choice of
+//!   its best checkpoint.
 
 pub mod cf;
 pub mod checkpoint;
 pub mod distill;
 pub mod loader;
 pub mod metrics;
+pub mod outcome;
 pub mod renderer;
 pub mod run;
 pub mod sasrec;

@@ -5,23 +5,22 @@
 
 use crate::loader::EpochLoader;
 use crate::metrics::{rank_of, LossOutput, RankingMetric, RankingOutput};
-use crate::run::{
-    checkpoint_epochs, file_err, fit, prepare_run_dir, verified_checkpoint, FitOptions, TrainError,
-};
+use crate::outcome::{select_best, TrainOutcome};
+use crate::run::{fit, prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::activation;
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use star_cf::candidates::CandidateSet;
 use star_cf::graph::CfGraph;
 use star_cf::split::{Split, SplitKind};
-use star_cf::{ItemId, UserId};
+use star_cf::{NegativeSampler, UserId};
 use star_model::sasrec::{left_pad, SasRec, SasRecConfig};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -148,26 +147,23 @@ fn epoch_examples(
 ) -> Vec<Example> {
     let mut rng =
         ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d));
-    let n_items = graph.num_items() as u32;
+    let n_items = graph.num_items();
     let mut out = Vec::new();
     for (u, us) in split.users.iter().enumerate() {
         let n = us.train.len();
-        if n < 2 || graph.items_of(UserId::from(u)).len() as u32 >= n_items {
+        if n < 2 || graph.items_of(UserId::from(u)).len() >= n_items {
             continue;
         }
         let input = left_pad(&us.train[..n - 1], max_len);
         let positives = left_pad(&us.train[1..], max_len);
+        let sampler = NegativeSampler::new(n_items, |i| graph.has_edge(UserId::from(u), i));
         let negatives = positives
             .iter()
             .map(|&p| {
                 if p == 0 {
-                    return 0;
-                }
-                loop {
-                    let j = rng.random_range(0..n_items);
-                    if !graph.has_edge(UserId::from(u), ItemId(j)) {
-                        break j as i64 + 1;
-                    }
+                    0
+                } else {
+                    sampler.one(&mut rng).0 as i64 + 1
                 }
             })
             .collect();
@@ -219,24 +215,9 @@ fn valid_batch(xs: &[ValidCase], device: &Device) -> SeqCandidateBatch {
     }
 }
 
-/// What SASRec training produced.
-#[derive(Debug)]
-pub struct SasRecTrainResult {
-    /// The best model (inference mode), on the training device.
-    pub model: SasRec,
-    /// The epoch (1-based) of the best checkpoint.
-    pub best_epoch: usize,
-    /// Its validation NDCG@10 (fraction).
-    pub valid_ndcg10: f64,
-    /// Epochs run in total.
-    pub epochs_run: usize,
-    /// Wall time of this call's training.
-    pub train_seconds: f64,
-    /// The epoch this call resumed after, if it resumed.
-    pub resumed_after: Option<usize>,
-    /// The run directory.
-    pub dir: PathBuf,
-}
+/// What SASRec training produced: the best model (inference mode, on the training device),
+/// its validation NDCG@10 as the score.
+pub type SasRecTrainResult = TrainOutcome<SasRec>;
 
 /// Trains SASRec on the train sequences of `split`, validating on `valid` (a valid-split
 /// candidate file), with all artefacts under `dir`; `resume` continues from the latest
@@ -308,34 +289,19 @@ pub fn train_sasrec(
     fit(model, dir, train_loader, valid_loader, &opts)?;
     let train_seconds = t.elapsed().as_secs_f64();
 
-    // The kept checkpoint with the best validation NDCG@10 (ties: the earlier epoch).
-    let epochs = checkpoint_epochs(dir);
-    let mut best: Option<(usize, f64, SasRec)> = None;
-    for &epoch in &epochs {
-        let path = verified_checkpoint(dir, epoch)?;
-        let m = SasRecLearner {
-            model: cfg.model(num_items).init(device),
-        }
-        .try_load_file(&path)
-        .map_err(|e| file_err(&path, &e))?
-        .model;
-        let score = valid_ndcg10(&m, &cases, device);
-        if best.as_ref().is_none_or(|(_, s, _)| score > *s) {
-            best = Some((epoch, score, m));
-        }
-    }
-    let (best_epoch, valid_ndcg10, model) = best.ok_or_else(|| {
-        TrainError::Training(format!("no checkpoint written in {}", dir.display()))
-    })?;
-    Ok(SasRecTrainResult {
-        model,
-        best_epoch,
-        valid_ndcg10,
-        epochs_run: epochs.last().copied().unwrap_or(0),
+    select_best(
+        dir,
+        start_epoch,
         train_seconds,
-        resumed_after: (start_epoch > 0).then_some(start_epoch),
-        dir: dir.to_path_buf(),
-    })
+        |path| {
+            SasRecLearner {
+                model: cfg.model(num_items).init(device),
+            }
+            .try_load_file(path)
+            .map(|l| l.model)
+        },
+        |m| valid_ndcg10(m, &cases, device),
+    )
 }
 
 fn valid_ndcg10(model: &SasRec, cases: &[ValidCase], device: &Device) -> f64 {

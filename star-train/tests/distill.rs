@@ -405,7 +405,7 @@ fn sft_runs_on_the_learner_checkpoints_and_resumes() {
     .unwrap();
     assert_eq!(r.epochs_run, 2);
     assert!((1..=2).contains(&r.best_epoch));
-    assert!((0.0..=1.0).contains(&r.valid_avg_hr));
+    assert!((0.0..=1.0).contains(&r.valid_score));
     assert!(dir.path().join("checkpoint/model-2.bpk").is_file());
     // the per-segment losses are logged as training metrics
     assert_logged(

@@ -249,7 +249,7 @@ impl DistillCommand {
                     "SFT: best epoch {} of {} (valid avg-HR {:.2}), {:.1}s -> {}",
                     r.best_epoch,
                     r.epochs_run,
-                    100.0 * r.valid_avg_hr,
+                    100.0 * r.valid_score,
                     r.train_seconds,
                     out.join("model").display()
                 );
@@ -271,7 +271,7 @@ impl DistillCommand {
                     "GRPO: best epoch {} of {} (valid avg-HR {:.2}), {:.1}s -> {}",
                     r.best_epoch,
                     r.epochs_run,
-                    100.0 * r.valid_avg_hr,
+                    100.0 * r.valid_score,
                     r.train_seconds,
                     opts.out.join("model").display()
                 );

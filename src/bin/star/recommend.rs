@@ -94,9 +94,7 @@ pub fn recommend(a: RecommendArgs, home: &Option<PathBuf>) -> Result<()> {
     };
     if a.all_items {
         let t = Instant::now();
-        let top = model
-            .top_k_catalogue(std::slice::from_ref(&request), a.k)
-            .map_err(anyhow::Error::msg)?;
+        let top = model.top_k_catalogue(std::slice::from_ref(&request), a.k)?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         println!(
             "{} for user {}: top {} of the catalogue ({} history items left out), {ms:.1} ms",
@@ -111,7 +109,7 @@ pub fn recommend(a: RecommendArgs, home: &Option<PathBuf>) -> Result<()> {
     } else {
         let t = Instant::now();
         let (ranking, explanation) = if a.explain {
-            let ex = model.explain(&request).map_err(anyhow::Error::msg)?;
+            let ex = model.explain(&request)?;
             let r = star::cf::Ranking::from_scores(&request.candidates, &ex.scores);
             (r, Some(ex))
         } else {

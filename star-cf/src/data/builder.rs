@@ -105,11 +105,6 @@ impl DatasetBuilder {
         i
     }
 
-    /// Whether an item with this original id has been added (by metadata or an interaction).
-    pub fn has_item(&self, raw_id: &str) -> bool {
-        self.item_ids.contains_key(raw_id)
-    }
-
     /// Adds or replaces an item's metadata. Empty genre names and placeholders meaning "no genre"
     /// (`unknown`, `(no genres listed)`) are ignored.
     pub fn add_item<S: Into<String>>(

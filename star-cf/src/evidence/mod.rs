@@ -143,6 +143,9 @@ pub struct EvidenceStore {
     config: EvidenceConfig,
     graph: CfGraph,
     item_lists: NeighborLists,
+    /// Each user's nearest users by the whole train set. Nothing reads it (the evidence
+    /// uses a request's own history); it stays because it is part of the `STAREVD3` file
+    /// format: dropping it needs a new magic, and stores written before are then rebuilt.
     user_lists: NeighborLists,
     /// Popularity of every item, sorted ascending (for competition ranks).
     sorted_popularity: Vec<u32>,
@@ -218,11 +221,6 @@ impl EvidenceStore {
             }
             _ => item_neighbors(&self.graph, item, k, asking),
         }
-    }
-
-    /// The precomputed nearest users of `user` by their whole train set.
-    pub fn user_neighbors_of(&self, user: UserId) -> &[Neighbor] {
-        self.user_lists.of(user.idx())
     }
 
     /// The nearest users of a request's history, the asking user left out.

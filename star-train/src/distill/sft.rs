@@ -7,10 +7,8 @@ use super::data::{collate, DistillBatch, DistillItem};
 use super::loss::{distill_loss, LossWeights};
 use crate::loader::EpochLoader;
 use crate::metrics::{rank_of, RankingMetric, RankingOutput};
-use crate::run::{
-    checkpoint_epochs, file_err, fit_with, prepare_run_dir, verified_checkpoint, FitOptions,
-    TrainError,
-};
+use crate::outcome::{select_best, TrainOutcome};
+use crate::run::{fit_with, prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::prelude::*;
@@ -25,7 +23,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use star_model::model::{StarModel, StarNet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -291,25 +289,9 @@ pub(crate) fn batch_loader(
     )
 }
 
-/// What SFT (or GRPO) produced.
-#[derive(Debug)]
-pub struct SftResult {
-    /// The student with the best checkpoint's weights (on the training device).
-    pub model: StarModel,
-    /// The epoch (1-based) of the best checkpoint; GRPO reports 0 when it kept its starting
-    /// model.
-    pub best_epoch: usize,
-    /// Its validation avg-HR (fraction).
-    pub valid_avg_hr: f64,
-    /// Epochs run in total.
-    pub epochs_run: usize,
-    /// Wall time of this call's training.
-    pub train_seconds: f64,
-    /// The epoch this call resumed after, if it resumed.
-    pub resumed_after: Option<usize>,
-    /// The run directory.
-    pub dir: PathBuf,
-}
+/// What SFT produced: the student with the best checkpoint's weights (on the training
+/// device), its validation avg-HR as the score.
+pub type SftResult = TrainOutcome<StarModel>;
 
 /// Fine-tunes `student` on `train` items (trajectories and fast-mode items), validating in
 /// fast mode on `valid` items, with all artefacts under `dir`; `resume` continues from the
@@ -371,24 +353,21 @@ pub fn train_sft(
     )?;
     let train_seconds = t.elapsed().as_secs_f64();
 
-    let (best_epoch, valid_avg_hr, net, epochs_run) =
-        select_best(dir, &vitems, pad, device, |path| {
+    let outcome = select_best(
+        dir,
+        start_epoch,
+        train_seconds,
+        |path| {
             SftLearner {
                 net: student.net().clone().fork(device),
                 weights: cfg.weights.clone(),
             }
             .try_load_file(path)
             .map(|l| l.net)
-        })?;
-    Ok(SftResult {
-        model: student.clone().with_net(net),
-        best_epoch,
-        valid_avg_hr,
-        epochs_run,
-        train_seconds,
-        resumed_after: (start_epoch > 0).then_some(start_epoch),
-        dir: dir.to_path_buf(),
-    })
+        },
+        |net| avg_hr(net, &vitems, pad, device),
+    )?;
+    Ok(outcome.map_model(|net| student.clone().with_net(net)))
 }
 
 /// [`fit_with`] as distillation uses it: validation HR@1 and avg-HR, early stopping and
@@ -417,31 +396,6 @@ where
         vec![RankingMetric::hr(1)],
         extra,
     )
-}
-
-/// The kept checkpoint of `dir` with the best fast-mode avg-HR on `valid` (ties: the earlier
-/// epoch), loaded by `load`: `(epoch, avg-HR, network, last epoch run)`.
-pub(crate) fn select_best<E: std::fmt::Display>(
-    dir: &Path,
-    valid: &[DistillItem],
-    pad: u32,
-    device: &Device,
-    load: impl Fn(&Path) -> Result<StarNet, E>,
-) -> Result<(usize, f64, StarNet, usize), TrainError> {
-    let epochs = checkpoint_epochs(dir);
-    let mut best: Option<(usize, f64, StarNet)> = None;
-    for &epoch in &epochs {
-        let path = verified_checkpoint(dir, epoch)?;
-        let net = load(&path).map_err(|e| file_err(&path, &e))?;
-        let score = avg_hr(&net, valid, pad, device);
-        if best.as_ref().is_none_or(|(_, s, _)| score > *s) {
-            best = Some((epoch, score, net));
-        }
-    }
-    let (epoch, score, net) = best.ok_or_else(|| {
-        TrainError::Training(format!("no checkpoint written in {}", dir.display()))
-    })?;
-    Ok((epoch, score, net, epochs.last().copied().unwrap_or(0)))
 }
 
 /// Fast-mode avg-HR (fraction) of a network on items (their candidate scores at
