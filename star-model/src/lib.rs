@@ -1,8 +1,9 @@
 //! # star-model
 //!
-//! burn modules for STAR: the CF encoder (BPR-MF, LightGCN) and, as their issues land, the
-//! student decoder transformer and the fused top-k scoring kernel. It depends on burn and on
-//! `star-cf`'s plain data types only, so other burn applications can embed it.
+//! burn modules for STAR: the CF encoders (BPR-MF, LightGCN), SASRec, the student (a
+//! Llama/Qwen2-style decoder with CF item fusion and a ranking head) and the fused top-k scoring
+//! kernel. It depends on burn and on `star-cf`'s plain data types only, so other burn
+//! applications can embed it.
 //!
 //! Modules are backend-agnostic (burn 0.22 dispatches on the runtime [`burn::tensor::Device`]);
 //! [`device`] turns a `--device` name into a device among the backends compiled in. Fallible
