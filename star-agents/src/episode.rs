@@ -6,7 +6,7 @@
 //! both serialise as `<reflection>` (prefixed with the role); the structured record keeps them
 //! apart.
 
-use crate::roles::AnalystKind;
+use crate::analyst::AnalystKind;
 use serde::{Deserialize, Serialize};
 
 /// One step of an episode, in the order it happened.

@@ -7,6 +7,7 @@
 //! orchestrator records every step of an episode, and episodes serialise into the tagged
 //! trajectories the student is distilled from.
 
+pub mod analyst;
 pub mod chat;
 pub mod episode;
 pub mod orchestrator;
