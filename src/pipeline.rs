@@ -509,7 +509,7 @@ pub fn teach_and_filter(
     bar.set_position(
         jobs.iter()
             .enumerate()
-            .filter(|(k, j)| shard.owns(*k) && writer.contains(&j.meta.id))
+            .filter(|(k, j)| shard.owns(*k) && writer.contains(&j.meta.id.to_string()))
             .count() as u64,
     );
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -657,7 +657,7 @@ pub fn fast_samples(
                 .position(|&c| c == target)
                 .context("the target is a candidate")?;
             Ok(star_train::distill::DistillSample {
-                id: job.meta.id,
+                id: job.meta.id.to_string(),
                 request: job.request,
                 positive,
                 trajectory: None,
@@ -724,7 +724,7 @@ pub fn distill_sft(
         use star_agents::trajectory::for_each_episode;
         let mut ids: Vec<String> = Vec::new();
         for_each_episode(&kept, |ep, _| {
-            ids.push(ep.id);
+            ids.push(ep.id.to_string());
             Ok(())
         })?;
         ids.sort();
@@ -744,7 +744,7 @@ pub fn distill_sft(
             .collect();
         let mut chosen: Vec<Option<star_agents::episode::Episode>> = vec![None; ids.len()];
         for_each_episode(&kept, |ep, _| {
-            if let Some(&k) = order.get(ep.id.as_str()) {
+            if let Some(&k) = order.get(ep.id.to_string().as_str()) {
                 chosen[k].get_or_insert(ep);
             }
             Ok(())

@@ -7,6 +7,7 @@
 //! apart.
 
 use crate::analyst::AnalystKind;
+use crate::origin::Origin;
 use serde::{Deserialize, Serialize};
 
 /// One step of an episode, in the order it happened.
@@ -123,8 +124,9 @@ pub struct EpisodeStats {
 /// One teacher episode.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Episode {
-    /// Unique id, e.g. `train:196:12` (split, raw user id, target position) or `test:196`.
-    pub id: String,
+    /// Where it comes from, its unique id: written `train:196:12` (split, raw user id,
+    /// target position) or `test:196`.
+    pub id: Origin,
     /// Which split the request comes from (`train`, `valid`, `test`).
     pub split: String,
     /// Raw user id.

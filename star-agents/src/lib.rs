@@ -11,9 +11,11 @@ pub mod analyst;
 pub mod chat;
 pub mod episode;
 pub mod orchestrator;
+pub mod origin;
 pub mod roles;
 pub mod teach;
 pub mod tools;
 pub mod trajectory;
 
 pub use orchestrator::{EpisodeMeta, Teacher, TeacherConfig};
+pub use origin::Origin;

@@ -5,6 +5,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use star_agents::episode::{Episode, Step};
+use star_agents::Origin;
 use star_cf::data::Dataset;
 use star_cf::split::Split;
 use star_cf::{ItemId, RankRequest};
@@ -171,8 +172,8 @@ pub struct DistillSample {
 }
 
 /// Rebuilds an episode's request: the user, the history it saw (the train prefix before the
-/// target for `train:USER:T` episodes, the user's valid/test history otherwise) and its
-/// candidates in prompt order, with the trajectory as `view` shows it.
+/// target for training samples, [`Origin::Train`]; the user's valid/test history otherwise)
+/// and its candidates in prompt order, with the trajectory as `view` shows it.
 pub fn sample_from_episode(
     ep: &Episode,
     ds: &Dataset,
@@ -180,7 +181,7 @@ pub fn sample_from_episode(
     view: &TrajectoryView,
 ) -> Result<DistillSample, DataError> {
     let err = |m: String| DataError::Episode {
-        id: ep.id.clone(),
+        id: ep.id.to_string(),
         message: m,
     };
     let user = ds
@@ -205,14 +206,11 @@ pub fn sample_from_episode(
         .position(|&c| c == target)
         .ok_or_else(|| err("the target is not among the candidates".into()))?;
     let us = &split.users[user.idx()];
-    let full = match ep.split.as_str() {
-        "train" => {
-            let t: usize = ep
-                .id
-                .rsplit(':')
-                .next()
-                .and_then(|t| t.parse().ok())
-                .ok_or_else(|| err("a train episode id ends in the target position".into()))?;
+    if ep.split != ep.id.split() {
+        return Err(err(format!("split `{}` does not match the id", ep.split)));
+    }
+    let full = match ep.id {
+        Origin::Train { position: t, .. } => {
             if t == 0 || t >= us.train.len() || us.train[t] != target {
                 return Err(err(format!(
                     "train position {t} does not hold the target in the split"
@@ -220,9 +218,8 @@ pub fn sample_from_episode(
             }
             us.train[..t].to_vec()
         }
-        "valid" => split.history(user, star_cf::split::SplitKind::Valid),
-        "test" => split.history(user, star_cf::split::SplitKind::Test),
-        other => return Err(err(format!("unknown split `{other}`"))),
+        Origin::Valid { .. } => split.history(user, star_cf::split::SplitKind::Valid),
+        Origin::Test { .. } => split.history(user, star_cf::split::SplitKind::Test),
     };
     if ep.history_len > full.len() {
         return Err(err(format!(
@@ -232,7 +229,7 @@ pub fn sample_from_episode(
         )));
     }
     Ok(DistillSample {
-        id: ep.id.clone(),
+        id: ep.id.to_string(),
         request: RankRequest {
             user,
             history: full[full.len() - ep.history_len..].to_vec(),
