@@ -11,57 +11,9 @@ use star_cf::split::Split;
 use star_cf::{ItemId, RankRequest};
 use star_model::model::{BatchRow, Prompt, PromptBatch, StarModel};
 
-/// The segment a token of a student sequence belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Segment {
-    /// The prompt and anything outside tagged segments: conditioned on, never predicted.
-    Prompt,
-    /// `<plan>…</plan>`.
-    Plan,
-    /// `<tool_call>…</tool_call>`.
-    ToolCall,
-    /// `<tool_response>…</tool_response>`: inserted by the tool executor, conditioned on.
-    ToolResponse,
-    /// `<reflection>…</reflection>` (analyst conclusions and reflector verdicts).
-    Reflection,
-    /// `<recommend>…</recommend>`.
-    Recommend,
-}
-
-impl Segment {
-    /// The segments whose tokens the loss predicts, in loss order.
-    pub const LEARNED: [Segment; 4] = [
-        Segment::Plan,
-        Segment::ToolCall,
-        Segment::Reflection,
-        Segment::Recommend,
-    ];
-
-    /// The tag name (`plan`, `tool_call`, …; `prompt` for the prompt).
-    pub fn name(self) -> &'static str {
-        match self {
-            Segment::Prompt => "prompt",
-            Segment::Plan => "plan",
-            Segment::ToolCall => "tool_call",
-            Segment::ToolResponse => "tool_response",
-            Segment::Reflection => "reflection",
-            Segment::Recommend => "recommend",
-        }
-    }
-
-    fn of_tag(tag: &str) -> Option<Segment> {
-        [
-            Segment::Plan,
-            Segment::ToolCall,
-            Segment::ToolResponse,
-            Segment::Reflection,
-            Segment::Recommend,
-        ]
-        .into_iter()
-        .find(|s| s.name() == tag)
-    }
-}
+/// The segment a token of a student sequence belongs to (defined with the tag vocabulary in
+/// star-model).
+pub use star_model::student::Segment;
 
 /// Errors of distillation data.
 #[derive(Debug, thiserror::Error)]
@@ -281,7 +233,7 @@ pub fn tokenize(model: &StarModel, sample: &DistillSample) -> Result<DistillItem
     let continuation = match &sample.trajectory {
         Some(text) => tok.encode(text).map_err(|e| err(e.to_string()))?,
         None => vec![tok
-            .token_id("<recommend>")
+            .token_id(&Segment::Recommend.open())
             .ok_or_else(|| err("the tokenizer has no <recommend>".into()))?],
     };
     item_from_tokens(model, sample, continuation)
@@ -305,20 +257,12 @@ pub fn item_from_tokens(
         .check_length(prompt.tokens.len() + continuation.len())
         .map_err(err)?;
     let recommend_id = tok
-        .token_id("<recommend>")
+        .token_id(&Segment::Recommend.open())
         .ok_or_else(|| err("the tokenizer has no <recommend>".into()))?;
     let mut opens = std::collections::HashMap::new();
     let mut closes = std::collections::HashMap::new();
-    for seg in [
-        Segment::Plan,
-        Segment::ToolCall,
-        Segment::ToolResponse,
-        Segment::Reflection,
-        Segment::Recommend,
-    ] {
-        let open = format!("<{}>", seg.name());
-        let close = format!("</{}>", seg.name());
-        if let (Some(o), Some(c)) = (tok.token_id(&open), tok.token_id(&close)) {
+    for seg in Segment::TAGGED {
+        if let (Some(o), Some(c)) = (tok.token_id(&seg.open()), tok.token_id(&seg.close())) {
             opens.insert(o, seg);
             closes.insert(c, seg);
         }
@@ -340,7 +284,6 @@ pub fn item_from_tokens(
         .iter()
         .rposition(|&t| t == recommend_id)
         .ok_or_else(|| err("the trajectory has no <recommend>".into()))?;
-    debug_assert!(Segment::of_tag("plan") == Some(Segment::Plan));
     Ok(DistillItem {
         id: sample.id.clone(),
         recommend: prompt.tokens.len() + at,
