@@ -90,7 +90,7 @@ pub fn fast_samples(
             .position(|&c| c == target)
             .context("the target is a candidate")?;
         Ok(DistillSample {
-            id: job.meta.id,
+            id: job.meta.id.to_string(),
             request: job.request,
             positive,
             trajectory: None,

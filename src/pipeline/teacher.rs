@@ -92,7 +92,7 @@ pub fn teach_and_filter(
     bar.set_position(
         jobs.iter()
             .enumerate()
-            .filter(|(k, j)| shard.owns(*k) && writer.contains(&j.meta.id))
+            .filter(|(k, j)| shard.owns(*k) && writer.contains(&j.meta.id.to_string()))
             .count() as u64,
     );
     let stop = std::sync::atomic::AtomicBool::new(false);

@@ -1,13 +1,15 @@
 //! Episodes: the structured record of one teacher run, and its serialisation into the tagged
 //! trajectory text the student learns from.
 //!
-//! Tags (DESIGN.md): `<plan>`, `<tool_call>`, `<tool_response>`, `<reflection>`, `<recommend>`.
+//! Tags: [`Segment`]'s `<plan>`, `<tool_call>`, `<tool_response>`, `<reflection>`, `<recommend>`.
 //! An analyst's conclusions and the reflector's checks are both reasoning over tool results, so
 //! both serialise as `<reflection>` (prefixed with the role); the structured record keeps them
 //! apart.
 
-use crate::roles::AnalystKind;
+use crate::analyst::AnalystKind;
+use crate::origin::Origin;
 use serde::{Deserialize, Serialize};
+use star_model::student::Segment;
 
 /// One step of an episode, in the order it happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -66,15 +68,20 @@ pub enum Step {
 }
 
 impl Step {
-    /// The segment tag this step serialises under.
-    pub fn tag(&self) -> &'static str {
+    /// The segment this step serialises as.
+    pub fn segment(&self) -> Segment {
         match self {
-            Step::Plan { .. } => "plan",
-            Step::ToolCall { .. } => "tool_call",
-            Step::ToolResponse { .. } => "tool_response",
-            Step::Analysis { .. } | Step::Reflection { .. } => "reflection",
-            Step::Recommend { .. } => "recommend",
+            Step::Plan { .. } => Segment::Plan,
+            Step::ToolCall { .. } => Segment::ToolCall,
+            Step::ToolResponse { .. } => Segment::ToolResponse,
+            Step::Analysis { .. } | Step::Reflection { .. } => Segment::Reflection,
+            Step::Recommend { .. } => Segment::Recommend,
         }
+    }
+
+    /// The segment tag this step serialises under (`plan`, `tool_call`, …).
+    pub fn tag(&self) -> &'static str {
+        self.segment().name()
     }
 
     /// The text inside the tags.
@@ -123,8 +130,9 @@ pub struct EpisodeStats {
 /// One teacher episode.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Episode {
-    /// Unique id, e.g. `train:196:12` (split, raw user id, target position) or `test:196`.
-    pub id: String,
+    /// Where it comes from, its unique id: written `train:196:12` (split, raw user id,
+    /// target position) or `test:196`.
+    pub id: Origin,
     /// Which split the request comes from (`train`, `valid`, `test`).
     pub split: String,
     /// Raw user id.

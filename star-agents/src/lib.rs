@@ -7,9 +7,11 @@
 //! orchestrator records every step of an episode, and episodes serialise into the tagged
 //! trajectories the student is distilled from.
 
+pub mod analyst;
 pub mod chat;
 pub mod episode;
 pub mod orchestrator;
+pub mod origin;
 pub mod roles;
 pub mod selection;
 pub mod teach;
@@ -17,3 +19,4 @@ pub mod tools;
 pub mod trajectory;
 
 pub use orchestrator::{EpisodeMeta, Teacher, TeacherConfig};
+pub use origin::Origin;

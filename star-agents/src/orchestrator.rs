@@ -2,6 +2,7 @@
 //! rounds) → ranker, with every step recorded into an [`Episode`].
 
 use crate::episode::{serialise, Episode, EpisodeStats, Step};
+use crate::origin::Origin;
 use crate::roles::rule::{RuleAnalyst, RulePlanner, RuleRanker, RuleReflector};
 use crate::roles::{
     Analysis, Analyst, EpisodeView, FinalRanker, Flag, Planner, Reflector, RoleError, ToolEnv,
@@ -37,10 +38,10 @@ impl Default for TeacherConfig {
 }
 
 /// Which episode a request is (for ids and records).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct EpisodeMeta {
-    /// Unique id.
-    pub id: String,
+    /// Where it comes from: the episode's id.
+    pub id: Origin,
     /// `train`, `valid` or `test`.
     pub split: String,
     /// The held-out item, when known (never shown to the roles).
@@ -288,7 +289,17 @@ impl Ranker for Teacher {
     }
 
     fn rank(&self, request: &RankRequest) -> Result<Ranking, RankError> {
-        let ep = self.run(request, &EpisodeMeta::default())?;
+        // The episode is not kept: only its ranking is returned.
+        let meta = EpisodeMeta {
+            id: Origin::Test {
+                user: self.resources.dataset.users[request.user.idx()]
+                    .raw_id
+                    .clone(),
+            },
+            split: String::new(),
+            target: None,
+        };
+        let ep = self.run(request, &meta)?;
         // A repaired ranking is flagged, so the protocol runner counts it in valid_ratio.
         let items = ep
             .ranking

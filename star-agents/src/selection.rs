@@ -20,9 +20,10 @@ pub fn select_episodes(
     seed: u64,
     max: Option<usize>,
 ) -> Result<Vec<Episode>, TrajectoryError> {
+    // ids as text: their sort order is the one every selection was made in
     let mut ids: Vec<String> = Vec::new();
     for_each_episode(path, |ep, _| {
-        ids.push(ep.id);
+        ids.push(ep.id.to_string());
         Ok(())
     })?;
     ids.sort();
@@ -38,7 +39,7 @@ pub fn select_episodes(
         .collect();
     let mut chosen: Vec<Option<Episode>> = vec![None; ids.len()];
     for_each_episode(path, |ep, _| {
-        if let Some(&k) = order.get(ep.id.as_str()) {
+        if let Some(&k) = order.get(ep.id.to_string().as_str()) {
             chosen[k].get_or_insert(ep);
         }
         Ok(())

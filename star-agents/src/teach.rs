@@ -3,6 +3,7 @@
 //! resumable trajectory file.
 
 use crate::orchestrator::{EpisodeMeta, Teacher};
+use crate::origin::Origin;
 use crate::trajectory::{TrajectoryError, TrajectoryWriter};
 use rand::seq::SliceRandom;
 use star_cf::candidates::CandidateSet;
@@ -116,7 +117,10 @@ pub fn training_jobs_before(
                     candidates: cands,
                 },
                 meta: EpisodeMeta {
-                    id: format!("train:{}:{t}", ds.users[u].raw_id),
+                    id: Origin::Train {
+                        user: ds.users[u].raw_id.clone(),
+                        position: t,
+                    },
                     split: "train".into(),
                     target: Some(target),
                 },
@@ -133,7 +137,13 @@ pub fn candidate_jobs(ds: &Dataset, split: &Split, cands: &CandidateSet) -> Vec<
         .map(|i| TeachJob {
             request: cands.request(i, split),
             meta: EpisodeMeta {
-                id: format!("{kind}:{}", ds.users[cands.cases[i].user.idx()].raw_id),
+                id: {
+                    let user = ds.users[cands.cases[i].user.idx()].raw_id.clone();
+                    match kind {
+                        SplitKind::Valid => Origin::Valid { user },
+                        SplitKind::Test => Origin::Test { user },
+                    }
+                },
                 split: match kind {
                     SplitKind::Valid => "valid".into(),
                     SplitKind::Test => "test".into(),
@@ -209,7 +219,7 @@ pub fn teach(
     let todo: Vec<&TeachJob> = mine
         .iter()
         .copied()
-        .filter(|j| !writer.contains(&j.meta.id))
+        .filter(|j| !writer.contains(&j.meta.id.to_string()))
         .collect();
     let mut summary = TeachSummary {
         jobs: mine.len(),
@@ -231,7 +241,7 @@ pub fn teach(
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 let Some(job) = todo.get(k) else { break };
                 let result = teacher.run(&job.request, &job.meta);
-                if tx.send((job.meta.id.clone(), result)).is_err() {
+                if tx.send((job.meta.id.to_string(), result)).is_err() {
                     break;
                 }
             });

@@ -178,13 +178,14 @@ impl TrajectoryWriter {
     /// Appends one episode and flushes it to disk. An id already present is skipped
     /// (returns `false`).
     pub fn append(&mut self, episode: &Episode) -> Result<bool, TrajectoryError> {
-        if self.done.contains(&episode.id) {
+        let id = episode.id.to_string();
+        if self.done.contains(&id) {
             return Ok(false);
         }
         if self.broken {
             return Err(TrajectoryError::Append {
                 path: self.path.clone(),
-                id: episode.id.clone(),
+                id: id.clone(),
                 kept: self.done.len(),
                 source: std::io::Error::other(
                     "an earlier append failed and its partial line could not be removed; reopen the file",
@@ -205,13 +206,13 @@ impl TrajectoryWriter {
                 || self.file.seek(SeekFrom::Start(self.len)).is_err();
             return Err(TrajectoryError::Append {
                 path: self.path.clone(),
-                id: episode.id.clone(),
+                id: id.clone(),
                 kept: self.done.len(),
                 source,
             });
         }
         self.len += line.len() as u64;
-        self.done.insert(episode.id.clone());
+        self.done.insert(id);
         Ok(true)
     }
 }

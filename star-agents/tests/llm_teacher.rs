@@ -176,7 +176,7 @@ fn the_llm_teacher_survives_a_misbehaving_server() {
         .run(
             &cands.request(0, &split),
             &EpisodeMeta {
-                id: "test:0".into(),
+                id: "test:0".parse().unwrap(),
                 split: "test".into(),
                 target: Some(cands.cases[0].target()),
             },
@@ -307,10 +307,11 @@ fn an_endpoint_that_goes_down_stops_teaching_and_a_rerun_continues() {
     let summary = teach(&teacher, &jobs, Shard::ALL, &mut writer, 1, &go, &|| {}).unwrap();
     assert_eq!(summary.skipped, written);
     assert_eq!(summary.written + summary.skipped, 30);
-    let ids: std::collections::HashSet<String> = star_agents::trajectory::read_episodes(&path)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
+    let ids: std::collections::HashSet<star_agents::Origin> =
+        star_agents::trajectory::read_episodes(&path)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
     assert_eq!(ids.len(), 30, "every episode once");
 }

@@ -204,7 +204,7 @@ fn an_episode_has_the_steps_in_order_and_the_tags() {
     let teacher = Teacher::rule_based(res, TeacherConfig::default());
     let req = cands.request(0, &split);
     let meta = EpisodeMeta {
-        id: "test:x".into(),
+        id: "test:x".parse().unwrap(),
         split: "test".into(),
         target: Some(cands.cases[0].target()),
     };
@@ -349,7 +349,14 @@ fn the_reflector_catches_a_planted_contradiction_and_triggers_a_revision() {
         TeacherConfig::default(),
     );
     let ep = teacher
-        .run(&cands.request(3, &split), &EpisodeMeta::default())
+        .run(
+            &cands.request(3, &split),
+            &EpisodeMeta {
+                id: "test:3".parse().unwrap(),
+                split: "test".into(),
+                target: None,
+            },
+        )
         .unwrap();
     let reflections: Vec<(usize, &String)> = ep
         .steps
@@ -410,7 +417,9 @@ fn training_jobs_before_leave_out_the_last_positions_and_keep_their_candidates()
     assert!(!before.is_empty());
     for job in &before {
         let train = &split.users[job.request.user.idx()].train;
-        let t: usize = job.meta.id.rsplit(':').next().unwrap().parse().unwrap();
+        let star_agents::Origin::Train { position: t, .. } = job.meta.id else {
+            panic!("{} is no training sample", job.meta.id)
+        };
         assert!(
             t + 5 < train.len() && t + 8 >= train.len(),
             "{}",
@@ -439,7 +448,7 @@ fn episodes_that_break_their_promises_are_refused_naming_the_line() {
     let (_, split, res, cands) = synthetic();
     let teacher = Teacher::rule_based(res, TeacherConfig::default());
     let meta = EpisodeMeta {
-        id: "test:0".into(),
+        id: "test:0".parse().unwrap(),
         split: "test".into(),
         target: Some(cands.cases[0].target()),
     };

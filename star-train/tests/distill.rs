@@ -100,9 +100,9 @@ fn episodes_rebuild_their_requests() {
     }
     // an episode that does not fit the split is reported by id
     let mut bad = w.episodes[0].clone();
-    bad.id = format!("{}9", bad.id);
+    bad.id = format!("{}9", bad.id).parse().unwrap();
     let err = sample_from_episode(&bad, &w.ds, &w.split, &short()).unwrap_err();
-    assert!(err.to_string().contains(&bad.id), "{err}");
+    assert!(err.to_string().contains(&bad.id.to_string()), "{err}");
 }
 
 #[test]
@@ -621,7 +621,7 @@ mod grpo {
             .map(|j| {
                 let t = j.meta.target.unwrap();
                 DistillSample {
-                    id: j.meta.id.clone(),
+                    id: j.meta.id.to_string(),
                     request: j.request.clone(),
                     positive: j.request.candidates.iter().position(|&c| c == t).unwrap(),
                     trajectory: None,

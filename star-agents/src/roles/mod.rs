@@ -7,44 +7,11 @@
 pub mod llm;
 pub mod rule;
 
+pub use crate::analyst::AnalystKind;
 use crate::episode::Step;
 use crate::tools::{ToolContext, ToolError, ToolOutput, ToolRegistry};
 use serde::{Deserialize, Serialize};
 use star_cf::ItemId;
-
-/// The four analysts of the paper.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AnalystKind {
-    /// Who the user is: long-term tastes and similar users.
-    UserProfile,
-    /// What the whole history says about each candidate.
-    HistoricalInterest,
-    /// What the most recent items say.
-    RecentInterest,
-    /// Where recent tastes depart from long-term ones.
-    InterestDivergence,
-}
-
-impl AnalystKind {
-    /// All analysts, in the order they run.
-    pub const ALL: [AnalystKind; 4] = [
-        AnalystKind::UserProfile,
-        AnalystKind::HistoricalInterest,
-        AnalystKind::RecentInterest,
-        AnalystKind::InterestDivergence,
-    ];
-
-    /// Display name.
-    pub fn title(self) -> &'static str {
-        match self {
-            AnalystKind::UserProfile => "User-Profile analyst",
-            AnalystKind::HistoricalInterest => "Historical-Interest analyst",
-            AnalystKind::RecentInterest => "Recent-Interest analyst",
-            AnalystKind::InterestDivergence => "Interest-Divergence analyst",
-        }
-    }
-}
 
 /// The planner's output.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

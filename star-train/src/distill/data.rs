@@ -5,62 +5,15 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use star_agents::episode::{Episode, Step};
+use star_agents::Origin;
 use star_cf::data::Dataset;
 use star_cf::split::Split;
 use star_cf::{ItemId, RankRequest};
 use star_model::model::{BatchRow, Prompt, PromptBatch, StarModel};
 
-/// The segment a token of a student sequence belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Segment {
-    /// The prompt and anything outside tagged segments: conditioned on, never predicted.
-    Prompt,
-    /// `<plan>…</plan>`.
-    Plan,
-    /// `<tool_call>…</tool_call>`.
-    ToolCall,
-    /// `<tool_response>…</tool_response>`: inserted by the tool executor, conditioned on.
-    ToolResponse,
-    /// `<reflection>…</reflection>` (analyst conclusions and reflector verdicts).
-    Reflection,
-    /// `<recommend>…</recommend>`.
-    Recommend,
-}
-
-impl Segment {
-    /// The segments whose tokens the loss predicts, in loss order.
-    pub const LEARNED: [Segment; 4] = [
-        Segment::Plan,
-        Segment::ToolCall,
-        Segment::Reflection,
-        Segment::Recommend,
-    ];
-
-    /// The tag name (`plan`, `tool_call`, …; `prompt` for the prompt).
-    pub fn name(self) -> &'static str {
-        match self {
-            Segment::Prompt => "prompt",
-            Segment::Plan => "plan",
-            Segment::ToolCall => "tool_call",
-            Segment::ToolResponse => "tool_response",
-            Segment::Reflection => "reflection",
-            Segment::Recommend => "recommend",
-        }
-    }
-
-    fn of_tag(tag: &str) -> Option<Segment> {
-        [
-            Segment::Plan,
-            Segment::ToolCall,
-            Segment::ToolResponse,
-            Segment::Reflection,
-            Segment::Recommend,
-        ]
-        .into_iter()
-        .find(|s| s.name() == tag)
-    }
-}
+/// The segment a token of a student sequence belongs to (defined with the tag vocabulary in
+/// star-model).
+pub use star_model::student::Segment;
 
 /// Errors of distillation data.
 #[derive(Debug, thiserror::Error)]
@@ -180,8 +133,8 @@ pub struct DistillSample {
 }
 
 /// Rebuilds an episode's request: the user, the history it saw (the train prefix before the
-/// target for `train:USER:T` episodes, the user's valid/test history otherwise) and its
-/// candidates in prompt order, with the trajectory as `view` shows it.
+/// target for training samples, [`Origin::Train`]; the user's valid/test history otherwise)
+/// and its candidates in prompt order, with the trajectory as `view` shows it.
 pub fn sample_from_episode(
     ep: &Episode,
     ds: &Dataset,
@@ -189,7 +142,7 @@ pub fn sample_from_episode(
     view: &TrajectoryView,
 ) -> Result<DistillSample, DataError> {
     let err = |m: String| DataError::Episode {
-        id: ep.id.clone(),
+        id: ep.id.to_string(),
         message: m,
     };
     let user = ds
@@ -214,14 +167,11 @@ pub fn sample_from_episode(
         .position(|&c| c == target)
         .ok_or_else(|| err("the target is not among the candidates".into()))?;
     let us = &split.users[user.idx()];
-    let full = match ep.split.as_str() {
-        "train" => {
-            let t: usize = ep
-                .id
-                .rsplit(':')
-                .next()
-                .and_then(|t| t.parse().ok())
-                .ok_or_else(|| err("a train episode id ends in the target position".into()))?;
+    if ep.split != ep.id.split() {
+        return Err(err(format!("split `{}` does not match the id", ep.split)));
+    }
+    let full = match ep.id {
+        Origin::Train { position: t, .. } => {
             if t == 0 || t >= us.train.len() || us.train[t] != target {
                 return Err(err(format!(
                     "train position {t} does not hold the target in the split"
@@ -229,9 +179,8 @@ pub fn sample_from_episode(
             }
             us.train[..t].to_vec()
         }
-        "valid" => split.history(user, star_cf::split::SplitKind::Valid),
-        "test" => split.history(user, star_cf::split::SplitKind::Test),
-        other => return Err(err(format!("unknown split `{other}`"))),
+        Origin::Valid { .. } => split.history(user, star_cf::split::SplitKind::Valid),
+        Origin::Test { .. } => split.history(user, star_cf::split::SplitKind::Test),
     };
     if ep.history_len > full.len() {
         return Err(err(format!(
@@ -241,7 +190,7 @@ pub fn sample_from_episode(
         )));
     }
     Ok(DistillSample {
-        id: ep.id.clone(),
+        id: ep.id.to_string(),
         request: RankRequest {
             user,
             history: full[full.len() - ep.history_len..].to_vec(),
@@ -293,7 +242,7 @@ pub fn tokenize(model: &StarModel, sample: &DistillSample) -> Result<DistillItem
     let continuation = match &sample.trajectory {
         Some(text) => tok.encode(text).map_err(|e| err(e.to_string()))?,
         None => vec![tok
-            .token_id("<recommend>")
+            .token_id(&Segment::Recommend.open())
             .ok_or_else(|| err("the tokenizer has no <recommend>".into()))?],
     };
     item_from_tokens(model, sample, continuation)
@@ -321,20 +270,12 @@ pub fn item_from_tokens(
         .check_length(prompt.tokens.len() + continuation.len())
         .map_err(model_err)?;
     let recommend_id = tok
-        .token_id("<recommend>")
+        .token_id(&Segment::Recommend.open())
         .ok_or_else(|| err("the tokenizer has no <recommend>".into()))?;
     let mut opens = std::collections::HashMap::new();
     let mut closes = std::collections::HashMap::new();
-    for seg in [
-        Segment::Plan,
-        Segment::ToolCall,
-        Segment::ToolResponse,
-        Segment::Reflection,
-        Segment::Recommend,
-    ] {
-        let open = format!("<{}>", seg.name());
-        let close = format!("</{}>", seg.name());
-        if let (Some(o), Some(c)) = (tok.token_id(&open), tok.token_id(&close)) {
+    for seg in Segment::TAGGED {
+        if let (Some(o), Some(c)) = (tok.token_id(&seg.open()), tok.token_id(&seg.close())) {
             opens.insert(o, seg);
             closes.insert(c, seg);
         }
@@ -356,7 +297,6 @@ pub fn item_from_tokens(
         .iter()
         .rposition(|&t| t == recommend_id)
         .ok_or_else(|| err("the trajectory has no <recommend>".into()))?;
-    debug_assert!(Segment::of_tag("plan") == Some(Segment::Plan));
     Ok(DistillItem {
         id: sample.id.clone(),
         recommend: prompt.tokens.len() + at,

@@ -184,7 +184,13 @@ impl Numeric for TermLossMetric {
 }
 
 /// The loss terms, in the order of the metrics.
-pub const TERMS: [&str; 5] = ["plan", "tool_call", "reflection", "recommend", "rank"];
+pub const TERMS: [&str; 5] = [
+    star_model::student::Segment::LEARNED[0].name(),
+    star_model::student::Segment::LEARNED[1].name(),
+    star_model::student::Segment::LEARNED[2].name(),
+    star_model::student::Segment::LEARNED[3].name(),
+    "rank",
+];
 
 impl TrainStep for SftLearner {
     type Input = DistillBatch;

@@ -1,0 +1,141 @@
+//! The rule-based Interest-Divergence analyst: where the recent genre mix departs from the long-
+//! term one.
+
+use super::super::{Analysis, Claim, EpisodeView, Fact, ToolEnv};
+use super::{genre_shares, genres_of, item_args, ok_outputs, recent_genre_mix};
+use crate::tools::ToolError;
+use serde_json::json;
+use star_cf::ItemId;
+
+/// This analyst's claims about `cands` and the candidates it examined; `previous` is its
+/// earlier analysis when it revises.
+pub(super) fn analyse(
+    ep: &EpisodeView,
+    env: &mut ToolEnv,
+    cands: &[ItemId],
+    _previous: Option<&Analysis>,
+) -> Result<(Vec<Claim>, Vec<ItemId>), ToolError> {
+    let mut claims = Vec::new();
+    let mut examined = Vec::new();
+    let out = ok_outputs(env.turn(&[
+        ("user_history", json!({"limit": 10})),
+        ("user_history", json!({"limit": 200})),
+    ])?);
+    let infos: Vec<_> = item_args(ep, cands)
+        .into_iter()
+        .map(|a| ("item_info", a))
+        .collect();
+    let infos = ok_outputs(env.turn(&infos)?);
+    if let (Some((_, recent)), Some((li, long))) = (out.first(), out.get(1)) {
+        let rmix = recent_genre_mix(&recent.data);
+        let lmix = genre_shares(&long.data);
+        for (_, info) in &infos {
+            let Some(c) = info
+                .data
+                .get("id")
+                .and_then(|id| ep.ctx.item("item_info", id).ok())
+            else {
+                continue;
+            };
+            examined.push(c);
+            let gs = genres_of(&info.data);
+            let Some((g, (gi, ls))) = gs
+                .iter()
+                .filter_map(|g| lmix.get(g).map(|x| (g.clone(), *x)))
+                .max_by(|a, b| a.1 .1.total_cmp(&b.1 .1))
+            else {
+                continue;
+            };
+            let d: f64 = gs
+                .iter()
+                .map(|g| rmix.get(g).copied().unwrap_or(0.0) - lmix.get(g).map_or(0.0, |x| x.1))
+                .sum();
+            let st = if d > 0.05 {
+                format!(
+                    "{} fits a rising interest in {g} (recently above its {:.0}% long-term share).",
+                    ep.ctx.label(c),
+                    100.0 * ls
+                )
+            } else if d < -0.05 {
+                format!("{} fits {g}, which is fading from the recent history (long-term share {:.0}%).", ep.ctx.label(c), 100.0 * ls)
+            } else {
+                format!(
+                    "{} matches a steady interest in {g} ({:.0}% of the history).",
+                    ep.ctx.label(c),
+                    100.0 * ls
+                )
+            };
+            claims.push(Claim {
+                candidate: c,
+                weight: (2.0 * d).clamp(-1.0, 1.0) as f32,
+                statement: st,
+                fact: Some(Fact {
+                    call: *li,
+                    pointer: format!("/genres/{gi}/share"),
+                    value: ls,
+                }),
+            });
+        }
+    }
+    Ok((claims, examined))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::hand;
+    use super::*;
+    use crate::tools::ToolRegistry;
+
+    #[test]
+    fn rising_fading_and_steady_genres() {
+        let fx = hand();
+        // 10 Drama then 5 Comedy: recent 10 half Drama, half Comedy; long-term Drama 2/3
+        let mut h = vec!["x"; 10];
+        h.extend(["z"; 5]);
+        let req = fx.request("e", &h, &["z", "x", "w"]);
+        let (z, x, w) = (fx.item("z"), fx.item("x"), fx.item("w"));
+        let ((claims, examined), t) = fx.with_env(&req, &ToolRegistry::standard(), |ep, env| {
+            analyse(ep, env, &req.candidates, None).unwrap()
+        });
+        assert_eq!(t.calls[1].arguments["limit"], 200);
+        // w is examined, but no genre of it is in the history: no claim
+        assert_eq!(examined, vec![z, x, w]);
+        let got: Vec<_> = claims
+            .iter()
+            .map(|c| (c.candidate, c.statement.as_str(), c.fact.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    z,
+                    "[z] Zed (1992) fits a rising interest in Comedy (recently above its 33% long-term share).",
+                    Fact { call: 1, pointer: "/genres/1/share".into(), value: 5.0 / 15.0 }
+                ),
+                (
+                    x,
+                    "[x] Ex (1990) fits Drama, which is fading from the recent history (long-term share 67%).",
+                    Fact { call: 1, pointer: "/genres/0/share".into(), value: 10.0 / 15.0 }
+                ),
+            ]
+        );
+        // weight 2 * (recent - long-term share), in [-1, 1]
+        assert!((claims[0].weight - 1.0 / 3.0).abs() < 1e-6);
+        assert!((claims[1].weight + 1.0 / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_steady_genre_weighs_nothing() {
+        let fx = hand();
+        let req = fx.request("e", &["x", "y"], &["z"]);
+        let ((claims, _), _) = fx.with_env(&req, &ToolRegistry::standard(), |ep, env| {
+            analyse(ep, env, &req.candidates, None).unwrap()
+        });
+        assert_eq!(claims.len(), 1);
+        assert_eq!(
+            claims[0].statement,
+            "[z] Zed (1992) matches a steady interest in Comedy (25% of the history)."
+        );
+        assert_eq!(claims[0].weight, 0.0);
+    }
+}

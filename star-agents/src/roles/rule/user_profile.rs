@@ -1,0 +1,234 @@
+//! The rule-based User-Profile analyst: the user's genre mix, the closest users' picks, and the CF
+//! model's rank where it may be consulted.
+
+use super::super::{Analysis, Claim, EpisodeView, Fact, ToolEnv};
+use super::{genre_shares, genres_of, item_args, normalise, ok_outputs, pointer_f64};
+use crate::tools::{ToolError, ToolOutput};
+use serde_json::{json, Value};
+use star_cf::ItemId;
+
+/// Genre claims: how much of the user's history shares the candidate's genres.
+fn genre_claims(
+    ep: &EpisodeView,
+    history: (usize, &Value),
+    infos: &[(usize, ToolOutput)],
+    scale: f32,
+) -> Vec<Claim> {
+    let shares = genre_shares(history.1);
+    infos
+        .iter()
+        .filter_map(|(_, info)| {
+            let c = ep.ctx.item("item_info", info.data.get("id")?).ok()?;
+            let best = genres_of(&info.data)
+                .into_iter()
+                .filter_map(|g| shares.get(&g).map(|&(i, s)| (g, i, s)))
+                .max_by(|a, b| a.2.total_cmp(&b.2));
+            Some(match best {
+                Some((g, i, s)) => Claim {
+                    candidate: c,
+                    weight: scale * (s as f32).min(0.5) * 2.0,
+                    statement: format!(
+                        "{} is {g}, {:.0}% of the history.",
+                        ep.ctx.label(c),
+                        100.0 * s
+                    ),
+                    fact: Some(Fact {
+                        call: history.0,
+                        pointer: format!("/genres/{i}/share"),
+                        value: s,
+                    }),
+                },
+                None => Claim {
+                    candidate: c,
+                    weight: -0.3 * scale,
+                    statement: format!("{} shares no genre with the history.", ep.ctx.label(c)),
+                    fact: Some(Fact {
+                        call: history.0,
+                        pointer: "/length".into(),
+                        value: ep.ctx.request.history.len() as f64,
+                    }),
+                },
+            })
+        })
+        .collect()
+}
+
+/// This analyst's claims about `cands` and the candidates it examined; `previous` is its
+/// earlier analysis when it revises.
+pub(super) fn analyse(
+    ep: &EpisodeView,
+    env: &mut ToolEnv,
+    cands: &[ItemId],
+    previous: Option<&Analysis>,
+) -> Result<(Vec<Claim>, Vec<ItemId>), ToolError> {
+    let mut claims = Vec::new();
+    let mut examined = Vec::new();
+    let mut calls = vec![("user_history", json!({"limit": 50}))];
+    if env.has("user_cf") && previous.is_none() {
+        calls.push(("user_cf", json!({})));
+    }
+    let out = ok_outputs(env.turn(&calls)?);
+    let infos: Vec<_> = item_args(ep, cands)
+        .into_iter()
+        .map(|a| ("item_info", a))
+        .collect();
+    let infos = ok_outputs(env.turn(&infos)?);
+    if let Some((hi, h)) = out.iter().find(|(_, o)| o.data.get("length").is_some()) {
+        claims.extend(genre_claims(ep, (*hi, &h.data), &infos, 0.5));
+    }
+    if let Some((ui, u)) = out.iter().find(|(_, o)| o.data.get("hits").is_some()) {
+        let k = u.data.get("k").and_then(Value::as_f64).unwrap_or(0.0);
+        let mut xs: Vec<(ItemId, f64, Fact, String)> = cands
+            .iter()
+            .filter_map(|&c| {
+                let p = format!(
+                    "/hits/{}",
+                    ep.ctx.raw(c).replace('~', "~0").replace('/', "~1")
+                );
+                let h = pointer_f64(&u.data, &p)?;
+                let st = format!(
+                    "{h} of the {k} users closest to this user watched {}.",
+                    ep.ctx.label(c)
+                );
+                Some((
+                    c,
+                    h,
+                    Fact {
+                        call: *ui,
+                        pointer: p,
+                        value: h,
+                    },
+                    st,
+                ))
+            })
+            .collect();
+        normalise(&mut xs);
+        claims.extend(xs.into_iter().map(|(c, w, f, s)| Claim {
+            candidate: c,
+            weight: w as f32,
+            statement: s,
+            fact: Some(f),
+        }));
+    }
+    examined.extend(
+        infos
+            .iter()
+            .filter_map(|(_, o)| ep.ctx.item("item_info", o.data.get("id")?).ok()),
+    );
+    // The CF model's opinion, where it may be consulted (it refuses training samples).
+    if env.has("cf_score")
+        && ep.ctx.res.cf.is_some()
+        && ep.ctx.sees_whole_train_history()
+        && env.turns_left() > 0
+    {
+        let calls: Vec<_> = item_args(ep, cands)
+            .into_iter()
+            .map(|a| ("cf_score", a))
+            .collect();
+        let n = ep.ctx.request.candidates.len().max(2) as f64;
+        for (i, o) in ok_outputs(env.turn(&calls)?) {
+            let (Some(c), Some(rank)) = (
+                o.data
+                    .get("item")
+                    .and_then(|id| ep.ctx.item("cf_score", id).ok()),
+                pointer_f64(&o.data, "/rank"),
+            ) else {
+                continue;
+            };
+            claims.push(Claim {
+                candidate: c,
+                weight: (1.0 - (rank - 1.0) / (n - 1.0)) as f32,
+                statement: format!("The CF model ranks {} #{rank} of {n}.", ep.ctx.label(c)),
+                fact: Some(Fact {
+                    call: i,
+                    pointer: "/rank".into(),
+                    value: rank,
+                }),
+            });
+        }
+    }
+    Ok((claims, examined))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::hand;
+    use super::*;
+    use crate::roles::AnalystKind;
+    use crate::tools::ToolRegistry;
+
+    #[test]
+    fn genre_shares_and_closest_users_cite_their_tool_calls() {
+        let fx = hand();
+        // e's training sample: history x (Drama), y (Drama|Comedy) -> Drama 75%, Comedy 25%
+        let req = fx.request("e", &["x", "y"], &["z", "w"]);
+        let (z, w) = (fx.item("z"), fx.item("w"));
+        let ((claims, examined), t) = fx.with_env(&req, &ToolRegistry::standard(), |ep, env| {
+            analyse(ep, env, &req.candidates, None).unwrap()
+        });
+        let names: Vec<&str> = t.calls.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["user_history", "user_cf", "item_info", "item_info"]);
+        let fact = |call, pointer: &str, value| {
+            Some(Fact {
+                call,
+                pointer: pointer.into(),
+                value,
+            })
+        };
+        assert_eq!(
+            claims,
+            vec![
+                Claim {
+                    candidate: z,
+                    weight: 0.25, // scale 0.5 * share 0.25 * 2
+                    statement: "[z] Zed (1992) is Comedy, 25% of the history.".into(),
+                    fact: fact(0, "/genres/1/share", 0.25),
+                },
+                Claim {
+                    candidate: w,
+                    weight: -0.15,
+                    statement: "[w] Double (1993) shares no genre with the history.".into(),
+                    fact: fact(0, "/length", 2.0),
+                },
+                // a, c watched z and c, d watched w: a tie, both normalised to 1
+                Claim {
+                    candidate: z,
+                    weight: 1.0,
+                    statement: "2 of the 4 users closest to this user watched [z] Zed (1992)."
+                        .into(),
+                    fact: fact(1, "/hits/z", 2.0),
+                },
+                Claim {
+                    candidate: w,
+                    weight: 1.0,
+                    statement: "2 of the 4 users closest to this user watched [w] Double (1993)."
+                        .into(),
+                    fact: fact(1, "/hits/w", 2.0),
+                },
+            ]
+        );
+        assert_eq!(examined, vec![z, w]);
+    }
+
+    #[test]
+    fn a_revision_or_no_cst_asks_no_similar_users() {
+        let fx = hand();
+        let req = fx.request("e", &["x", "y"], &["z", "w"]);
+        for (tools, revising) in [
+            (ToolRegistry::standard().without_cst(), false),
+            (ToolRegistry::standard(), true),
+        ] {
+            let previous = Analysis {
+                analyst: AnalystKind::UserProfile,
+                claims: vec![],
+                examined: vec![],
+                summary: String::new(),
+            };
+            let ((claims, _), t) = fx.with_env(&req, &tools, |ep, env| {
+                analyse(ep, env, &req.candidates, revising.then_some(&previous)).unwrap()
+            });
+            assert!(t.calls.iter().all(|c| c.name != "user_cf"));
+            assert_eq!(claims.len(), 2, "only the genre claims");
+        }
+    }
+}
