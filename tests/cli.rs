@@ -344,7 +344,7 @@ fn trained_cf_models_join_the_evaluation() {
                 "svd",
             ],
         ),
-        &["unknown CF model `svd`"],
+        &["invalid value 'svd' for '--model", "mf, lightgcn, all"],
     );
 }
 
