@@ -23,8 +23,8 @@ pub use planner::RulePlanner;
 pub use ranker::RuleRanker;
 pub use reflector::{check_claim, RuleReflector};
 
-use super::{CallResult, EpisodeView, Fact};
-use crate::tools::ToolOutput;
+use super::{CallResult, EpisodeView, Fact, ToolEnv};
+use crate::tools::{ToolError, ToolOutput};
 use serde_json::{json, Value};
 use star_cf::ItemId;
 use std::collections::BTreeMap;
@@ -41,11 +41,18 @@ pub(crate) fn ok_outputs(results: Vec<CallResult>) -> Vec<(usize, ToolOutput)> {
         .collect()
 }
 
-pub(crate) fn item_args(ep: &EpisodeView, items: &[ItemId]) -> Vec<Value> {
-    items
+/// One turn calling `tool` once per item (`{"item": raw id}`); its successful calls.
+pub(crate) fn ask_each(
+    ep: &EpisodeView,
+    env: &mut ToolEnv,
+    tool: &str,
+    items: &[ItemId],
+) -> Result<Vec<(usize, ToolOutput)>, ToolError> {
+    let calls: Vec<_> = items
         .iter()
-        .map(|&c| json!({"item": ep.ctx.raw(c)}))
-        .collect()
+        .map(|&c| (tool, json!({"item": ep.ctx.raw(c)})))
+        .collect();
+    Ok(ok_outputs(env.turn(&calls)?))
 }
 
 /// Genre shares of the whole history from a `user_history` result: genre → (index, share).
