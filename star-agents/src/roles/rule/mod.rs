@@ -55,33 +55,32 @@ pub(crate) fn ask_each(
     Ok(ok_outputs(env.turn(&calls)?))
 }
 
+/// The array `data[field]` (empty when it is missing or not an array).
+pub(crate) fn array_in<'a>(data: &'a Value, field: &str) -> &'a [Value] {
+    data.get(field)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
 /// Genre shares of the whole history from a `user_history` result: genre → (index, share).
 pub(crate) fn genre_shares(data: &Value) -> BTreeMap<String, (usize, f64)> {
-    data.get("genres")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .enumerate()
-                .filter_map(|(i, g)| {
-                    Some((
-                        g.get("genre")?.as_str()?.to_string(),
-                        (i, g.get("share")?.as_f64()?),
-                    ))
-                })
-                .collect()
+    array_in(data, "genres")
+        .iter()
+        .enumerate()
+        .filter_map(|(i, g)| {
+            Some((
+                g.get("genre")?.as_str()?.to_string(),
+                (i, g.get("share")?.as_f64()?),
+            ))
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 pub(crate) fn genres_of(data: &Value) -> Vec<String> {
-    data.get("genres")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|g| g.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    array_in(data, "genres")
+        .iter()
+        .filter_map(|g| g.as_str().map(str::to_string))
+        .collect()
 }
 
 /// Normalises weights to [0, 1] by the maximum (all zero stays zero).
@@ -96,13 +95,9 @@ pub(crate) fn normalise(xs: &mut [(ItemId, f64, Fact, String)]) {
 
 /// Genre shares of the items listed under `recent` in a `user_history` result.
 pub(crate) fn recent_genre_mix(data: &Value) -> BTreeMap<String, f64> {
-    let items = data
-        .get("recent")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let items = array_in(data, "recent");
     let mut m = BTreeMap::new();
-    for it in &items {
+    for it in items {
         let gs = genres_of(it);
         for g in &gs {
             *m.entry(g.clone()).or_insert(0.0) +=

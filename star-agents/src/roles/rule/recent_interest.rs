@@ -2,7 +2,7 @@
 //! without the CST tools).
 
 use super::super::{Analysis, Claim, EpisodeView, Fact, ToolEnv};
-use super::{ask_each, genres_of, normalise, ok_outputs, recent_genre_mix};
+use super::{array_in, ask_each, genres_of, normalise, ok_outputs, recent_genre_mix};
 use crate::tools::ToolError;
 use serde_json::{json, Value};
 use star_cf::ItemId;
@@ -31,12 +31,7 @@ pub(super) fn analyse(
         let mut best: BTreeMap<ItemId, (f64, Fact, String)> = BTreeMap::new();
         for (i, o) in &outs {
             let anchor = o.data.get("item").cloned().unwrap_or(Value::Null);
-            let nbrs = o
-                .data
-                .get("neighbors")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let nbrs = array_in(&o.data, "neighbors");
             for (j, n) in nbrs.iter().enumerate() {
                 let Some(c) = ep.item_in(n, "id") else {
                     continue;
@@ -86,12 +81,7 @@ pub(super) fn analyse(
                 continue;
             };
             examined.push(c);
-            let links = o
-                .data
-                .get("recent")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let links = array_in(&o.data, "recent");
             let best = links
                 .iter()
                 .take(3)
