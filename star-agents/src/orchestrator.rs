@@ -174,6 +174,29 @@ impl Teacher {
         )
     }
 
+    /// One pass of `analyst` (round 0, or a revision of `previous` after `feedback`) with its
+    /// own tool-turn budget, its summary recorded as a step.
+    fn analyse(
+        &self,
+        analyst: &dyn Analyst,
+        view: &EpisodeView,
+        t: &mut Transcript,
+        round: usize,
+        feedback: &[Flag],
+        previous: Option<&Analysis>,
+    ) -> Result<Analysis, RoleError> {
+        let kind = analyst.kind();
+        let turns = self.config.max_tool_turns;
+        let mut env = ToolEnv::new(view.ctx, &self.tools, t, kind.title(), turns);
+        let a = analyst.analyse(view, &mut env, feedback, previous)?;
+        t.push_text(Step::Analysis {
+            analyst: kind,
+            round,
+            text: a.summary.clone(),
+        });
+        Ok(a)
+    }
+
     /// Runs one episode.
     pub fn run(&self, request: &RankRequest, meta: &EpisodeMeta) -> Result<Episode, RoleError> {
         let start = Instant::now();
@@ -195,21 +218,7 @@ impl Teacher {
 
         let mut analyses: Vec<Analysis> = Vec::with_capacity(self.roles.analysts.len());
         for analyst in &self.roles.analysts {
-            let kind = analyst.kind();
-            let mut env = ToolEnv::new(
-                &ctx,
-                &self.tools,
-                &mut t,
-                kind.title(),
-                self.config.max_tool_turns,
-            );
-            let a = analyst.analyse(&view, &mut env, &[], None)?;
-            t.push_text(Step::Analysis {
-                analyst: kind,
-                round: 0,
-                text: a.summary.clone(),
-            });
-            analyses.push(a);
+            analyses.push(self.analyse(analyst.as_ref(), &view, &mut t, 0, &[], None)?);
         }
 
         let mut revisions = 0;
@@ -236,20 +245,14 @@ impl Teacher {
                         .filter(|f| f.analyst == kind)
                         .cloned()
                         .collect();
-                    let mut env = ToolEnv::new(
-                        &ctx,
-                        &self.tools,
+                    *analysis = self.analyse(
+                        analyst.as_ref(),
+                        &view,
                         &mut t,
-                        kind.title(),
-                        self.config.max_tool_turns,
-                    );
-                    let revised = analyst.analyse(&view, &mut env, &feedback, Some(analysis))?;
-                    t.push_text(Step::Analysis {
-                        analyst: kind,
-                        round: round + 1,
-                        text: revised.summary.clone(),
-                    });
-                    *analysis = revised;
+                        round + 1,
+                        &feedback,
+                        Some(analysis),
+                    )?;
                 }
             }
         }
