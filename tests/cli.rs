@@ -111,17 +111,7 @@ fn synthetic_split_and_baselines_write_well_formed_results() {
     );
     for (name, m) in methods {
         assert!(table.contains(&format!("| {name} |")), "table lacks {name}");
-        for key in [
-            "HR@1",
-            "HR@3",
-            "HR@5",
-            "HR@10",
-            "NDCG@5",
-            "NDCG@10",
-            "MRR",
-            "avg_HR",
-            "valid_ratio",
-        ] {
+        for key in star_eval::metrics::Metrics::KEYS {
             let x = m["metrics"][key]
                 .as_f64()
                 .unwrap_or_else(|| panic!("{name} lacks {key}"));

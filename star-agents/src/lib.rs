@@ -18,5 +18,5 @@ pub mod teach;
 pub mod tools;
 pub mod trajectory;
 
-pub use orchestrator::{EpisodeMeta, Teacher, TeacherConfig};
+pub use orchestrator::{EpisodeMeta, Roles, Teacher, TeacherConfig};
 pub use origin::Origin;

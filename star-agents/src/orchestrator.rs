@@ -9,6 +9,7 @@ use crate::roles::{
     Transcript,
 };
 use crate::tools::{ToolContext, ToolRegistry, ToolResources};
+use star_cf::rank_metrics::rank_in;
 use star_cf::{ItemId, RankError, RankRequest, Ranker, Ranking};
 use std::sync::Arc;
 use std::time::Instant;
@@ -48,37 +49,69 @@ pub struct EpisodeMeta {
     pub target: Option<ItemId>,
 }
 
+/// The roles of a teacher: who plans, analyses, reflects and ranks.
+pub struct Roles {
+    /// Decides how to approach the request.
+    pub planner: Box<dyn Planner>,
+    /// Examine the candidates, each from its angle, in this order.
+    pub analysts: Vec<Box<dyn Analyst>>,
+    /// Checks the analyses against the tool results.
+    pub reflector: Box<dyn Reflector>,
+    /// Orders the candidates.
+    pub ranker: Box<dyn FinalRanker>,
+}
+
+impl Roles {
+    /// The rule-based roles, one analyst of each kind.
+    pub fn rule_based() -> Self {
+        Roles {
+            planner: Box::new(RulePlanner),
+            analysts: RuleAnalyst::all()
+                .into_iter()
+                .map(|a| Box::new(a) as Box<dyn Analyst>)
+                .collect(),
+            reflector: Box::new(RuleReflector),
+            ranker: Box::new(RuleRanker),
+        }
+    }
+
+    /// The LLM-prompted roles over `model`, one analyst of each kind.
+    pub fn llm(model: Arc<dyn crate::chat::ChatModel>) -> Self {
+        use crate::roles::llm::{LlmAnalyst, LlmPlanner, LlmRanker, LlmReflector};
+        Roles {
+            planner: Box::new(LlmPlanner::new(model.clone())),
+            analysts: crate::roles::AnalystKind::ALL
+                .into_iter()
+                .map(|k| Box::new(LlmAnalyst::new(k, model.clone())) as Box<dyn Analyst>)
+                .collect(),
+            reflector: Box::new(LlmReflector::new(model.clone())),
+            ranker: Box::new(LlmRanker::new(model)),
+        }
+    }
+}
+
 /// The multi-agent teacher.
 pub struct Teacher {
     name: String,
-    planner: Box<dyn Planner>,
-    analysts: Vec<Box<dyn Analyst>>,
-    reflector: Box<dyn Reflector>,
-    ranker: Box<dyn FinalRanker>,
+    roles: Roles,
     tools: ToolRegistry,
     resources: ToolResources,
     config: TeacherConfig,
 }
 
 impl Teacher {
-    /// A teacher from its parts.
-    #[allow(clippy::too_many_arguments)]
+    /// A teacher called `name` (in results) from its roles, the tools they may call and what
+    /// the tools work over.
     pub fn new(
         name: &str,
-        planner: Box<dyn Planner>,
-        analysts: Vec<Box<dyn Analyst>>,
-        reflector: Box<dyn Reflector>,
-        ranker: Box<dyn FinalRanker>,
+        roles: Roles,
         tools: ToolRegistry,
         resources: ToolResources,
         config: TeacherConfig,
     ) -> Self {
         Teacher {
             name: name.to_string(),
-            planner,
-            analysts,
-            reflector,
-            ranker,
+            roles,
             tools,
             resources,
             config,
@@ -87,19 +120,8 @@ impl Teacher {
 
     /// The rule-based teacher with all tools: `teacher`.
     pub fn rule_based(resources: ToolResources, config: TeacherConfig) -> Self {
-        Teacher::new(
-            "teacher",
-            Box::new(RulePlanner),
-            RuleAnalyst::all()
-                .into_iter()
-                .map(|a| Box::new(a) as Box<dyn Analyst>)
-                .collect(),
-            Box::new(RuleReflector),
-            Box::new(RuleRanker),
-            ToolRegistry::standard(),
-            resources,
-            config,
-        )
+        let tools = ToolRegistry::standard();
+        Teacher::new("teacher", Roles::rule_based(), tools, resources, config)
     }
 
     /// The LLM-prompted teacher over `model`: `teacher-llm`.
@@ -108,20 +130,8 @@ impl Teacher {
         model: Arc<dyn crate::chat::ChatModel>,
         config: TeacherConfig,
     ) -> Self {
-        use crate::roles::llm::{LlmAnalyst, LlmPlanner, LlmRanker, LlmReflector};
-        Teacher::new(
-            "teacher-llm",
-            Box::new(LlmPlanner::new(model.clone())),
-            crate::roles::AnalystKind::ALL
-                .into_iter()
-                .map(|k| Box::new(LlmAnalyst::new(k, model.clone())) as Box<dyn Analyst>)
-                .collect(),
-            Box::new(LlmReflector::new(model.clone())),
-            Box::new(LlmRanker::new(model)),
-            ToolRegistry::standard(),
-            resources,
-            config,
-        )
+        let tools = ToolRegistry::standard();
+        Teacher::new("teacher-llm", Roles::llm(model), tools, resources, config)
     }
 
     /// The same teacher without reflection: `<name>-no-reflection`.
@@ -164,6 +174,29 @@ impl Teacher {
         )
     }
 
+    /// One pass of `analyst` (round 0, or a revision of `previous` after `feedback`) with its
+    /// own tool-turn budget, its summary recorded as a step.
+    fn analyse(
+        &self,
+        analyst: &dyn Analyst,
+        view: &EpisodeView,
+        t: &mut Transcript,
+        round: usize,
+        feedback: &[Flag],
+        previous: Option<&Analysis>,
+    ) -> Result<Analysis, RoleError> {
+        let kind = analyst.kind();
+        let turns = self.config.max_tool_turns;
+        let mut env = ToolEnv::new(view.ctx, &self.tools, t, kind.title(), turns);
+        let a = analyst.analyse(view, &mut env, feedback, previous)?;
+        t.push_text(Step::Analysis {
+            analyst: kind,
+            round,
+            text: a.summary.clone(),
+        });
+        Ok(a)
+    }
+
     /// Runs one episode.
     pub fn run(&self, request: &RankRequest, meta: &EpisodeMeta) -> Result<Episode, RoleError> {
         let start = Instant::now();
@@ -178,34 +211,20 @@ impl Teacher {
         };
         let mut t = Transcript::default();
 
-        let plan = self.planner.plan(&view, &mut t)?;
+        let plan = self.roles.planner.plan(&view, &mut t)?;
         t.push_text(Step::Plan {
             text: plan.text.clone(),
         });
 
-        let mut analyses: Vec<Analysis> = Vec::with_capacity(self.analysts.len());
-        for analyst in &self.analysts {
-            let kind = analyst.kind();
-            let mut env = ToolEnv::new(
-                &ctx,
-                &self.tools,
-                &mut t,
-                kind.title(),
-                self.config.max_tool_turns,
-            );
-            let a = analyst.analyse(&view, &mut env, &[], None)?;
-            t.push_text(Step::Analysis {
-                analyst: kind,
-                round: 0,
-                text: a.summary.clone(),
-            });
-            analyses.push(a);
+        let mut analyses: Vec<Analysis> = Vec::with_capacity(self.roles.analysts.len());
+        for analyst in &self.roles.analysts {
+            analyses.push(self.analyse(analyst.as_ref(), &view, &mut t, 0, &[], None)?);
         }
 
         let mut revisions = 0;
         if self.config.reflection {
             for round in 0..=self.config.max_revisions {
-                let r = self.reflector.reflect(&view, &analyses, &mut t)?;
+                let r = self.roles.reflector.reflect(&view, &analyses, &mut t)?;
                 t.push_text(Step::Reflection {
                     round,
                     text: r.text.clone(),
@@ -215,7 +234,7 @@ impl Teacher {
                     break;
                 }
                 revisions += 1;
-                for (analyst, analysis) in self.analysts.iter().zip(analyses.iter_mut()) {
+                for (analyst, analysis) in self.roles.analysts.iter().zip(analyses.iter_mut()) {
                     let kind = analyst.kind();
                     if !r.revise.contains(&kind) {
                         continue;
@@ -226,25 +245,19 @@ impl Teacher {
                         .filter(|f| f.analyst == kind)
                         .cloned()
                         .collect();
-                    let mut env = ToolEnv::new(
-                        &ctx,
-                        &self.tools,
+                    *analysis = self.analyse(
+                        analyst.as_ref(),
+                        &view,
                         &mut t,
-                        kind.title(),
-                        self.config.max_tool_turns,
-                    );
-                    let revised = analyst.analyse(&view, &mut env, &feedback, Some(analysis))?;
-                    t.push_text(Step::Analysis {
-                        analyst: kind,
-                        round: round + 1,
-                        text: revised.summary.clone(),
-                    });
-                    *analysis = revised;
+                        round + 1,
+                        &feedback,
+                        Some(analysis),
+                    )?;
                 }
             }
         }
 
-        let fr = self.ranker.rank(&view, &plan, &analyses, &mut t)?;
+        let fr = self.roles.ranker.rank(&view, &plan, &analyses, &mut t)?;
         let raw = |i: &ItemId| ctx.raw(*i).to_string();
         let ranking: Vec<String> = fr.items.iter().map(raw).collect();
         t.push_text(Step::Recommend {
@@ -272,9 +285,7 @@ impl Teacher {
             prompt,
             text: serialise(&t.steps),
             steps: t.steps,
-            target_rank: meta
-                .target
-                .and_then(|tg| fr.items.iter().position(|&i| i == tg)),
+            target_rank: meta.target.and_then(|tg| rank_in(&fr.items, &tg)),
             ranking,
             valid: fr.valid,
             raw_ranking: fr.raw.as_ref().map(|r| r.iter().map(raw).collect()),

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use star_agents::episode::Step;
-use star_agents::orchestrator::resources;
+use star_agents::orchestrator::{resources, Roles};
 use star_agents::roles::rule::{RuleAnalyst, RulePlanner, RuleRanker, RuleReflector};
 use star_agents::roles::{
     Analysis, Analyst, AnalystKind, Claim, EpisodeView, Fact, Flag, FlagKind, RoleError, ToolEnv,
@@ -337,13 +337,15 @@ fn the_reflector_catches_a_planted_contradiction_and_triggers_a_revision() {
     let (_ds, split, res, cands) = synthetic();
     let teacher = Teacher::new(
         "planted",
-        Box::new(RulePlanner),
-        vec![
-            Box::new(Misquoting),
-            Box::new(RuleAnalyst::new(AnalystKind::UserProfile)),
-        ],
-        Box::new(RuleReflector),
-        Box::new(RuleRanker),
+        Roles {
+            planner: Box::new(RulePlanner),
+            analysts: vec![
+                Box::new(Misquoting),
+                Box::new(RuleAnalyst::new(AnalystKind::UserProfile)),
+            ],
+            reflector: Box::new(RuleReflector),
+            ranker: Box::new(RuleRanker),
+        },
         ToolRegistry::standard(),
         res,
         TeacherConfig::default(),

@@ -108,7 +108,7 @@ fn parse_claims(ep: &EpisodeView, v: &Value) -> Vec<Claim> {
     claims
         .iter()
         .filter_map(|c| {
-            let candidate = ep.ctx.item("claim", c.get("item")?).ok()?;
+            let candidate = ep.item_in(c, "item")?;
             if !ep.ctx.request.candidates.contains(&candidate) {
                 return None;
             }
@@ -200,7 +200,7 @@ impl Analyst for LlmAnalyst {
                 let content = match args {
                     Err(e) => format!("error: bad arguments: {e}"),
                     Ok(a) => {
-                        if let Some(c) = a.get("item").and_then(|i| ep.ctx.item("tool", i).ok()) {
+                        if let Some(c) = ep.item_in(a, "item") {
                             examined.push(c);
                         }
                         match results.next() {

@@ -273,6 +273,14 @@ pub struct EpisodeView<'a, 'b> {
     pub prompt: &'a str,
 }
 
+impl EpisodeView<'_, '_> {
+    /// The item that `data[field]` names (a tool result's `item` or `id`, a claim's `item`),
+    /// when it is a known item id.
+    pub fn item_in(&self, data: &serde_json::Value, field: &str) -> Option<ItemId> {
+        self.ctx.item(field, data.get(field)?).ok()
+    }
+}
+
 /// Decides how to approach the request.
 pub trait Planner: Send + Sync {
     /// The plan.

@@ -6,12 +6,11 @@
 //! history only and leave the asking user out of every count (the leakage rule of
 //! `star_cf::evidence`).
 
+mod args;
 mod cf_tools;
 
-pub use cf_tools::{
-    CandidateEvidenceTool, CfScoreTool, ItemCfTool, ItemInfoTool, PopularityTool, UserCfTool,
-    UserHistoryTool,
-};
+pub use args::{Args, Count, Params};
+pub use cf_tools::{CfTool, CF_TOOLS};
 
 use crate::chat::ToolSpec;
 use serde::{Deserialize, Serialize};
@@ -157,13 +156,9 @@ impl ToolRegistry {
     /// All seven CF tools (`cf_score` answers only when CF embeddings are loaded).
     pub fn standard() -> Self {
         let mut r = Self::new();
-        r.register(UserHistoryTool);
-        r.register(ItemInfoTool);
-        r.register(ItemCfTool);
-        r.register(UserCfTool);
-        r.register(CandidateEvidenceTool);
-        r.register(PopularityTool);
-        r.register(CfScoreTool);
+        for tool in CF_TOOLS {
+            r.register(tool);
+        }
         r
     }
 

@@ -4,9 +4,9 @@
 //! Horror; p and q (no genre) are everybody's held-out valid/test items. Train sets:
 //! a: x y z   b: x y   c: y z w   d: x w   e: x y z.
 
-use super::super::{EpisodeView, ToolEnv, Transcript};
+use super::super::{Analysis, EpisodeView, ToolEnv, Transcript};
 use crate::orchestrator::resources;
-use crate::tools::{ToolContext, ToolRegistry, ToolResources};
+use crate::tools::{ToolContext, ToolError, ToolRegistry, ToolResources};
 use star_cf::evidence::{EvidenceConfig, EvidenceStore};
 use star_cf::prelude::*;
 use std::sync::Arc;
@@ -79,6 +79,24 @@ impl Fixture {
         let mut env = ToolEnv::new(&ctx, tools, &mut t, "test", 4);
         let r = f(&view, &mut env);
         (r, t)
+    }
+
+    /// Runs an analyst's evidence function `analyse` on a first pass (no previous analysis)
+    /// over all of `request`'s candidates, with `tools`; returns its result and the transcript.
+    pub fn first_pass<R>(
+        &self,
+        request: &RankRequest,
+        tools: &ToolRegistry,
+        analyse: impl FnOnce(
+            &EpisodeView,
+            &mut ToolEnv,
+            &[ItemId],
+            Option<&Analysis>,
+        ) -> Result<R, ToolError>,
+    ) -> (R, Transcript) {
+        self.with_env(request, tools, |ep, env| {
+            analyse(ep, env, &request.candidates, None).unwrap()
+        })
     }
 
     /// Calls `f` with the episode view of `request`.

@@ -2,7 +2,7 @@
 //! history (popularity without the CST tools).
 
 use super::super::{Analysis, Claim, EpisodeView, Fact, ToolEnv};
-use super::{item_args, normalise, ok_outputs, pointer_f64};
+use super::{ask_each, normalise, pointer_f64};
 use crate::tools::ToolError;
 use star_cf::ItemId;
 
@@ -25,15 +25,11 @@ pub(super) fn analyse(
     } else {
         ("popularity", "/popularity", "popularity")
     };
-    let calls: Vec<_> = item_args(ep, cands)
-        .into_iter()
-        .map(|a| (tool, a))
-        .collect();
-    let outs = ok_outputs(env.turn(&calls)?);
+    let outs = ask_each(ep, env, tool, cands)?;
     let mut xs: Vec<(ItemId, f64, Fact, String)> = outs
         .iter()
         .filter_map(|(i, o)| {
-            let c = ep.ctx.item(tool, o.data.get("item")?).ok()?;
+            let c = ep.item_in(&o.data, "item")?;
             let v = pointer_f64(&o.data, pointer)?;
             let st = if tool == "popularity" {
                 format!("{} has {v} users.", ep.ctx.label(c))
@@ -78,9 +74,7 @@ mod tests {
         let fx = hand();
         let req = fx.request("e", &["x", "y"], &["z", "w", "x"]);
         let ((claims, examined), t) =
-            fx.with_env(&req, &ToolRegistry::standard().without_cst(), |ep, env| {
-                analyse(ep, env, &req.candidates, None).unwrap()
-            });
+            fx.first_pass(&req, &ToolRegistry::standard().without_cst(), analyse);
         assert!(t.calls.iter().all(|c| c.name == "popularity"));
         // other users: z a, c; w c, d; x a, b, d
         let got: Vec<(&str, f32, f64)> = claims
@@ -107,9 +101,7 @@ mod tests {
     fn co_occurrence_with_the_history_is_normalised_by_the_best_candidate() {
         let fx = hand();
         let req = fx.request("e", &["x", "y"], &["z", "w"]);
-        let ((claims, examined), t) = fx.with_env(&req, &ToolRegistry::standard(), |ep, env| {
-            analyse(ep, env, &req.candidates, None).unwrap()
-        });
+        let ((claims, examined), t) = fx.first_pass(&req, &ToolRegistry::standard(), analyse);
         assert_eq!(examined, req.candidates);
         assert_eq!(claims.len(), 2);
         let max = claims

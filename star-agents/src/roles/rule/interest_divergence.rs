@@ -2,7 +2,7 @@
 //! term one.
 
 use super::super::{Analysis, Claim, EpisodeView, Fact, ToolEnv};
-use super::{genre_shares, genres_of, item_args, ok_outputs, recent_genre_mix};
+use super::{ask_each, genre_shares, genres_of, ok_outputs, recent_genre_mix};
 use crate::tools::ToolError;
 use serde_json::json;
 use star_cf::ItemId;
@@ -21,20 +21,12 @@ pub(super) fn analyse(
         ("user_history", json!({"limit": 10})),
         ("user_history", json!({"limit": 200})),
     ])?);
-    let infos: Vec<_> = item_args(ep, cands)
-        .into_iter()
-        .map(|a| ("item_info", a))
-        .collect();
-    let infos = ok_outputs(env.turn(&infos)?);
+    let infos = ask_each(ep, env, "item_info", cands)?;
     if let (Some((_, recent)), Some((li, long))) = (out.first(), out.get(1)) {
         let rmix = recent_genre_mix(&recent.data);
         let lmix = genre_shares(&long.data);
         for (_, info) in &infos {
-            let Some(c) = info
-                .data
-                .get("id")
-                .and_then(|id| ep.ctx.item("item_info", id).ok())
-            else {
+            let Some(c) = ep.item_in(&info.data, "id") else {
                 continue;
             };
             examined.push(c);
@@ -94,9 +86,7 @@ mod tests {
         h.extend(["z"; 5]);
         let req = fx.request("e", &h, &["z", "x", "w"]);
         let (z, x, w) = (fx.item("z"), fx.item("x"), fx.item("w"));
-        let ((claims, examined), t) = fx.with_env(&req, &ToolRegistry::standard(), |ep, env| {
-            analyse(ep, env, &req.candidates, None).unwrap()
-        });
+        let ((claims, examined), t) = fx.first_pass(&req, &ToolRegistry::standard(), analyse);
         assert_eq!(t.calls[1].arguments["limit"], 200);
         // w is examined, but no genre of it is in the history: no claim
         assert_eq!(examined, vec![z, x, w]);
@@ -128,9 +118,7 @@ mod tests {
     fn a_steady_genre_weighs_nothing() {
         let fx = hand();
         let req = fx.request("e", &["x", "y"], &["z"]);
-        let ((claims, _), _) = fx.with_env(&req, &ToolRegistry::standard(), |ep, env| {
-            analyse(ep, env, &req.candidates, None).unwrap()
-        });
+        let ((claims, _), _) = fx.first_pass(&req, &ToolRegistry::standard(), analyse);
         assert_eq!(claims.len(), 1);
         assert_eq!(
             claims[0].statement,

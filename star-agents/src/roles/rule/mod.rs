@@ -23,8 +23,8 @@ pub use planner::RulePlanner;
 pub use ranker::RuleRanker;
 pub use reflector::{check_claim, RuleReflector};
 
-use super::{CallResult, EpisodeView, Fact};
-use crate::tools::ToolOutput;
+use super::{CallResult, EpisodeView, Fact, ToolEnv};
+use crate::tools::{ToolError, ToolOutput};
 use serde_json::{json, Value};
 use star_cf::ItemId;
 use std::collections::BTreeMap;
@@ -41,40 +41,46 @@ pub(crate) fn ok_outputs(results: Vec<CallResult>) -> Vec<(usize, ToolOutput)> {
         .collect()
 }
 
-pub(crate) fn item_args(ep: &EpisodeView, items: &[ItemId]) -> Vec<Value> {
-    items
+/// One turn calling `tool` once per item (`{"item": raw id}`); its successful calls.
+pub(crate) fn ask_each(
+    ep: &EpisodeView,
+    env: &mut ToolEnv,
+    tool: &str,
+    items: &[ItemId],
+) -> Result<Vec<(usize, ToolOutput)>, ToolError> {
+    let calls: Vec<_> = items
         .iter()
-        .map(|&c| json!({"item": ep.ctx.raw(c)}))
-        .collect()
+        .map(|&c| (tool, json!({"item": ep.ctx.raw(c)})))
+        .collect();
+    Ok(ok_outputs(env.turn(&calls)?))
+}
+
+/// The array `data[field]` (empty when it is missing or not an array).
+pub(crate) fn array_in<'a>(data: &'a Value, field: &str) -> &'a [Value] {
+    data.get(field)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
 }
 
 /// Genre shares of the whole history from a `user_history` result: genre → (index, share).
 pub(crate) fn genre_shares(data: &Value) -> BTreeMap<String, (usize, f64)> {
-    data.get("genres")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .enumerate()
-                .filter_map(|(i, g)| {
-                    Some((
-                        g.get("genre")?.as_str()?.to_string(),
-                        (i, g.get("share")?.as_f64()?),
-                    ))
-                })
-                .collect()
+    array_in(data, "genres")
+        .iter()
+        .enumerate()
+        .filter_map(|(i, g)| {
+            Some((
+                g.get("genre")?.as_str()?.to_string(),
+                (i, g.get("share")?.as_f64()?),
+            ))
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 pub(crate) fn genres_of(data: &Value) -> Vec<String> {
-    data.get("genres")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|g| g.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    array_in(data, "genres")
+        .iter()
+        .filter_map(|g| g.as_str().map(str::to_string))
+        .collect()
 }
 
 /// Normalises weights to [0, 1] by the maximum (all zero stays zero).
@@ -89,13 +95,9 @@ pub(crate) fn normalise(xs: &mut [(ItemId, f64, Fact, String)]) {
 
 /// Genre shares of the items listed under `recent` in a `user_history` result.
 pub(crate) fn recent_genre_mix(data: &Value) -> BTreeMap<String, f64> {
-    let items = data
-        .get("recent")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let items = array_in(data, "recent");
     let mut m = BTreeMap::new();
-    for it in &items {
+    for it in items {
         let gs = genres_of(it);
         for g in &gs {
             *m.entry(g.clone()).or_insert(0.0) +=

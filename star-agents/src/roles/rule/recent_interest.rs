@@ -2,7 +2,7 @@
 //! without the CST tools).
 
 use super::super::{Analysis, Claim, EpisodeView, Fact, ToolEnv};
-use super::{genres_of, item_args, normalise, ok_outputs, recent_genre_mix};
+use super::{array_in, ask_each, genres_of, normalise, ok_outputs, recent_genre_mix};
 use crate::tools::ToolError;
 use serde_json::{json, Value};
 use star_cf::ItemId;
@@ -31,14 +31,9 @@ pub(super) fn analyse(
         let mut best: BTreeMap<ItemId, (f64, Fact, String)> = BTreeMap::new();
         for (i, o) in &outs {
             let anchor = o.data.get("item").cloned().unwrap_or(Value::Null);
-            let nbrs = o
-                .data
-                .get("neighbors")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let nbrs = array_in(&o.data, "neighbors");
             for (j, n) in nbrs.iter().enumerate() {
-                let Some(c) = n.get("id").and_then(|id| ep.ctx.item("item_cf", id).ok()) else {
+                let Some(c) = ep.item_in(n, "id") else {
                     continue;
                 };
                 if !want.contains(&c) {
@@ -71,11 +66,7 @@ pub(super) fn analyse(
     } else if env.has("candidate_evidence") {
         // Revision (or no item_cf): the co-occurrence of each remaining candidate
         // with the three most recent items, on the first pass's scale.
-        let calls: Vec<_> = item_args(ep, cands)
-            .into_iter()
-            .map(|a| ("candidate_evidence", a))
-            .collect();
-        let outs = ok_outputs(env.turn(&calls)?);
+        let outs = ask_each(ep, env, "candidate_evidence", cands)?;
         let scale = previous
             .and_then(|p| {
                 p.claims
@@ -86,20 +77,11 @@ pub(super) fn analyse(
             .unwrap_or(0.0);
         let mut found = Vec::new();
         for (i, o) in &outs {
-            let Some(c) = o
-                .data
-                .get("item")
-                .and_then(|id| ep.ctx.item("candidate_evidence", id).ok())
-            else {
+            let Some(c) = ep.item_in(&o.data, "item") else {
                 continue;
             };
             examined.push(c);
-            let links = o
-                .data
-                .get("recent")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let links = array_in(&o.data, "recent");
             let best = links
                 .iter()
                 .take(3)
@@ -128,19 +110,11 @@ pub(super) fn analyse(
     } else {
         // no CST: genres of the 10 most recent items
         let out = ok_outputs(env.turn(&[("user_history", json!({"limit": 10}))])?);
-        let infos: Vec<_> = item_args(ep, cands)
-            .into_iter()
-            .map(|a| ("item_info", a))
-            .collect();
-        let infos = ok_outputs(env.turn(&infos)?);
+        let infos = ask_each(ep, env, "item_info", cands)?;
         if let Some((hi, h)) = out.first() {
             let recent_mix = recent_genre_mix(&h.data);
             for (_, info) in &infos {
-                let Some(c) = info
-                    .data
-                    .get("id")
-                    .and_then(|id| ep.ctx.item("item_info", id).ok())
-                else {
+                let Some(c) = ep.item_in(&info.data, "id") else {
                     continue;
                 };
                 let s: f64 = genres_of(&info.data)
@@ -179,9 +153,7 @@ mod tests {
         let fx = hand();
         let req = fx.request("e", &["x", "y"], &["z", "w"]);
         let (z, w) = (fx.item("z"), fx.item("w"));
-        let ((claims, examined), t) = fx.with_env(&req, &ToolRegistry::standard(), |ep, env| {
-            analyse(ep, env, &req.candidates, None).unwrap()
-        });
+        let ((claims, examined), t) = fx.first_pass(&req, &ToolRegistry::standard(), analyse);
         // the most recent item first
         let anchors: Vec<&serde_json::Value> =
             t.calls.iter().map(|c| &c.arguments["item"]).collect();
@@ -255,9 +227,7 @@ mod tests {
         // recent x (Drama), y (Drama|Comedy): Drama 75%, Comedy 25%
         let req = fx.request("e", &["x", "y"], &["z", "w"]);
         let ((claims, _), t) =
-            fx.with_env(&req, &ToolRegistry::standard().without_cst(), |ep, env| {
-                analyse(ep, env, &req.candidates, None).unwrap()
-            });
+            fx.first_pass(&req, &ToolRegistry::standard().without_cst(), analyse);
         assert_eq!(t.calls[0].name, "user_history");
         let got: Vec<(&str, f32)> = claims
             .iter()

@@ -2,7 +2,7 @@
 //! model's rank where it may be consulted.
 
 use super::super::{Analysis, Claim, EpisodeView, Fact, ToolEnv};
-use super::{genre_shares, genres_of, item_args, normalise, ok_outputs, pointer_f64};
+use super::{ask_each, genre_shares, genres_of, normalise, ok_outputs, pointer_f64};
 use crate::tools::{ToolError, ToolOutput};
 use serde_json::{json, Value};
 use star_cf::ItemId;
@@ -18,7 +18,7 @@ fn genre_claims(
     infos
         .iter()
         .filter_map(|(_, info)| {
-            let c = ep.ctx.item("item_info", info.data.get("id")?).ok()?;
+            let c = ep.item_in(&info.data, "id")?;
             let best = genres_of(&info.data)
                 .into_iter()
                 .filter_map(|g| shares.get(&g).map(|&(i, s)| (g, i, s)))
@@ -68,11 +68,7 @@ pub(super) fn analyse(
         calls.push(("user_cf", json!({})));
     }
     let out = ok_outputs(env.turn(&calls)?);
-    let infos: Vec<_> = item_args(ep, cands)
-        .into_iter()
-        .map(|a| ("item_info", a))
-        .collect();
-    let infos = ok_outputs(env.turn(&infos)?);
+    let infos = ask_each(ep, env, "item_info", cands)?;
     if let Some((hi, h)) = out.iter().find(|(_, o)| o.data.get("length").is_some()) {
         claims.extend(genre_claims(ep, (*hi, &h.data), &infos, 0.5));
     }
@@ -110,29 +106,18 @@ pub(super) fn analyse(
             fact: Some(f),
         }));
     }
-    examined.extend(
-        infos
-            .iter()
-            .filter_map(|(_, o)| ep.ctx.item("item_info", o.data.get("id")?).ok()),
-    );
+    examined.extend(infos.iter().filter_map(|(_, o)| ep.item_in(&o.data, "id")));
     // The CF model's opinion, where it may be consulted (it refuses training samples).
     if env.has("cf_score")
         && ep.ctx.res.cf.is_some()
         && ep.ctx.sees_whole_train_history()
         && env.turns_left() > 0
     {
-        let calls: Vec<_> = item_args(ep, cands)
-            .into_iter()
-            .map(|a| ("cf_score", a))
-            .collect();
         let n = ep.ctx.request.candidates.len().max(2) as f64;
-        for (i, o) in ok_outputs(env.turn(&calls)?) {
-            let (Some(c), Some(rank)) = (
-                o.data
-                    .get("item")
-                    .and_then(|id| ep.ctx.item("cf_score", id).ok()),
-                pointer_f64(&o.data, "/rank"),
-            ) else {
+        for (i, o) in ask_each(ep, env, "cf_score", cands)? {
+            let (Some(c), Some(rank)) =
+                (ep.item_in(&o.data, "item"), pointer_f64(&o.data, "/rank"))
+            else {
                 continue;
             };
             claims.push(Claim {
@@ -163,9 +148,7 @@ mod tests {
         // e's training sample: history x (Drama), y (Drama|Comedy) -> Drama 75%, Comedy 25%
         let req = fx.request("e", &["x", "y"], &["z", "w"]);
         let (z, w) = (fx.item("z"), fx.item("w"));
-        let ((claims, examined), t) = fx.with_env(&req, &ToolRegistry::standard(), |ep, env| {
-            analyse(ep, env, &req.candidates, None).unwrap()
-        });
+        let ((claims, examined), t) = fx.first_pass(&req, &ToolRegistry::standard(), analyse);
         let names: Vec<&str> = t.calls.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["user_history", "user_cf", "item_info", "item_info"]);
         let fact = |call, pointer: &str, value| {
