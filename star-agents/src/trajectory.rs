@@ -118,7 +118,7 @@ impl TrajectoryWriter {
                 }
                 match parse_line(&buf) {
                     Ok(ep) => {
-                        done.insert(ep.id);
+                        done.insert(ep.id.to_string());
                         good_len += n as u64;
                     }
                     Err(message) => bad.push((line_no, message, buf.clone())),
