@@ -62,3 +62,65 @@ pub fn to_batch(triples: &[Triple], device: &Device) -> BprBatch {
         negatives: col(|t| t.negative),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use star_cf::data::synthetic::{generate, SyntheticConfig};
+    use star_cf::split::Split;
+
+    /// A dense graph (users see up to half the catalogue), so negatives are often rejected.
+    fn dense_graph() -> CfGraph {
+        let ds = generate(&SyntheticConfig {
+            users: 30,
+            items: 40,
+            min_len: 5,
+            max_len: 15,
+            seed: 9,
+            ..Default::default()
+        })
+        .unwrap();
+        CfGraph::from_split(&Split::temporal_leave_one_out(&ds))
+    }
+
+    // The draws of the epoch triples are pinned (the values of the sampler before it used
+    // `star_cf::NegativeSampler`): a change to the seeding or the negative draws changes them.
+    #[test]
+    fn epoch_triples_are_pinned() {
+        let g = dense_graph();
+        for (epoch, first, digest) in PINNED {
+            let t = epoch_triples(&g, 7, epoch);
+            assert_eq!(t.len(), g.num_edges());
+            assert!(t
+                .iter()
+                .all(|t| !g.has_edge(UserId(t.user), ItemId(t.negative))));
+            let got: Vec<[u32; 3]> = t
+                .iter()
+                .take(4)
+                .map(|t| [t.user, t.positive, t.negative])
+                .collect();
+            let sum = t.iter().fold(0u64, |h, t| {
+                let x = (t.user as u64) << 40 | (t.positive as u64) << 20 | t.negative as u64;
+                (h ^ x).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+            assert_eq!(
+                (got.as_slice(), sum),
+                (first.as_slice(), digest),
+                "epoch {epoch}"
+            );
+        }
+    }
+
+    const PINNED: [(usize, [[u32; 3]; 4], u64); 2] = [
+        (
+            0,
+            [[2, 39, 3], [0, 19, 2], [1, 6, 3], [7, 21, 24]],
+            0x447d_d3c5_5ec5_d34a,
+        ),
+        (
+            3,
+            [[25, 30, 28], [13, 38, 18], [7, 26, 32], [28, 10, 21]],
+            0xcc65_ac21_70bd_4454,
+        ),
+    ];
+}
