@@ -4,7 +4,7 @@
 //! file; early stopping, checkpoints and resume as for the CF encoders.
 
 use crate::loader::EpochLoader;
-use crate::metrics::{rank_of, LossOutput, RankingMetric, RankingOutput};
+use crate::metrics::{LossOutput, RankingMetric, RankingOutput};
 use crate::outcome::{select_best, TrainOutcome};
 use crate::run::{fit, prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
@@ -316,8 +316,8 @@ fn valid_ndcg10(model: &SasRec, cases: &[ValidCase], device: &Device) -> f64 {
             .convert::<f32>()
             .try_into_vec()
             .unwrap_or_default();
-        for (r, case) in chunk.iter().enumerate() {
-            total += metric.case_value(rank_of(&scores[r * c..(r + 1) * c], case.positive));
+        for v in metric.case_values(&scores, c, chunk.iter().map(|case| case.positive)) {
+            total += v;
         }
     }
     total / cases.len().max(1) as f64
