@@ -4,10 +4,10 @@
 use super::bpr::BprBatch;
 use burn::prelude::*;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use star_cf::graph::CfGraph;
-use star_cf::{ItemId, UserId};
+use star_cf::{NegativeSampler, UserId};
 
 /// One (user, positive, negative) triple of dense ids.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -25,24 +25,20 @@ pub struct Triple {
 pub fn epoch_triples(graph: &CfGraph, seed: u64, epoch: usize) -> Vec<Triple> {
     let mut rng =
         ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    let n_items = graph.num_items() as u32;
+    let n_items = graph.num_items();
     let mut out = Vec::with_capacity(graph.num_edges());
     for u in 0..graph.num_users() {
-        let items = graph.items_of(UserId::from(u));
-        if items.len() as u32 >= n_items {
+        let user = UserId::from(u);
+        let items = graph.items_of(user);
+        if items.len() >= n_items {
             continue; // no negative exists
         }
+        let negatives = NegativeSampler::new(n_items, |i| graph.has_edge(user, i));
         for &p in items {
-            let negative = loop {
-                let j = rng.random_range(0..n_items);
-                if !graph.has_edge(UserId::from(u), ItemId(j)) {
-                    break j;
-                }
-            };
             out.push(Triple {
                 user: u as u32,
                 positive: p,
-                negative,
+                negative: negatives.one(&mut rng).0,
             });
         }
     }
@@ -93,7 +89,7 @@ mod tests {
             assert_eq!(t.len(), g.num_edges());
             assert!(t
                 .iter()
-                .all(|t| !g.has_edge(UserId(t.user), ItemId(t.negative))));
+                .all(|t| !g.has_edge(UserId(t.user), star_cf::ItemId(t.negative))));
             let got: Vec<[u32; 3]> = t
                 .iter()
                 .take(4)
