@@ -248,18 +248,8 @@ impl Dataset {
 
     /// Rebuilds the raw-id look-up tables (after deserialisation).
     pub fn rebuild_index(&mut self) {
-        self.user_index = self
-            .users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.raw_id.clone(), UserId::from(i)))
-            .collect();
-        self.item_index = self
-            .items
-            .iter()
-            .enumerate()
-            .map(|(i, it)| (it.raw_id.clone(), ItemId::from(i)))
-            .collect();
+        self.user_index = raw_index(self.users.iter().map(|u| &u.raw_id));
+        self.item_index = raw_index(self.items.iter().map(|i| &i.raw_id));
     }
 
     /// Assembles a dataset from parts that are already dense and sorted. Used by the builder.
@@ -290,6 +280,16 @@ impl Dataset {
         ds.rebuild_index();
         ds
     }
+}
+
+/// Dense ids by raw id, of raw ids listed in dense-id order.
+fn raw_index<'a, Id: From<usize>>(
+    raw_ids: impl Iterator<Item = &'a String>,
+) -> HashMap<String, Id> {
+    raw_ids
+        .enumerate()
+        .map(|(i, raw)| (raw.clone(), Id::from(i)))
+        .collect()
 }
 
 /// The FNV-1a 64 hash, as 16 hex digits, of the bytes `feed` passes to its `eat` argument in
