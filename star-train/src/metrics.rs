@@ -81,6 +81,15 @@ impl Adaptor<RankingInput> for RankingOutput {
 
 pub use star_cf::rank_metrics::rank_of;
 
+/// A float tensor's values on the host as `f32` (empty when they cannot be read: the validation
+/// loops then score no case).
+pub(crate) fn host_f32<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .unwrap_or_default()
+}
+
 /// What a [`NumericMetric`] reads from its input at each update.
 pub trait NumericSource: Clone + Send + Sync {
     /// The metric's input.

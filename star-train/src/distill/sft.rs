@@ -6,7 +6,7 @@
 use super::data::{collate, DistillBatch, DistillItem};
 use super::loss::{distill_loss, LossWeights};
 use crate::loader::EpochLoader;
-use crate::metrics::{NumericMetric, NumericSource, RankingMetric, RankingOutput};
+use crate::metrics::{host_f32, NumericMetric, NumericSource, RankingMetric, RankingOutput};
 use crate::outcome::{select_best, TrainOutcome};
 use crate::run::{fit_with, prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
@@ -360,12 +360,7 @@ pub fn avg_hr(net: &StarNet, items: &[DistillItem], pad: u32, device: &Device) -
         for group in chunk.chunk_by(|a, b| a.prompt.candidates.len() == b.prompt.candidates.len()) {
             let b = collate(group, pad, device);
             let c = group[0].prompt.candidates.len();
-            let scores: Vec<f32> = distill_loss(net, &b, &w)
-                .scores
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec()
-                .unwrap_or_default();
+            let scores = host_f32(distill_loss(net, &b, &w).scores);
             for v in metric.case_values(&scores, c, group.iter().map(|it| it.positive)) {
                 total += v;
             }
