@@ -290,14 +290,9 @@ impl RankingMetric {
         self.source.case_value(rank)
     }
 
-    /// [`RankingCases::case_values`] of this metric.
-    pub fn case_values<'a>(
-        &'a self,
-        scores: &'a [f32],
-        c: usize,
-        positives: impl IntoIterator<Item = usize> + 'a,
-    ) -> impl Iterator<Item = f64> + 'a {
-        self.source.case_values(scores, c, positives)
+    /// The per-case values this metric averages.
+    pub fn cases(&self) -> &RankingCases {
+        &self.source
     }
 }
 
@@ -321,6 +316,7 @@ mod tests {
         // rows of three candidates, the true item first, then last
         let scores = [0.9, 0.1, 0.5, 0.5, 0.5, 0.5];
         let got: Vec<f64> = RankingMetric::hr(1)
+            .cases()
             .case_values(&scores, 3, [0, 2])
             .collect();
         assert_eq!(got, [1.0, 0.0]);

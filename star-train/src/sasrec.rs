@@ -311,7 +311,10 @@ fn valid_ndcg10(model: &SasRec, cases: &[ValidCase], device: &Device) -> f64 {
         let b = valid_batch(chunk, device);
         let c = chunk[0].candidates.len();
         let scores = host_f32(model.score_candidates(b.sequences, b.candidates));
-        for v in metric.case_values(&scores, c, chunk.iter().map(|case| case.positive)) {
+        for v in metric
+            .cases()
+            .case_values(&scores, c, chunk.iter().map(|case| case.positive))
+        {
             total += v;
         }
     }

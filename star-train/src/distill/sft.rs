@@ -361,7 +361,10 @@ pub fn avg_hr(net: &StarNet, items: &[DistillItem], pad: u32, device: &Device) -
             let b = collate(group, pad, device);
             let c = group[0].prompt.candidates.len();
             let scores = host_f32(distill_loss(net, &b, &w).scores);
-            for v in metric.case_values(&scores, c, group.iter().map(|it| it.positive)) {
+            for v in metric
+                .cases()
+                .case_values(&scores, c, group.iter().map(|it| it.positive))
+            {
                 total += v;
             }
         }
