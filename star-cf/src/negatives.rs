@@ -77,35 +77,27 @@ mod tests {
         NegativeSampler::new(30, |i: ItemId| i.0 < 10)
     }
 
+    fn raw(items: Vec<ItemId>) -> Vec<u32> {
+        items.iter().map(|i| i.0).collect()
+    }
+
     // The pinned draws below are those of the samplers this one replaced (the candidate files'
     // and the teacher jobs' own loops): a change to the sampler or the seeding changes them.
 
     #[test]
     fn distinct_draws_are_pinned() {
         let mut rng = user_rng(42, Stream::Candidates(SplitKind::Valid), UserId(3));
-        let got: Vec<u32> = sampler()
-            .distinct(6, &mut rng)
-            .iter()
-            .map(|i| i.0)
-            .collect();
+        let got = raw(sampler().distinct(6, &mut rng));
         assert_eq!(got, PINNED_DISTINCT);
         let mut rng = position_rng(7, Stream::TrainingEpisodes, UserId(5), 11);
-        let got: Vec<u32> = sampler()
-            .distinct(6, &mut rng)
-            .iter()
-            .map(|i| i.0)
-            .collect();
+        let got = raw(sampler().distinct(6, &mut rng));
         assert_eq!(got, PINNED_POSITION);
     }
 
     #[test]
     fn complement_draws_are_pinned_and_distinct() {
         let mut rng = user_rng(42, Stream::Candidates(SplitKind::Test), UserId(0));
-        let got: Vec<u32> = sampler()
-            .distinct_from_complement(6, &mut rng)
-            .iter()
-            .map(|i| i.0)
-            .collect();
+        let got = raw(sampler().distinct_from_complement(6, &mut rng));
         assert_eq!(got, PINNED_COMPLEMENT);
         let all = sampler().distinct_from_complement(100, &mut rng);
         assert_eq!(all.len(), 20, "every item left, once");

@@ -11,7 +11,7 @@
 //!   ([`crate::outcome::select_best`]).
 
 use crate::loader::EpochLoader;
-use crate::metrics::{rank_of, LossOutput, RankingMetric, RankingOutput};
+use crate::metrics::{host_f32, rank_of, LossOutput, RankingMetric, RankingOutput};
 use crate::outcome::{select_best, TrainOutcome};
 pub use crate::run::TrainError;
 use crate::run::{fit, prepare_run_dir, FitOptions};
@@ -216,20 +216,8 @@ fn init_encoder(cfg: &CfTrainConfig, graph: &CfGraph, device: &Device) -> Encode
 
 /// NDCG@10 (fraction) of final embeddings on the valid cases.
 fn valid_ndcg10(emb: &CfEmbeddings, cases: &[Case]) -> f64 {
-    let users: Vec<f32> = emb
-        .users
-        .val()
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .unwrap_or_default();
-    let items: Vec<f32> = emb
-        .items
-        .val()
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec()
-        .unwrap_or_default();
+    let users = host_f32(emb.users.val());
+    let items = host_f32(emb.items.val());
     let d = emb.users.val().dims()[1];
     let metric = RankingMetric::ndcg(10);
     let total: f64 = cases

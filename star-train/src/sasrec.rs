@@ -4,7 +4,7 @@
 //! file; early stopping, checkpoints and resume as for the CF encoders.
 
 use crate::loader::EpochLoader;
-use crate::metrics::{rank_of, LossOutput, RankingMetric, RankingOutput};
+use crate::metrics::{host_f32, LossOutput, RankingMetric, RankingOutput};
 use crate::outcome::{select_best, TrainOutcome};
 use crate::run::{fit, prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
@@ -310,14 +310,12 @@ fn valid_ndcg10(model: &SasRec, cases: &[ValidCase], device: &Device) -> f64 {
     for chunk in cases.chunks(512) {
         let b = valid_batch(chunk, device);
         let c = chunk[0].candidates.len();
-        let scores: Vec<f32> = model
-            .score_candidates(b.sequences, b.candidates)
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec()
-            .unwrap_or_default();
-        for (r, case) in chunk.iter().enumerate() {
-            total += metric.case_value(rank_of(&scores[r * c..(r + 1) * c], case.positive));
+        let scores = host_f32(model.score_candidates(b.sequences, b.candidates));
+        for v in metric
+            .cases()
+            .case_values(&scores, c, chunk.iter().map(|case| case.positive))
+        {
+            total += v;
         }
     }
     total / cases.len().max(1) as f64

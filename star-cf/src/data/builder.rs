@@ -84,24 +84,18 @@ impl DatasetBuilder {
     }
 
     fn user_slot(&mut self, raw: &str) -> u32 {
-        if let Some(&i) = self.user_ids.get(raw) {
-            return i;
+        let (i, new) = intern(&mut self.user_ids, &mut self.user_raw, raw);
+        if new {
+            self.user_attrs.push(BTreeMap::new());
         }
-        let i = self.user_raw.len() as u32;
-        self.user_ids.insert(raw.to_string(), i);
-        self.user_raw.push(raw.to_string());
-        self.user_attrs.push(BTreeMap::new());
         i
     }
 
     fn item_slot(&mut self, raw: &str) -> u32 {
-        if let Some(&i) = self.item_ids.get(raw) {
-            return i;
+        let (i, new) = intern(&mut self.item_ids, &mut self.item_raw, raw);
+        if new {
+            self.item_meta.push(ItemMeta::default());
         }
-        let i = self.item_raw.len() as u32;
-        self.item_ids.insert(raw.to_string(), i);
-        self.item_raw.push(raw.to_string());
-        self.item_meta.push(ItemMeta::default());
         i
     }
 
@@ -328,6 +322,18 @@ fn dense_order(raw: &[String], used: &[bool]) -> DenseMap {
         new_of_old[old] = new as u32;
     }
     DenseMap { order, new_of_old }
+}
+
+/// The dense id of `raw` in a table (`ids` by raw id, `raws` by dense id), appended as the next
+/// id when it is new (then `true`).
+fn intern(ids: &mut HashMap<String, u32>, raws: &mut Vec<String>, raw: &str) -> (u32, bool) {
+    if let Some(&i) = ids.get(raw) {
+        return (i, false);
+    }
+    let i = raws.len() as u32;
+    ids.insert(raw.to_string(), i);
+    raws.push(raw.to_string());
+    (i, true)
 }
 
 #[cfg(test)]

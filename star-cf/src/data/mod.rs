@@ -205,30 +205,23 @@ impl Dataset {
     /// A stable fingerprint of the dataset contents (ids, order and interactions), written into
     /// candidate files so that a file made for another dataset or preprocessing is rejected.
     pub fn fingerprint(&self) -> String {
-        // FNV-1a 64: stable across platforms and Rust versions, unlike `DefaultHasher`.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |bytes: &[u8]| {
-            for &b in bytes {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        fnv1a_hex(|eat| {
+            for u in &self.users {
+                eat(u.raw_id.as_bytes());
+                eat(&[0]);
             }
-        };
-        for u in &self.users {
-            eat(u.raw_id.as_bytes());
-            eat(&[0]);
-        }
-        eat(&[1]);
-        for i in &self.items {
-            eat(i.raw_id.as_bytes());
-            eat(&[0]);
-        }
-        eat(&[2]);
-        for it in &self.interactions {
-            eat(&it.user.0.to_le_bytes());
-            eat(&it.item.0.to_le_bytes());
-            eat(&it.timestamp.to_le_bytes());
-        }
-        format!("{h:016x}")
+            eat(&[1]);
+            for i in &self.items {
+                eat(i.raw_id.as_bytes());
+                eat(&[0]);
+            }
+            eat(&[2]);
+            for it in &self.interactions {
+                eat(&it.user.0.to_le_bytes());
+                eat(&it.item.0.to_le_bytes());
+                eat(&it.timestamp.to_le_bytes());
+            }
+        })
     }
 
     /// A stable fingerprint of the item metadata (titles, years, genres). Kept apart from
@@ -236,43 +229,27 @@ impl Dataset {
     /// (e.g. the GroupLens and RecBole copies of MovieLens-100K), while caches that render
     /// metadata (the evidence store) notice the change.
     pub fn metadata_fingerprint(&self) -> String {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |bytes: &[u8]| {
-            for &b in bytes {
-                h ^= b as u64;
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        fnv1a_hex(|eat| {
+            for g in &self.genres {
+                eat(g.as_bytes());
+                eat(&[0]);
             }
-        };
-        for g in &self.genres {
-            eat(g.as_bytes());
-            eat(&[0]);
-        }
-        for it in &self.items {
-            eat(it.title.as_bytes());
-            eat(&[0]);
-            eat(&it.year.unwrap_or(0).to_le_bytes());
-            for g in &it.genres {
-                eat(&g.to_le_bytes());
+            for it in &self.items {
+                eat(it.title.as_bytes());
+                eat(&[0]);
+                eat(&it.year.unwrap_or(0).to_le_bytes());
+                for g in &it.genres {
+                    eat(&g.to_le_bytes());
+                }
+                eat(&[1]);
             }
-            eat(&[1]);
-        }
-        format!("{h:016x}")
+        })
     }
 
     /// Rebuilds the raw-id look-up tables (after deserialisation).
     pub fn rebuild_index(&mut self) {
-        self.user_index = self
-            .users
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.raw_id.clone(), UserId::from(i)))
-            .collect();
-        self.item_index = self
-            .items
-            .iter()
-            .enumerate()
-            .map(|(i, it)| (it.raw_id.clone(), ItemId::from(i)))
-            .collect();
+        self.user_index = raw_index(self.users.iter().map(|u| &u.raw_id));
+        self.item_index = raw_index(self.items.iter().map(|i| &i.raw_id));
     }
 
     /// Assembles a dataset from parts that are already dense and sorted. Used by the builder.
@@ -302,5 +279,49 @@ impl Dataset {
         };
         ds.rebuild_index();
         ds
+    }
+}
+
+/// Dense ids by raw id, of raw ids listed in dense-id order.
+fn raw_index<'a, Id: From<usize>>(
+    raw_ids: impl Iterator<Item = &'a String>,
+) -> HashMap<String, Id> {
+    raw_ids
+        .enumerate()
+        .map(|(i, raw)| (raw.clone(), Id::from(i)))
+        .collect()
+}
+
+/// The FNV-1a 64 hash, as 16 hex digits, of the bytes `feed` passes to its `eat` argument in
+/// order: stable across platforms and Rust versions, unlike `DefaultHasher`.
+fn fnv1a_hex(feed: impl FnOnce(&mut dyn FnMut(&[u8]))) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    feed(&mut |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    });
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fnv1a_hex;
+
+    #[test]
+    fn fingerprints_hash_with_fnv1a_64() {
+        // the published FNV-1a 64 test vectors; feeding in pieces changes nothing
+        assert_eq!(fnv1a_hex(|_| {}), "cbf29ce484222325");
+        assert_eq!(fnv1a_hex(|eat| eat(b"a")), "af63dc4c8601ec8c");
+        assert_eq!(fnv1a_hex(|eat| eat(b"foobar")), "85944171f73967e8");
+        assert_eq!(
+            fnv1a_hex(|eat| {
+                eat(b"foo");
+                eat(b"");
+                eat(b"bar")
+            }),
+            "85944171f73967e8"
+        );
     }
 }

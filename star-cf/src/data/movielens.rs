@@ -6,7 +6,7 @@
 //! one is missing, and items then keep their ids as titles).
 
 use super::text::{
-    csv_columns, csv_error, csv_reader, expect_fields, fields, for_each_line, id_field,
+    csv_columns, csv_error, csv_reader, expect_fields, fields, for_each_record, id_field,
     parse_field, parse_rating, parse_timestamp, read_text, split_title_year, year_from_date,
     Encoding,
 };
@@ -84,25 +84,18 @@ pub fn load_100k(dir: impl AsRef<Path>, opts: &PreprocessOptions) -> Result<Data
         read_100k_items(&path, &genres, &mut b)?;
     }
     if let Some(path) = optional(dir, "u.user") {
-        for_each_line(
-            &path,
-            Encoding::Latin1,
-            "MovieLens 100K users",
-            |line, text| {
-                let f = fields(text, "|");
-                expect_fields(&path, line, &f, 5, "|")?;
-                let user = id_field(&path, line, "user", f[0])?;
-                parse_field::<u32>(&path, line, "age", f[1])?;
-                let attrs = [
-                    ("age", f[1]),
-                    ("gender", f[2]),
-                    ("occupation", f[3]),
-                    ("zip", f[4]),
-                ];
-                b.add_user(user, attributes(&attrs));
-                Ok(())
-            },
-        )?;
+        for_each_record(&path, "MovieLens 100K users", "|", 5, |line, f| {
+            let user = id_field(&path, line, "user", f[0])?;
+            parse_field::<u32>(&path, line, "age", f[1])?;
+            let attrs = [
+                ("age", f[1]),
+                ("gender", f[2]),
+                ("occupation", f[3]),
+                ("zip", f[4]),
+            ];
+            b.add_user(user, attributes(&attrs));
+            Ok(())
+        })?;
     }
     b.build(opts)
 }
@@ -116,48 +109,34 @@ pub fn load_1m(dir: impl AsRef<Path>, opts: &PreprocessOptions) -> Result<Datase
     let hint = format!("MovieLens 1M ratings, `UserID::MovieID::Rating::Timestamp`, {GET_1M}");
     read_ratings(&dir.join("ratings.dat"), "::", &hint, &mut b)?;
     if let Some(path) = optional(dir, "movies.dat") {
-        for_each_line(
-            &path,
-            Encoding::Latin1,
-            "MovieLens 1M movies",
-            |line, text| {
-                let f = fields(text, "::");
-                expect_fields(&path, line, &f, 3, "::")?;
-                let item = id_field(&path, line, "movie", f[0])?;
-                let (title, year) = split_title_year(f[1]);
-                b.add_item(item, title, year, split_genres(f[2]));
-                Ok(())
-            },
-        )?;
+        for_each_record(&path, "MovieLens 1M movies", "::", 3, |line, f| {
+            let item = id_field(&path, line, "movie", f[0])?;
+            let (title, year) = split_title_year(f[1]);
+            b.add_item(item, title, year, split_genres(f[2]));
+            Ok(())
+        })?;
     }
     if let Some(path) = optional(dir, "users.dat") {
-        for_each_line(
-            &path,
-            Encoding::Latin1,
-            "MovieLens 1M users",
-            |line, text| {
-                let f = fields(text, "::");
-                expect_fields(&path, line, &f, 5, "::")?;
-                let user = id_field(&path, line, "user", f[0])?;
-                parse_field::<u32>(&path, line, "age", f[2])?;
-                let code: usize = parse_field(&path, line, "occupation code", f[3])?;
-                let occupation = OCCUPATIONS_1M.get(code).ok_or_else(|| {
-                    CfError::parse(
-                        &path,
-                        line,
-                        format!("occupation code {code} is not in 0..=20"),
-                    )
-                })?;
-                let attrs = [
-                    ("age", f[2]),
-                    ("gender", f[1]),
-                    ("occupation", *occupation),
-                    ("zip", f[4]),
-                ];
-                b.add_user(user, attributes(&attrs));
-                Ok(())
-            },
-        )?;
+        for_each_record(&path, "MovieLens 1M users", "::", 5, |line, f| {
+            let user = id_field(&path, line, "user", f[0])?;
+            parse_field::<u32>(&path, line, "age", f[2])?;
+            let code: usize = parse_field(&path, line, "occupation code", f[3])?;
+            let occupation = OCCUPATIONS_1M.get(code).ok_or_else(|| {
+                CfError::parse(
+                    &path,
+                    line,
+                    format!("occupation code {code} is not in 0..=20"),
+                )
+            })?;
+            let attrs = [
+                ("age", f[2]),
+                ("gender", f[1]),
+                ("occupation", *occupation),
+                ("zip", f[4]),
+            ];
+            b.add_user(user, attributes(&attrs));
+            Ok(())
+        })?;
     }
     b.build(opts)
 }
@@ -215,9 +194,7 @@ pub fn load_csv(dir: impl AsRef<Path>, name: &str, opts: &PreprocessOptions) -> 
 
 /// Streams a `user SEP item SEP rating SEP timestamp` file (100K and 1M).
 fn read_ratings(path: &Path, sep: &str, hint: &str, b: &mut DatasetBuilder) -> Result<()> {
-    for_each_line(path, Encoding::Latin1, hint, |line, text| {
-        let f = fields(text, sep);
-        expect_fields(path, line, &f, 4, sep)?;
+    for_each_record(path, hint, sep, 4, |line, f| {
         let user = id_field(path, line, "user", f[0])?;
         let item = id_field(path, line, "item", f[1])?;
         let rating = parse_rating(path, line, f[2])?;
@@ -257,13 +234,12 @@ fn read_100k_genres(path: &Path) -> Result<Vec<String>> {
 /// `u.item`: `id|title|release date|video release date|IMDb URL|flag...` with one 0/1 flag per
 /// genre. The `unknown` genre maps to no genre.
 fn read_100k_items(path: &Path, genres: &[String], b: &mut DatasetBuilder) -> Result<()> {
-    for_each_line(
+    for_each_record(
         path,
-        Encoding::Latin1,
         "MovieLens 100K items",
-        |line, text| {
-            let f = fields(text, "|");
-            expect_fields(path, line, &f, 5 + genres.len(), "|")?;
+        "|",
+        5 + genres.len(),
+        |line, f| {
             let item = id_field(path, line, "item", f[0])?;
             let (title, year) = split_title_year(f[1]);
             let mut item_genres = Vec::new();

@@ -187,6 +187,23 @@ pub(crate) fn expect_fields(
     ))
 }
 
+/// [`for_each_line`] over a Latin-1 file of records of `n` fields separated by `sep`:
+/// `f(line_number, fields)`; a line with another number of fields is an error
+/// ([`expect_fields`]).
+pub(crate) fn for_each_record(
+    path: &Path,
+    hint: &str,
+    sep: &str,
+    n: usize,
+    mut f: impl FnMut(usize, &[&str]) -> Result<()>,
+) -> Result<usize> {
+    for_each_line(path, Encoding::Latin1, hint, |line, text| {
+        let record = fields(text, sep);
+        expect_fields(path, line, &record, n, sep)?;
+        f(line, &record)
+    })
+}
+
 /// Parses one field, naming it in the error: `unparsable rating "x"`.
 pub(crate) fn parse_field<T: std::str::FromStr>(
     path: &Path,

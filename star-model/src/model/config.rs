@@ -107,13 +107,7 @@ impl ModelConfig {
 
     /// Reads `config.json` (errors name the file).
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let cfg: ModelConfig = serde_json::from_str(&text).map_err(|source| Error::Json {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        cfg.validate().map_err(|e| e.at(path))?;
-        Ok(cfg)
+        crate::student::load_config(path, ModelConfig::validate)
     }
 
     /// Writes `config.json` (through a temporary file renamed into place).

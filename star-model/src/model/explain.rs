@@ -4,7 +4,7 @@
 use super::net::{BatchRow, PromptBatch, StarNet};
 use super::prompt::Prompt;
 use crate::error::{Error, Result};
-use crate::student::{KvCache, StarTokenizer};
+use crate::student::{KvCache, Segment, StarTokenizer};
 use burn::prelude::*;
 use star_cf::RankRequest;
 
@@ -131,9 +131,9 @@ impl ControlTokens {
     pub(crate) fn of(tok: &StarTokenizer) -> Result<Self> {
         let id = |t: &str| tok.token_id(t).ok_or_else(|| Error::missing_token(t));
         Ok(ControlTokens {
-            recommend: id("<recommend>")?,
-            tool_call: id("<tool_call>")?,
-            tool_call_end: id("</tool_call>")?,
+            recommend: id(&Segment::Recommend.open())?,
+            tool_call: id(&Segment::ToolCall.open())?,
+            tool_call_end: id(&Segment::ToolCall.close())?,
             eos: id("</s>")?,
         })
     }
@@ -223,7 +223,11 @@ pub(crate) fn explain(
                     format!("error: {e}")
                 }
             };
-            let resp = tok.encode(&format!("<tool_response>{response}</tool_response>"))?;
+            let resp = tok.encode(&format!(
+                "{}{response}{}",
+                Segment::ToolResponse.open(),
+                Segment::ToolResponse.close()
+            ))?;
             if out.len() + resp.len() > max_new {
                 break; // no room for the response: recommend now
             }

@@ -20,7 +20,7 @@ pub use net::{BatchRow, PromptBatch, StarHead, StarNet};
 pub use prompt::{ItemBinding, Prompt, PromptBuilder, PromptError, TokenCache, ITEM_MARKER};
 
 use crate::error::{Error, Result};
-use crate::student::{check_weight_shapes, load_hf, save_hf, StarTokenizer};
+use crate::student::{check_weight_shapes, load_hf, save_hf, Segment, StarTokenizer};
 use burn::module::Param;
 use burn::prelude::*;
 use explain::ControlTokens;
@@ -92,7 +92,7 @@ impl StarModel {
             )));
         }
         let id = |t: &str| tokenizer.token_id(t).ok_or_else(|| Error::missing_token(t));
-        let (recommend_id, pad_id) = (id("<recommend>")?, id("<pad>")?);
+        let (recommend_id, pad_id) = (id(&Segment::Recommend.open())?, id("<pad>")?);
         id(ITEM_MARKER)?;
         let rows = net.star.item_embeddings.val().dims()[0];
         if rows != config.star.items.len() + 1 {

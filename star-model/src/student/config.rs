@@ -161,12 +161,20 @@ impl DecoderConfig {
 
     /// Reads a `config.json` (errors name the file).
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let cfg: DecoderConfig = serde_json::from_str(&text).map_err(|source| Error::Json {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        cfg.validate().map_err(|e| e.at(path))?;
-        Ok(cfg)
+        load_config(path, DecoderConfig::validate)
     }
+}
+
+/// Reads a JSON configuration file and checks it with `validate` (errors name the file).
+pub(crate) fn load_config<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    validate: impl FnOnce(&T) -> Result<()>,
+) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let cfg: T = serde_json::from_str(&text).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    validate(&cfg).map_err(|e| e.at(path))?;
+    Ok(cfg)
 }

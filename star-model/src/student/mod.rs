@@ -7,6 +7,7 @@ mod lm;
 mod segment;
 mod tokenizer;
 
+pub(crate) use config::load_config;
 pub use config::{DecoderConfig, MAX_POSITIONS};
 pub use decoder::{Decoder, DecoderLayer, KvCache, LlamaRmsNorm, Mlp, Rotary, SelfAttention};
 pub(crate) use lm::{check_weight_shapes, load_hf, save_hf};

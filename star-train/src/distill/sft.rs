@@ -6,18 +6,14 @@
 use super::data::{collate, DistillBatch, DistillItem};
 use super::loss::{distill_loss, LossWeights};
 use crate::loader::EpochLoader;
-use crate::metrics::{rank_of, RankingMetric, RankingOutput};
+use crate::metrics::{host_f32, NumericMetric, NumericSource, RankingMetric, RankingOutput};
 use crate::outcome::{select_best, TrainOutcome};
 use crate::run::{fit_with, prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::{ExecutionError, TensorReadError};
-use burn::train::metric::state::{FormatOptions, NumericMetricState};
-use burn::train::metric::{
-    Adaptor, ItemLazy, LossInput, Metric, MetricAttributes, MetricMetadata, MetricName, Numeric,
-    NumericAttributes, NumericEntry, SerializedEntry,
-};
+use burn::train::metric::{Adaptor, ItemLazy, LossInput};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -102,14 +98,24 @@ impl Adaptor<TermsInput> for DistillOutput {
     }
 }
 
-/// One term of the trajectory-aligned loss as a training metric (`loss_plan`, …).
-#[derive(Clone)]
-pub struct TermLossMetric {
-    term: &'static str,
-    name: MetricName,
-    higher_is_better: bool,
-    state: NumericMetricState,
+/// The term of the trajectory-aligned loss a [`TermLossMetric`] reads (0 when absent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LossTerm(&'static str);
+
+impl NumericSource for LossTerm {
+    type Input = TermsInput;
+
+    fn read(&self, item: &TermsInput) -> Result<(f64, usize), TensorReadError> {
+        let value = match item.terms.iter().find(|(n, _)| *n == self.0) {
+            Some((_, t)) => t.clone().into_data().convert::<f64>().try_to_vec::<f64>()?[0],
+            None => 0.0,
+        };
+        Ok((value, 1))
+    }
 }
+
+/// One term of the trajectory-aligned loss as a training metric (`loss_plan`, …).
+pub type TermLossMetric = NumericMetric<LossTerm>;
 
 impl TermLossMetric {
     /// The metric of term `term` (`plan`, `tool_call`, `reflection`, `recommend`, `rank`).
@@ -119,67 +125,7 @@ impl TermLossMetric {
 
     /// The metric of term `term` under the name `name` (e.g. GRPO's `reward` and `kl`).
     pub fn named(term: &'static str, name: &str, higher_is_better: bool) -> Self {
-        TermLossMetric {
-            term,
-            name: Arc::new(name.to_string()),
-            higher_is_better,
-            state: NumericMetricState::default(),
-        }
-    }
-}
-
-impl Metric for TermLossMetric {
-    type Input = TermsInput;
-
-    fn name(&self) -> MetricName {
-        self.name.clone()
-    }
-
-    fn attributes(&self) -> MetricAttributes {
-        NumericAttributes {
-            unit: None,
-            higher_is_better: self.higher_is_better,
-        }
-        .into()
-    }
-
-    fn update(
-        &mut self,
-        item: &TermsInput,
-        _metadata: &MetricMetadata,
-    ) -> Result<SerializedEntry, TensorReadError> {
-        let value = match item.terms.iter().find(|(n, _)| *n == self.term) {
-            Some((_, t)) => t.clone().into_data().convert::<f64>().try_to_vec::<f64>()?[0],
-            None => 0.0,
-        };
-        self.state.update(value, 1);
-        Ok(self
-            .state
-            .compute_update(FormatOptions::new(self.name()).precision(4)))
-    }
-
-    fn compute(&mut self) -> Result<SerializedEntry, TensorReadError> {
-        Ok(self
-            .state
-            .compute_final(FormatOptions::new(self.name()).precision(4)))
-    }
-
-    fn clear(&mut self) {
-        self.state.reset()
-    }
-}
-
-impl Numeric for TermLossMetric {
-    fn value(&self) -> Option<NumericEntry> {
-        Some(self.state.current_value())
-    }
-
-    fn running_value(&self) -> Option<NumericEntry> {
-        Some(self.state.running_value())
-    }
-
-    fn final_value(&self) -> NumericEntry {
-        self.state.final_value()
+        Self::with_source(LossTerm(term), name, None, 4, higher_is_better)
     }
 }
 
@@ -414,14 +360,12 @@ pub fn avg_hr(net: &StarNet, items: &[DistillItem], pad: u32, device: &Device) -
         for group in chunk.chunk_by(|a, b| a.prompt.candidates.len() == b.prompt.candidates.len()) {
             let b = collate(group, pad, device);
             let c = group[0].prompt.candidates.len();
-            let scores: Vec<f32> = distill_loss(net, &b, &w)
-                .scores
-                .into_data()
-                .convert::<f32>()
-                .try_into_vec()
-                .unwrap_or_default();
-            for (r, it) in group.iter().enumerate() {
-                total += metric.case_value(rank_of(&scores[r * c..(r + 1) * c], it.positive));
+            let scores = host_f32(distill_loss(net, &b, &w).scores);
+            for v in metric
+                .cases()
+                .case_values(&scores, c, group.iter().map(|it| it.positive))
+            {
+                total += v;
             }
         }
     }
