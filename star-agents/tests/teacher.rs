@@ -14,28 +14,10 @@ use star_cf::evidence::{EvidenceConfig, EvidenceStore};
 use star_cf::prelude::*;
 use std::sync::Arc;
 
-/// Train sets (p, q are everybody's held-out items):
-///   a: x y z   b: x y   c: y z w   d: x w   e: x y z
+/// [`star_cf::data::hand`]: train sets a: x y z   b: x y   c: y z w   d: x w   e: x y z
+/// (p, q are everybody's held-out items).
 fn hand() -> (Arc<Dataset>, Split, ToolResources) {
-    let mut bld = DatasetBuilder::new("hand");
-    bld.add_item("x", "Ex", Some(1990), ["Drama"]);
-    bld.add_item("y", "Why", Some(1991), ["Drama", "Comedy"]);
-    bld.add_item("z", "Zed", Some(1992), ["Comedy"]);
-    bld.add_item("w", "Double", Some(1993), ["Horror"]);
-    let mut t = 0;
-    for (u, items) in [
-        ("a", vec!["x", "y", "z"]),
-        ("b", vec!["x", "y"]),
-        ("c", vec!["y", "z", "w"]),
-        ("d", vec!["x", "w"]),
-        ("e", vec!["x", "y", "z"]),
-    ] {
-        for i in items.into_iter().chain(["p", "q"]) {
-            bld.add_interaction(u, i, None, t);
-            t += 1;
-        }
-    }
-    let ds = Arc::new(bld.build(&PreprocessOptions::default()).unwrap());
+    let ds = Arc::new(star_cf::data::hand::dataset());
     let split = Split::temporal_leave_one_out(&ds);
     let store = Arc::new(EvidenceStore::build(&ds, &split, EvidenceConfig::default()));
     let res = resources(ds.clone(), &split, store, None);

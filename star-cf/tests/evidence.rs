@@ -8,25 +8,7 @@ use star_cf::prelude::*;
 ///   a: x y z      b: x y      c: y z w      d: x w
 /// Asking user: e with history [x, y] (e's own train: x y, plus a future item z).
 fn data() -> (Dataset, Split) {
-    let mut bld = DatasetBuilder::new("hand");
-    bld.add_item("x", "Ex", Some(1990), ["Drama"]);
-    bld.add_item("y", "Why", Some(1991), ["Drama", "Comedy"]);
-    bld.add_item("z", "Zed", Some(1992), ["Comedy"]);
-    bld.add_item("w", "Double", Some(1993), ["Horror"]);
-    let mut t = 0;
-    for (u, items) in [
-        ("a", vec!["x", "y", "z"]),
-        ("b", vec!["x", "y"]),
-        ("c", vec!["y", "z", "w"]),
-        ("d", vec!["x", "w"]),
-        ("e", vec!["x", "y", "z"]),
-    ] {
-        for i in items.into_iter().chain(["p", "q"]) {
-            bld.add_interaction(u, i, None, t);
-            t += 1;
-        }
-    }
-    let ds = bld.build(&PreprocessOptions::default()).unwrap();
+    let ds = star_cf::data::hand::dataset();
     let split = Split::temporal_leave_one_out(&ds);
     (ds, split)
 }

@@ -9,6 +9,7 @@
 
 mod builder;
 pub mod generic;
+pub mod hand;
 pub mod load;
 pub mod movielens;
 pub mod recbole;
