@@ -2,66 +2,66 @@
 
 use crate::error::{CfError, Result};
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Writes a file by writing `path.tmp-<pid>` first and renaming it over `path`.
+/// Writes a file by writing a temporary file beside it (`path.tmp-<pid>-<random>`, through
+/// `tempfile`) and renaming it over `path` once synced.
 ///
 /// The parent directory is created if needed. On error the temporary file is removed.
 pub fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<std::fs::File>) -> std::io::Result<()>,
 ) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| CfError::io(dir, e))?;
-    }
-    remove_stale_temps(path);
-    let tmp = tmp_path(path);
-    let result = (|| {
-        let f = std::fs::File::create(&tmp)?;
-        let mut w = BufWriter::new(f);
-        write(&mut w)?;
-        w.flush()?;
-        w.get_ref().sync_all()?;
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(CfError::io(path, e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        CfError::io(path, e)
-    })
+    let (file, tmp) = temp_beside(path)
+        .map_err(|e| CfError::io(path, e))?
+        .into_parts();
+    let mut w = BufWriter::new(file);
+    write(&mut w)
+        .and_then(|()| w.flush())
+        .and_then(|()| w.get_ref().sync_all())
+        .map_err(|e| CfError::io(path, e))?;
+    drop(w);
+    tmp.persist(path).map_err(|e| CfError::io(path, e.error))?;
+    Ok(())
 }
 
 /// [`write_atomic`] for writers that take a path (the tokenizers crate, burn's config files):
-/// `write` writes `path.tmp-<pid>`, which is then synced and renamed over `path`; on error the
-/// temporary file is removed. Errors name `path`.
+/// `write` writes the temporary file at the path it is given, which is then synced and renamed
+/// over `path`; on error the temporary file is removed. Errors name `path`.
 pub fn write_atomic_path<E: std::fmt::Display>(
     path: &Path,
     write: impl FnOnce(&Path) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), String> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    remove_stale_temps(path);
-    let tmp = tmp_path(path);
-    let result = write(&tmp)
-        .map_err(|e| e.to_string())
-        .and_then(|()| {
-            std::fs::File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| e.to_string())
-        })
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(format!("{}: {e}", path.display()));
-    }
+    let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let tmp = temp_beside(path).map_err(|e| named(&e))?;
+    write(tmp.path()).map_err(|e| named(&e))?;
+    std::fs::File::open(tmp.path())
+        .and_then(|f| f.sync_all())
+        .map_err(|e| named(&e))?;
+    tmp.persist(path).map_err(|e| named(&e.error))?;
     Ok(())
 }
 
-/// Removes what writes of `path` killed part-way left beside it: `NAME.tmp-<pid>` (ours) and
+/// A new temporary file beside `path` (its directory created if needed), after removing what
+/// killed writes of `path` left there.
+fn temp_beside(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    remove_stale_temps(path);
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let mut builder = tempfile::Builder::new();
+    let prefix = format!("{name}.tmp-{}-", std::process::id());
+    builder.prefix(&prefix);
+    // the mode `File::create` gives (0666 less the umask), not tempfile's owner-only 0600
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    builder.tempfile_in(dir)
+}
+
+/// Removes what writes of `path` killed part-way left beside it: `NAME.tmp-<pid>-<random>` (ours) and
 /// `NAME.<pid>-<n>.tmp` (burn's burnpack writer). A rerun has another pid, so its own write
 /// would not replace them.
 pub fn remove_stale_temps(path: &Path) {
@@ -84,12 +84,6 @@ pub fn remove_stale_temps(path: &Path) {
     }
 }
 
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".tmp-{}", std::process::id()));
-    path.with_file_name(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +100,15 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
         let names: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
         assert_eq!(names.len(), 1);
+        // the same mode as a file created plainly
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let plain = dir.path().join("plain");
+            std::fs::File::create(&plain).unwrap();
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
+            assert_eq!(mode(&p), mode(&plain));
+        }
     }
 
     #[test]

@@ -5,24 +5,10 @@ use star_cf::prelude::*;
 use star_eval::baselines::{EvidenceScorer, ItemKnn, Pop, UserKnn};
 use std::sync::Arc;
 
-/// Train sets (the items p, q are everybody's valid/test items):
-///   a: x y z   b: x y   c: y z w   d: x w   e: x y z
+/// The hand-made world of `star_cf::data::hand` (train sets a: x y z, b: x y, c: y z w, d: x w,
+/// e: x y z; p and q are everybody's valid and test items).
 fn data() -> (Dataset, Arc<EvidenceStore>) {
-    let mut bld = DatasetBuilder::new("hand");
-    let mut t = 0;
-    for (u, items) in [
-        ("a", vec!["x", "y", "z"]),
-        ("b", vec!["x", "y"]),
-        ("c", vec!["y", "z", "w"]),
-        ("d", vec!["x", "w"]),
-        ("e", vec!["x", "y", "z"]),
-    ] {
-        for i in items.into_iter().chain(["p", "q"]) {
-            bld.add_interaction(u, i, None, t);
-            t += 1;
-        }
-    }
-    let ds = bld.build(&PreprocessOptions::default()).unwrap();
+    let ds = star_cf::data::hand::dataset();
     let split = Split::temporal_leave_one_out(&ds);
     let store = Arc::new(EvidenceStore::build(&ds, &split, EvidenceConfig::default()));
     (ds, store)
@@ -67,13 +53,13 @@ fn scores_match_hand_computation() {
     let r = UserKnn::new(store.clone(), 1).rank(&req).unwrap();
     assert_eq!(r.items, [it("w"), it("z")]);
 
-    // The evidence scorer prefers z: higher item-CF and user-CF, and a shared genre is absent
-    // for both (no genres in this dataset).
+    // The evidence scorer prefers z: the maximum of both CF terms (1 + 1), plus the share of its
+    // genre in e's history (x Drama, y Drama|Comedy: Comedy is 1/4); w (Horror) shares none.
     let r = EvidenceScorer::new(store.clone()).rank(&req).unwrap();
     assert_eq!(r.items, [it("z"), it("w")]);
     assert_eq!(
         r.scores.unwrap()[0],
-        2.0,
-        "z has the maximum of both CF terms"
+        2.25,
+        "z: both CF terms at their maximum, and a quarter of e's genres"
     );
 }

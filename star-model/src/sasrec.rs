@@ -16,11 +16,10 @@ use burn::prelude::*;
 use burn::tensor::activation;
 use star_cf::{CatalogueScorer, ItemId, RankError, RankRequest, Ranker, Ranking};
 
-/// Configuration of [`SasRec`].
-#[derive(Config, Debug)]
-pub struct SasRecConfig {
-    /// Number of items (ids `0..num_items`).
-    pub num_items: usize,
+/// The shape of [`SasRec`], whatever the catalogue: what a training configuration nests (the
+/// number of items is known only once the data is loaded; see [`SasRecConfig`]).
+#[derive(Config, Debug, PartialEq)]
+pub struct SasRecArch {
     /// Longest sequence the model reads (older items are dropped).
     #[config(default = 50)]
     pub max_len: usize,
@@ -36,6 +35,15 @@ pub struct SasRecConfig {
     /// Dropout rate.
     #[config(default = 0.2)]
     pub dropout: f64,
+}
+
+/// Configuration of [`SasRec`]: its shape for a catalogue of `num_items` items.
+#[derive(Config, Debug)]
+pub struct SasRecConfig {
+    /// Number of items (ids `0..num_items`).
+    pub num_items: usize,
+    /// The shape.
+    pub arch: SasRecArch,
 }
 
 /// The SASRec model.
@@ -58,8 +66,9 @@ pub struct SasRec {
 impl SasRecConfig {
     /// Initialises the model on `device`.
     pub fn init(&self, device: &Device) -> SasRec {
+        let a = &self.arch;
         let emb = |n| {
-            EmbeddingConfig::new(n, self.dim)
+            EmbeddingConfig::new(n, a.dim)
                 .with_initializer(Initializer::Normal {
                     mean: 0.0,
                     std: 0.02,
@@ -68,14 +77,14 @@ impl SasRecConfig {
         };
         SasRec {
             item_embedding: emb(self.num_items + 1),
-            position_embedding: emb(self.max_len),
-            dropout: DropoutConfig::new(self.dropout).init(),
-            encoder: TransformerEncoderConfig::new(self.dim, self.dim, self.heads, self.blocks)
-                .with_dropout(self.dropout)
+            position_embedding: emb(a.max_len),
+            dropout: DropoutConfig::new(a.dropout).init(),
+            encoder: TransformerEncoderConfig::new(a.dim, a.dim, a.heads, a.blocks)
+                .with_dropout(a.dropout)
                 .with_norm_first(true)
                 .init(device),
-            norm: LayerNormConfig::new(self.dim).init(device),
-            max_len: self.max_len,
+            norm: LayerNormConfig::new(a.dim).init(device),
+            max_len: a.max_len,
         }
     }
 }

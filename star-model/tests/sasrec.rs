@@ -3,7 +3,7 @@
 use burn::module::Module;
 use burn::prelude::*;
 use star_cf::{CatalogueScorer, ItemId, RankRequest, Ranker, UserId};
-use star_model::sasrec::{left_pad, SasRecConfig, SasRecRanker};
+use star_model::sasrec::{left_pad, SasRecArch, SasRecConfig, SasRecRanker};
 
 fn ids(v: &[i64]) -> Tensor<2, Int> {
     Tensor::from_data(TensorData::new(v.to_vec(), [1, v.len()]), &Device::flex())
@@ -15,11 +15,8 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 
 #[test]
 fn changing_a_later_item_never_changes_earlier_outputs() {
-    let model = SasRecConfig::new(30)
-        .with_max_len(8)
-        .with_dim(16)
-        .with_heads(2)
-        .init(&Device::flex());
+    let arch = SasRecArch::new().with_max_len(8).with_dim(16).with_heads(2);
+    let model = SasRecConfig::new(30, arch).init(&Device::flex());
     let a = values(model.forward(ids(&[0, 0, 3, 7, 9, 1, 4, 5])));
     let b = values(model.forward(ids(&[0, 0, 3, 7, 9, 1, 22, 30])));
     let d = 16;
@@ -39,7 +36,7 @@ fn left_padding_and_truncation() {
 
 #[test]
 fn save_load_identical_scores_and_ranker() {
-    let cfg = SasRecConfig::new(40).with_max_len(10).with_dim(16);
+    let cfg = SasRecConfig::new(40, SasRecArch::new().with_max_len(10).with_dim(16));
     let model = cfg.init(&Device::flex());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sasrec.bpk");

@@ -289,13 +289,13 @@ pub fn train_cf(
     ));
 
     let t = Instant::now();
-    let opts = FitOptions {
-        label: cfg.kind.method_name().to_string(),
-        max_epochs: cfg.max_epochs,
-        patience: cfg.patience,
-        learning_rate: cfg.learning_rate,
+    let opts = FitOptions::new(
+        cfg.kind.method_name(),
+        cfg.max_epochs,
+        cfg.patience,
+        cfg.learning_rate,
         start_epoch,
-    };
+    );
     let l2 = cfg.l2;
     // parameters must be created on an autodiff device to be tracked
     match init_encoder(cfg, graph, &device.clone().autodiff()) {
@@ -305,6 +305,7 @@ pub fn train_cf(
             train_loader,
             valid_loader,
             &opts,
+            |t| t,
         )?,
         Encoder::LightGcn(encoder) => fit(
             CfLearner {
@@ -315,6 +316,7 @@ pub fn train_cf(
             train_loader,
             valid_loader,
             &opts,
+            |t| t,
         )?,
     }
     let train_seconds = t.elapsed().as_secs_f64();

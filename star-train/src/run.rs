@@ -235,61 +235,67 @@ impl EarlyStoppingStrategy for LoggedEarlyStopping {
     }
 }
 
-/// How long and how fast to train.
-#[derive(Clone, Debug)]
+/// How long and how fast to train, and on which validation metric.
+#[derive(Clone)]
 pub struct FitOptions {
     /// Label of the progress lines (the method name).
     pub label: String,
     /// Epoch limit.
     pub max_epochs: usize,
-    /// Early-stopping patience (epochs without a better validation NDCG@10).
+    /// Early-stopping patience (epochs without a better value of `select`).
     pub patience: usize,
     /// Adam learning rate.
     pub learning_rate: f64,
     /// Epochs already done (resume after this many).
     pub start_epoch: usize,
+    /// The validation ranking metric that drives early stopping and checkpoint selection.
+    pub select: RankingMetric,
+    /// Validation ranking metrics logged besides `select`.
+    pub report: Vec<RankingMetric>,
 }
 
-/// Runs burn-train's `Learner` on `model`: Adam, train loss; validation loss, HR@10 and NDCG@10;
-/// early stopping and checkpoint selection on NDCG@10 (the last two checkpoints are kept too).
-/// Progress is one plain-text line per epoch and split (also in CI logs); set `STAR_TUI=1` for
-/// burn's terminal dashboard instead.
+impl FitOptions {
+    /// Options for a run labelled `label`, selecting on validation NDCG@10 with HR@10 logged
+    /// besides (the CF encoders and SASRec); see [`FitOptions::on_avg_hr`].
+    pub fn new(
+        label: impl Into<String>,
+        max_epochs: usize,
+        patience: usize,
+        learning_rate: f64,
+        start_epoch: usize,
+    ) -> Self {
+        FitOptions {
+            label: label.into(),
+            max_epochs,
+            patience,
+            learning_rate,
+            start_epoch,
+            select: RankingMetric::ndcg(10),
+            report: vec![RankingMetric::hr(10)],
+        }
+    }
+
+    /// Selects on validation avg-HR and logs HR@1 besides, as distillation does.
+    pub fn on_avg_hr(self) -> Self {
+        FitOptions {
+            select: RankingMetric::avg_hr(),
+            report: vec![RankingMetric::hr(1)],
+            ..self
+        }
+    }
+}
+
+/// Runs burn-train's `Learner` on `model`: Adam, train loss; validation loss and the ranking
+/// metrics of `opts`; early stopping and checkpoint selection on `opts.select` (the last two
+/// checkpoints are kept too). `extra` may register more (training) metrics. Progress is one
+/// plain-text line per epoch and split (also in CI logs); set `STAR_TUI=1` for burn's terminal
+/// dashboard instead.
 pub fn fit<M>(
     model: M,
     dir: &Path,
     train: Arc<dyn DataLoader<<M as TrainStep>::Input>>,
     valid: Arc<dyn DataLoader<<M as InferenceStep>::Input>>,
     opts: &FitOptions,
-) -> Result<(), TrainError>
-where
-    M: LearnerModel + 'static,
-    <M as TrainStep>::Output: Adaptor<LossInput>,
-    <M as InferenceStep>::Output: Adaptor<LossInput> + Adaptor<RankingInput>,
-{
-    fit_with(
-        model,
-        dir,
-        train,
-        valid,
-        opts,
-        RankingMetric::ndcg(10),
-        vec![RankingMetric::hr(10)],
-        |t| t,
-    )
-}
-
-/// [`fit`] with a choice of metrics: `select` (a validation ranking metric) drives early
-/// stopping and checkpoint selection, `valid_metrics` are logged besides it, and `extra` may
-/// register more (training) metrics.
-#[allow(clippy::too_many_arguments)]
-pub fn fit_with<M>(
-    model: M,
-    dir: &Path,
-    train: Arc<dyn DataLoader<<M as TrainStep>::Input>>,
-    valid: Arc<dyn DataLoader<<M as InferenceStep>::Input>>,
-    opts: &FitOptions,
-    select: RankingMetric,
-    valid_metrics: Vec<RankingMetric>,
     extra: impl FnOnce(SupervisedTraining<M>) -> SupervisedTraining<M>,
 ) -> Result<(), TrainError>
 where
@@ -307,7 +313,7 @@ where
         );
         return Ok(());
     }
-    let ndcg = select;
+    let ndcg = opts.select.clone();
     let strategy = ComposedCheckpointingStrategy::builder()
         .add(KeepLastNCheckpoints::new(2))
         .add(MetricCheckpointingStrategy::new(
@@ -324,7 +330,7 @@ where
     let mut training = SupervisedTraining::new(dir, train, valid)
         .metric_train_numeric(LossMetric::new())
         .metric_valid_numeric(LossMetric::new());
-    for m in valid_metrics {
+    for m in opts.report.iter().cloned() {
         training = training.metric_valid_numeric(m);
     }
     let mut training = extra(training)

@@ -19,29 +19,19 @@ use star_cf::candidates::CandidateSet;
 use star_cf::graph::CfGraph;
 use star_cf::split::{Split, SplitKind};
 use star_cf::{NegativeSampler, UserId};
+/// The model shape a [`SasRecTrainConfig`] nests.
+pub use star_model::sasrec::SasRecArch;
 use star_model::sasrec::{left_pad, SasRec, SasRecConfig};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Hyper-parameters of SASRec training.
+/// Hyper-parameters of SASRec training, nesting the model's shape.
 #[derive(Config, Debug, PartialEq)]
 pub struct SasRecTrainConfig {
-    /// Longest sequence.
-    #[config(default = 50)]
-    pub max_len: usize,
-    /// Hidden size.
-    #[config(default = 64)]
-    pub dim: usize,
-    /// Self-attention blocks.
-    #[config(default = 2)]
-    pub blocks: usize,
-    /// Attention heads.
-    #[config(default = 1)]
-    pub heads: usize,
-    /// Dropout.
-    #[config(default = 0.2)]
-    pub dropout: f64,
+    /// The model's shape (the number of items comes from the data).
+    #[config(default = "SasRecArch::new()")]
+    pub model: SasRecArch,
     /// Maximum epochs.
     #[config(default = 200)]
     pub max_epochs: usize,
@@ -62,12 +52,7 @@ pub struct SasRecTrainConfig {
 impl SasRecTrainConfig {
     /// The model configuration for `num_items` items.
     pub fn model(&self, num_items: usize) -> SasRecConfig {
-        SasRecConfig::new(num_items)
-            .with_max_len(self.max_len)
-            .with_dim(self.dim)
-            .with_blocks(self.blocks)
-            .with_heads(self.heads)
-            .with_dropout(self.dropout)
+        SasRecConfig::new(num_items, self.model.clone())
     }
 }
 
@@ -240,13 +225,13 @@ pub fn train_sasrec(
         .cases
         .iter()
         .map(|c| ValidCase {
-            sequence: left_pad(&split.history(c.user, SplitKind::Valid), cfg.max_len),
+            sequence: left_pad(&split.history(c.user, SplitKind::Valid), cfg.model.max_len),
             candidates: c.candidates.iter().map(|i| i.0 as i64 + 1).collect(),
             positive: c.positive_index,
         })
         .collect();
     let n_train = split.users.iter().filter(|u| u.train.len() >= 2).count();
-    let (seed, max_len) = (cfg.seed, cfg.max_len);
+    let (seed, max_len) = (cfg.seed, cfg.model.max_len);
     let (g, s) = (graph.clone(), split_arc.clone());
     let seeded = device.clone();
     let train_loader: Arc<dyn DataLoader<SeqBatch>> = Arc::new(
@@ -279,14 +264,14 @@ pub fn train_sasrec(
     let model = SasRecLearner {
         model: cfg.model(num_items).init(&ad),
     };
-    let opts = FitOptions {
-        label: "SASRec".into(),
-        max_epochs: cfg.max_epochs,
-        patience: cfg.patience,
-        learning_rate: cfg.learning_rate,
+    let opts = FitOptions::new(
+        "SASRec",
+        cfg.max_epochs,
+        cfg.patience,
+        cfg.learning_rate,
         start_epoch,
-    };
-    fit(model, dir, train_loader, valid_loader, &opts)?;
+    );
+    fit(model, dir, train_loader, valid_loader, &opts, |t| t)?;
     let train_seconds = t.elapsed().as_secs_f64();
 
     select_best(

@@ -4,7 +4,7 @@
 use burn::prelude::*;
 use star_cf::data::synthetic::{generate, SyntheticConfig};
 use star_cf::prelude::*;
-use star_train::sasrec::{train_sasrec, SasRecTrainConfig};
+use star_train::sasrec::{train_sasrec, SasRecArch, SasRecTrainConfig};
 
 fn data() -> (Split, CandidateSet) {
     let ds = generate(&SyntheticConfig {
@@ -29,8 +29,7 @@ fn sasrec_learns_and_resumes_exactly() {
     let (split, valid) = data();
     let device = Device::flex();
     let cfg = SasRecTrainConfig::new()
-        .with_max_len(20)
-        .with_dim(32)
+        .with_model(SasRecArch::new().with_max_len(20).with_dim(32))
         .with_max_epochs(12)
         .with_batch_size(32)
         .with_learning_rate(5e-3);

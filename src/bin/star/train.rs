@@ -8,7 +8,7 @@ use star::pipeline::baselines::{train_cf_model, train_sasrec_model};
 use star::pipeline::data::open_run_dir;
 use star::pipeline::Compute;
 use star::train::cf::{CfModelKind, CfTrainConfig};
-use star::train::sasrec::SasRecTrainConfig;
+use star::train::sasrec::{SasRecArch, SasRecTrainConfig};
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -138,10 +138,13 @@ impl SasRecArgs {
     fn config(&self) -> SasRecTrainConfig {
         SasRecTrainConfig::new()
             .with_max_epochs(self.epochs)
-            .with_max_len(self.max_len)
-            .with_dim(self.dim)
-            .with_blocks(self.blocks)
-            .with_dropout(self.dropout)
+            .with_model(
+                SasRecArch::new()
+                    .with_max_len(self.max_len)
+                    .with_dim(self.dim)
+                    .with_blocks(self.blocks)
+                    .with_dropout(self.dropout),
+            )
             .with_learning_rate(self.lr)
             .with_batch_size(self.batch_size)
             .with_patience(self.patience)

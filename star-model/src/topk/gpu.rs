@@ -198,14 +198,14 @@ impl ScoreTopK for burn_cubecl::CubeBackend {
         // pass 1: chunks of about WORK_PER_THREAD / d items (at least k)
         let span = (WORK_PER_THREAD / d.max(1)).max(k).min(n);
         let mut chunks = n.div_ceil(span);
-        let mut part_s =
-            empty_device_dtype(client.clone(), device.clone(), [b, chunks, k].into(), fd);
-        let mut part_i = empty_device_dtype(
-            client.clone(),
-            device.clone(),
-            [b, chunks, k].into(),
-            DType::U32,
-        );
+        // `[b, parts, k]` score and u32 index buffers
+        let buffers = |parts: usize| {
+            let alloc = |dtype| {
+                empty_device_dtype(client.clone(), device.clone(), [b, parts, k].into(), dtype)
+            };
+            (alloc(fd), alloc(DType::U32))
+        };
+        let (mut part_s, mut part_i) = buffers(chunks);
         partial_topk::launch(
             &client,
             grid(b * chunks),
@@ -218,19 +218,11 @@ impl ScoreTopK for burn_cubecl::CubeBackend {
             d,
             dtype_to_storage_type(fd),
         );
-        // merge passes: MERGE_GROUP buffers into one, until one is left; the last pass writes
-        // the index dtype the caller wants
+        // merge passes: MERGE_GROUP buffers into one, until one is left; the indices are cast to
+        // the dtype the caller wants at the end
         loop {
             let groups = chunks.div_ceil(MERGE_GROUP);
-            let out_dtype = DType::U32;
-            let out_s =
-                empty_device_dtype(client.clone(), device.clone(), [b, groups, k].into(), fd);
-            let out_i = empty_device_dtype(
-                client.clone(),
-                device.clone(),
-                [b, groups, k].into(),
-                out_dtype,
-            );
+            let (out_s, out_i) = buffers(groups);
             merge_topk::launch(
                 &client,
                 grid(b * groups),

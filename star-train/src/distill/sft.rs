@@ -8,7 +8,7 @@ use super::loss::{distill_loss, LossWeights};
 use crate::loader::EpochLoader;
 use crate::metrics::{host_f32, NumericMetric, NumericSource, RankingMetric, RankingOutput};
 use crate::outcome::{select_best, TrainOutcome};
-use crate::run::{fit_with, prepare_run_dir, FitOptions, TrainError};
+use crate::run::{fit, prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::prelude::*;
@@ -284,25 +284,20 @@ pub fn train_sft(
         net: student.net().clone().fork(&ad).train(),
         weights: cfg.weights.clone(),
     };
-    fit_on_avg_hr(
-        learner,
-        dir,
-        train_loader,
-        valid_loader,
-        FitOptions {
-            label: "SFT".into(),
-            max_epochs: cfg.max_epochs,
-            patience: cfg.patience,
-            learning_rate: cfg.learning_rate,
-            start_epoch,
-        },
-        |mut t| {
-            for term in TERMS {
-                t = t.metric_train_numeric(TermLossMetric::new(term));
-            }
-            t
-        },
-    )?;
+    let opts = FitOptions::new(
+        "SFT",
+        cfg.max_epochs,
+        cfg.patience,
+        cfg.learning_rate,
+        start_epoch,
+    )
+    .on_avg_hr();
+    fit(learner, dir, train_loader, valid_loader, &opts, |mut t| {
+        for term in TERMS {
+            t = t.metric_train_numeric(TermLossMetric::new(term));
+        }
+        t
+    })?;
     let train_seconds = t.elapsed().as_secs_f64();
 
     let outcome = select_best(
@@ -320,34 +315,6 @@ pub fn train_sft(
         |net| avg_hr(net, &vitems, pad, device),
     )?;
     Ok(outcome.map_model(|net| student.clone().with_net(net)))
-}
-
-/// [`fit_with`] as distillation uses it: validation HR@1 and avg-HR, early stopping and
-/// checkpoint selection on avg-HR; `extra` adds training metrics.
-pub(crate) fn fit_on_avg_hr<M>(
-    learner: M,
-    dir: &Path,
-    train: Arc<dyn DataLoader<<M as TrainStep>::Input>>,
-    valid: Arc<dyn DataLoader<DistillBatch>>,
-    opts: FitOptions,
-    extra: impl FnOnce(burn::train::SupervisedTraining<M>) -> burn::train::SupervisedTraining<M>,
-) -> Result<(), TrainError>
-where
-    M: burn::train::LearnerModel
-        + InferenceStep<Input = DistillBatch, Output = RankingOutput>
-        + 'static,
-    <M as TrainStep>::Output: burn::train::metric::Adaptor<LossInput>,
-{
-    fit_with(
-        learner,
-        dir,
-        train,
-        valid,
-        &opts,
-        RankingMetric::avg_hr(),
-        vec![RankingMetric::hr(1)],
-        extra,
-    )
 }
 
 /// Fast-mode avg-HR (fraction) of a network on items (their candidate scores at

@@ -4,12 +4,10 @@
 use super::config::GrpoConfig;
 use super::learner::{GrpoBatch, GrpoContext, GrpoLearner, GrpoPrompt};
 use crate::distill::data::{item_from_tokens, DistillBatch, DistillItem, DistillSample};
-use crate::distill::sft::{
-    avg_hr, batch_count, batch_loader, epoch_batches, fit_on_avg_hr, TermLossMetric,
-};
+use crate::distill::sft::{avg_hr, batch_count, batch_loader, epoch_batches, TermLossMetric};
 use crate::loader::EpochLoader;
 use crate::outcome::{select_best, TrainOutcome};
-use crate::run::{prepare_run_dir, FitOptions, TrainError};
+use crate::run::{fit, prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
 use burn::prelude::*;
@@ -116,25 +114,21 @@ pub fn train_grpo(
         net: model.net().clone().fork(&ad).train(),
         ctx: ctx.clone(),
     };
-    fit_on_avg_hr(
-        learner,
-        dir,
-        train_loader,
-        valid_loader,
-        FitOptions {
-            label: if cfg.explain { "GRPO-explain" } else { "GRPO" }.into(),
-            max_epochs: cfg.max_epochs,
-            patience: cfg.patience,
-            learning_rate: cfg.learning_rate,
-            start_epoch,
-        },
-        |t| {
-            use star_cf::metric_names::{FORMAT, KL, REWARD};
-            t.metric_train_numeric(TermLossMetric::named(REWARD, REWARD, true))
-                .metric_train_numeric(TermLossMetric::named(FORMAT, FORMAT, true))
-                .metric_train_numeric(TermLossMetric::named(KL, KL, false))
-        },
-    )?;
+    let label = if cfg.explain { "GRPO-explain" } else { "GRPO" };
+    let opts = FitOptions::new(
+        label,
+        cfg.max_epochs,
+        cfg.patience,
+        cfg.learning_rate,
+        start_epoch,
+    )
+    .on_avg_hr();
+    fit(learner, dir, train_loader, valid_loader, &opts, |t| {
+        use star_cf::metric_names::{FORMAT, KL, REWARD};
+        t.metric_train_numeric(TermLossMetric::named(REWARD, REWARD, true))
+            .metric_train_numeric(TermLossMetric::named(FORMAT, FORMAT, true))
+            .metric_train_numeric(TermLossMetric::named(KL, KL, false))
+    })?;
     let train_seconds = t.elapsed().as_secs_f64();
     let mut outcome = select_best(
         dir,
