@@ -16,6 +16,12 @@
 use clap::Parser;
 use star::pipeline::run::{run, RunConfig};
 
+/// mimalloc keeps freed memory for reuse: with the system allocator, every large tensor of a
+/// training step was a fresh `mmap` and millions of page faults (BENCHMARKS.md, training steps).
+/// Library users choose their own allocator; the `star` library sets none.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "Run the STAR pipeline on MovieLens (or your own data)")]
 struct Args {

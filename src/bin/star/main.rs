@@ -14,6 +14,12 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc keeps freed memory for reuse: with the system allocator, every large tensor of a
+/// training step was a fresh `mmap` and millions of page faults (BENCHMARKS.md, training steps).
+/// Library users choose their own allocator; the `star` library sets none.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "star",

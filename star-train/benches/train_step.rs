@@ -1,0 +1,257 @@
+//! Training-step throughput on the CPU, for the side-by-side table against PyTorch and RecBole in
+//! BENCHMARKS.md: `cargo bench -p star-train --bench train_step` (the same shapes in PyTorch:
+//! `scripts/peers/train_step_torch.py`).
+//!
+//! Each part times whole optimiser steps (forward, loss, backward, optimiser update, reading the
+//! loss back) after a warm-up, and prints the median over `STAR_BENCH_STEPS` steps (default 20):
+//! - `student-lm`: the student decoder (`DecoderConfig::student`: width 96, 2 blocks, 4/2 heads,
+//!   SwiGLU 288, tied embeddings) as a causal LM over a vocabulary of 4000, batches of 16 × 80
+//!   tokens, cross-entropy at every position, AdamW (lr 1e-3, weight decay 0.01) — the same
+//!   step as PyTorch's `LlamaForCausalLM` in the script;
+//! - `sasrec`: SASRec's own training step (`SasRecLearner`, defaults: max_len 50, dim 64,
+//!   2 blocks, 1 head) on 128 sequences of a 1682-item catalogue, Adam;
+//! - `lightgcn`: LightGCN's BPR step (`CfLearner`, dim 64, 3 layers, the full-graph
+//!   propagation) with 8192 triples on a synthetic graph of MovieLens-100K's shape (943 users,
+//!   1682 items, 101 928 train edges), Adam.
+//!
+//! The epoch estimates multiply the median step by the steps of one epoch on MovieLens-100K
+//! (SASRec: 943 sequences / 128 = 8 steps; LightGCN: edges / 8192).
+
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use burn::train::TrainStep;
+use star_cf::data::synthetic::{generate, SyntheticConfig};
+use star_cf::graph::CfGraph;
+use star_cf::split::Split;
+use star_model::cf::{Adjacency, BprBatch, LightGcnConfig};
+use star_model::student::{CausalLm, DecoderConfig};
+use star_train::cf::CfLearner;
+use star_train::sasrec::{SasRecLearner, SasRecTrainConfig, SeqBatch};
+use std::time::Instant;
+
+/// As the `star` binary and the example do (see `src/bin/star/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Median seconds of `steps` calls of `step`, after three warm-up calls.
+fn median_secs(steps: usize, mut step: impl FnMut()) -> f64 {
+    for _ in 0..3 {
+        step();
+    }
+    let mut t: Vec<f64> = (0..steps)
+        .map(|_| {
+            let s = Instant::now();
+            step();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+fn ints<const D: usize>(
+    shape: [usize; D],
+    hi: usize,
+    seed: &mut u64,
+    device: &Device,
+) -> Tensor<D, Int> {
+    let n: usize = shape.iter().product();
+    let v: Vec<i64> = (0..n)
+        .map(|_| {
+            *seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((*seed >> 33) % hi as u64) as i64
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(v, shape), device)
+}
+
+/// One optimiser step of `model` on `loss(model)`; returns the updated model.
+fn optimise<M: burn::module::Module>(
+    model: M,
+    optim: &mut ModuleOptimizer,
+    lr: f64,
+    loss: impl Fn(&M) -> Tensor<1>,
+) -> M {
+    let l = loss(&model);
+    let grads = GradientsParams::from_grads(l.backward(), &model);
+    let _: f32 = l.into_scalar();
+    optim.step(lr, model, grads)
+}
+
+fn student_lm(steps: usize, device: &Device) {
+    let (b, t, vocab) = (16, 80, 4000);
+    let cfg = DecoderConfig::student(vocab);
+    let mut model: Option<CausalLm> = Some(cfg.init_lm(device).train());
+    let mut optim = AdamWConfig::new().with_weight_decay(0.01).init();
+    let mut seed = 1;
+    let tokens = ints([b, t + 1], vocab, &mut seed, device);
+    let input = tokens.clone().slice([0..b, 0..t]);
+    let target = tokens.slice([0..b, 1..t + 1]).reshape([b, t, 1]);
+    let s = median_secs(steps, || {
+        let m = model.take().unwrap();
+        model = Some(optimise(m, &mut optim, 1e-3, |m| {
+            let logits = m.forward(input.clone(), None, None);
+            log_softmax(logits, 2)
+                .gather(2, target.clone())
+                .mean()
+                .neg()
+                .reshape([1])
+        }));
+    });
+    let tokens = (b * t) as f64;
+    println!(
+        "student-lm   16 x 80 tokens, vocab {vocab}: {:7.1} ms/step  {:8.0} tokens/s",
+        s * 1e3,
+        tokens / s
+    );
+}
+
+/// `student-lm` with the batch split in two halves whose forward and backward passes run on two
+/// threads, each on its own fork of the model (separate autodiff graphs), gradients summed.
+fn student_lm_split(steps: usize, device: &Device) {
+    use burn::optim::GradientsAccumulator;
+    let (b, t, vocab) = (16, 80, 4000);
+    let cfg = DecoderConfig::student(vocab);
+    let mut model: Option<CausalLm> = Some(cfg.init_lm(device).train());
+    let mut optim = AdamWConfig::new().with_weight_decay(0.01).init();
+    let mut seed = 1;
+    let tokens = ints([b, t + 1], vocab, &mut seed, device);
+    let halves: Vec<(Tensor<2, Int>, Tensor<3, Int>)> = (0..2)
+        .map(|h| {
+            let rows = h * b / 2..(h + 1) * b / 2;
+            let tok = tokens.clone().slice([rows, 0..t + 1]);
+            (
+                tok.clone().slice([0..b / 2, 0..t]),
+                tok.slice([0..b / 2, 1..t + 1]).reshape([b / 2, t, 1]),
+            )
+        })
+        .collect();
+    let s = median_secs(steps, || {
+        let m = model.take().unwrap();
+        let grads: Vec<GradientsParams> = std::thread::scope(|sc| {
+            let handles: Vec<_> = halves
+                .iter()
+                .map(|(input, target)| {
+                    let fork = m.clone().fork(device);
+                    sc.spawn(move || {
+                        let l = log_softmax(fork.forward(input.clone(), None, None), 2)
+                            .gather(2, target.clone())
+                            .mean()
+                            .neg()
+                            .div_scalar(2.0)
+                            .reshape([1]);
+                        let g = GradientsParams::from_grads(l.backward(), &fork);
+                        let _: f32 = l.into_scalar();
+                        g
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut acc = GradientsAccumulator::new();
+        for g in grads {
+            acc.accumulate(&m, g);
+        }
+        model = Some(optim.step(1e-3, m, acc.grads()));
+    });
+    println!(
+        "student-lm2  16 x 80 tokens, 2 threads:    {:7.1} ms/step  {:8.0} tokens/s",
+        s * 1e3,
+        (b * t) as f64 / s
+    );
+}
+
+fn sasrec(steps: usize, device: &Device) {
+    let (b, l, items) = (128, 50, 1682);
+    let cfg = SasRecTrainConfig::new();
+    let mut learner = Some(SasRecLearner {
+        model: cfg.model(items).init(device),
+    });
+    let mut optim = AdamConfig::new().init();
+    let mut seed = 2;
+    let batch = SeqBatch {
+        input: ints([b, l], items + 1, &mut seed, device),
+        positives: ints([b, l], items + 1, &mut seed, device),
+        negatives: ints([b, l], items + 1, &mut seed, device),
+    };
+    let s = median_secs(steps, || {
+        let m = learner.take().unwrap();
+        let out = TrainStep::step(&m, batch.clone());
+        let _: f32 = out.item.loss.into_scalar();
+        learner = Some(optim.step(1e-3, m, out.grads));
+    });
+    println!(
+        "sasrec       128 x 50, {items} items:        {:7.1} ms/step  {:8.2} s/epoch (8 steps)",
+        s * 1e3,
+        s * 8.0
+    );
+}
+
+fn lightgcn(steps: usize, device: &Device) {
+    let ds = generate(&SyntheticConfig {
+        users: 943,
+        items: 1682,
+        min_len: 20,
+        max_len: 200,
+        seed: 7,
+        ..Default::default()
+    })
+    .expect("synthetic data");
+    let graph = CfGraph::from_split(&Split::temporal_leave_one_out(&ds));
+    let (nu, ni, e) = (graph.num_users(), graph.num_items(), graph.num_edges());
+    let encoder = LightGcnConfig::new(nu, ni)
+        .with_dim(64)
+        .with_layers(3)
+        .init(Adjacency::from_graph(&graph, device), device);
+    let mut learner = Some(CfLearner { encoder, l2: 1e-4 });
+    let mut optim = AdamConfig::new().init();
+    let mut seed = 3;
+    let n = 8192;
+    let batch = BprBatch {
+        users: ints([n], nu, &mut seed, device),
+        positives: ints([n], ni, &mut seed, device),
+        negatives: ints([n], ni, &mut seed, device),
+    };
+    let s = median_secs(steps, || {
+        let m = learner.take().unwrap();
+        let out = TrainStep::step(&m, batch.clone());
+        let _: f32 = out.item.loss.into_scalar();
+        learner = Some(optim.step(5e-3, m, out.grads));
+    });
+    let per_epoch = e.div_ceil(n);
+    println!(
+        "lightgcn     8192 triples, {e} edges:  {:7.1} ms/step  {:8.2} s/epoch ({per_epoch} steps)",
+        s * 1e3,
+        s * per_epoch as f64
+    );
+}
+
+fn main() {
+    let steps = env("STAR_BENCH_STEPS", 20);
+    let device = Device::flex().autodiff();
+    device.seed(42);
+    let only = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    let want = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
+    if want("student-lm") {
+        student_lm(steps, &device);
+    }
+    if want("student-lm2") {
+        student_lm_split(steps, &device);
+    }
+    if want("sasrec") {
+        sasrec(steps, &device);
+    }
+    if want("lightgcn") {
+        lightgcn(steps, &device);
+    }
+}
