@@ -239,6 +239,36 @@ fn masked_tokens_contribute_nothing() {
         }
     }
     assert!(changed > 100, "the batch needs unlearned positions");
+    // the loss projects exactly the covered positions onto the vocabulary
+    let rows: Vec<i64> = batch
+        .learned_positions
+        .as_ref()
+        .expect("learned positions")
+        .to_data()
+        .convert::<i64>()
+        .try_to_vec()
+        .unwrap();
+    let want: Vec<i64> = (0..b * t)
+        .filter(|&i| covered[i] > 0.0)
+        .map(|i| i as i64)
+        .collect();
+    assert_eq!(rows, want);
+    // and gives what projecting every position gives
+    let hidden = m.net().hidden(&batch.inputs);
+    let nll = burn::tensor::activation::log_softmax(m.net().logits(hidden), 2)
+        .gather(2, batch.targets.clone().reshape([b, t, 1]))
+        .reshape([b, t])
+        .neg();
+    let out = distill_loss(m.net(), &batch, &LossWeights::new());
+    for ((s, mask, n), (s2, term)) in batch.masks.iter().zip(&out.segments) {
+        assert_eq!(s, s2);
+        let full: f32 = (nll.clone() * mask.clone())
+            .sum()
+            .div_scalar((*n).max(1) as f64)
+            .into_scalar();
+        let got: f32 = term.clone().into_scalar();
+        assert!((full - got).abs() <= 1e-5 * full.abs().max(1.0), "{s:?}: {full} vs {got}");
+    }
     let mut other = batch.clone();
     other.targets = Tensor::from_data(TensorData::new(free, [b, t]), &dev);
     let same: f32 = distill_loss(m.net(), &other, &LossWeights::new())

@@ -339,6 +339,9 @@ pub struct DistillBatch {
     /// For each segment of [`Segment::LEARNED`]: 1 where the predicted token belongs to it
     /// `[B, T]`, and the number of such positions.
     pub masks: Vec<(Segment, Tensor<2>, usize)>,
+    /// The positions some segment mask covers, as flat indices into `B·T` in order `[N]`
+    /// (`None` when there are none): the loss projects only these onto the vocabulary.
+    pub learned_positions: Option<Tensor<1, Int>>,
     /// Index of the true item among each row's candidates `[B]`.
     pub positive: Tensor<1, Int>,
 }
@@ -375,6 +378,7 @@ pub fn collate(items: &[DistillItem], pad_id: u32, device: &Device) -> DistillBa
     let learned = Segment::LEARNED;
     let mut masks = vec![vec![0.0f32; b * t]; learned.len()];
     let mut counts = vec![0usize; learned.len()];
+    let mut positions = Vec::new();
     for (i, it) in items.iter().enumerate() {
         let (n, p) = (it.len(), it.prompt.tokens.len());
         let off = t - n;
@@ -392,6 +396,7 @@ pub fn collate(items: &[DistillItem], pad_id: u32, device: &Device) -> DistillBa
                 if let Some(s) = learned.iter().position(|&l| l == seg) {
                     masks[s][i * t + off + q] = 1.0;
                     counts[s] += 1;
+                    positions.push((i * t + off + q) as i64);
                 }
             }
         }
@@ -405,6 +410,10 @@ pub fn collate(items: &[DistillItem], pad_id: u32, device: &Device) -> DistillBa
             .zip(counts)
             .map(|((&s, m), c)| (s, Tensor::from_data(TensorData::new(m, [b, t]), device), c))
             .collect(),
+        learned_positions: (!positions.is_empty()).then(|| {
+            let n = positions.len();
+            Tensor::from_data(TensorData::new(positions, [n]), device)
+        }),
         positive: Tensor::from_data(
             TensorData::new(
                 items

@@ -64,7 +64,8 @@ pub struct DistillLoss {
 }
 
 /// Computes the trajectory-aligned loss of a batch. Vocabulary logits are only computed when
-/// some learned segment is present with a non-zero weight.
+/// some learned segment is present with a non-zero weight, and then only at the positions a
+/// segment mask covers ([`DistillBatch::learned_positions`]).
 pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> DistillLoss {
     let hidden = net.hidden(&batch.inputs);
     let scores = net.candidate_scores(hidden.clone(), &batch.inputs);
@@ -80,18 +81,23 @@ pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> Dis
         .iter()
         .any(|(s, _, n)| *n > 0 && w.of(*s) != 0.0);
     let mut segments = Vec::with_capacity(batch.masks.len());
-    if needs_lm {
-        let logits = net.logits(hidden);
-        let [bb, t, _] = logits.dims();
-        let nll = log_softmax(logits, 2)
-            .gather(2, batch.targets.clone().reshape([bb, t, 1]))
-            .reshape([bb, t])
+    if let Some(rows) = batch.learned_positions.as_ref().filter(|_| needs_lm) {
+        // the vocabulary projection only where a segment is learned: a fast-mode sample
+        // learns one or two tokens out of its 70-odd
+        let [bb, t, d] = hidden.dims();
+        let n_rows = rows.dims()[0];
+        let flat = |x: Tensor<2>| x.reshape([bb * t]).select(0, rows.clone());
+        let h = hidden.reshape([bb * t, d]).select(0, rows.clone());
+        let targets = batch.targets.clone().reshape([bb * t]).select(0, rows.clone());
+        let nll = log_softmax(net.logits(h.reshape([1, n_rows, d])), 2)
+            .gather(2, targets.reshape([1, n_rows, 1]))
+            .reshape([n_rows])
             .neg();
         for (s, mask, n) in &batch.masks {
             let term = if *n == 0 {
                 Tensor::zeros([1], &device)
             } else {
-                (nll.clone() * mask.clone()).sum().div_scalar(*n as f64)
+                (nll.clone() * flat(mask.clone())).sum().div_scalar(*n as f64)
             };
             if *n > 0 && w.of(*s) != 0.0 {
                 total = total + term.clone().mul_scalar(w.of(*s));
