@@ -14,8 +14,8 @@ use star_cf::split::{Split, SplitKind};
 use star_model::model::{ModelConfig, StarConfig, StarModel};
 use star_model::student::{DecoderConfig, StarTokenizer};
 use star_train::distill::{
-    collate, distill_loss, sample_from_episode, student_trajectory, tokenize, DistillItem,
-    LossWeights, Segment, TrajectoryView,
+    collate, collate_parts, distill_loss, sample_from_episode, student_trajectory, tokenize,
+    DistillItem, LossWeights, Segment, TrajectoryView,
 };
 use std::sync::Arc;
 
@@ -201,6 +201,57 @@ fn corpus(w: &World) -> Vec<String> {
 }
 
 #[test]
+fn a_batch_split_into_parts_has_the_loss_and_gradients_of_the_whole() {
+    use burn::train::TrainStep;
+    let w = world();
+    let dev = Device::flex().autodiff();
+    let m = model(&w, &corpus(&w), &dev);
+    let its = items(&w, &m);
+    let learner = star_train::distill::SftLearner {
+        net: m.net().clone(),
+        weights: LossWeights::new(),
+    };
+    let whole = TrainStep::step(&learner, vec![collate(&its, 0, &dev)]);
+    let parts = collate_parts(&its, 3, 0, &dev);
+    assert_eq!(parts.len(), 3);
+    // item i goes to part i % 3
+    assert_eq!(
+        parts
+            .iter()
+            .map(|p| p.positive.dims()[0])
+            .collect::<Vec<_>>(),
+        [2, 1, 1]
+    );
+    let split = TrainStep::step(&learner, parts);
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * a.abs().max(1.0);
+    let (a, b): (f32, f32) = (
+        whole.item.loss.clone().into_scalar(),
+        split.item.loss.clone().into_scalar(),
+    );
+    assert!(close(a, b), "loss {a} vs {b}");
+    for ((name, x), (_, y)) in whole.item.terms.iter().zip(&split.item.terms) {
+        let (x, y): (f32, f32) = (x.clone().into_scalar(), y.clone().into_scalar());
+        assert!(close(x, y), "{name}: {x} vs {y}");
+    }
+    // the gradient of the token embedding (every part touches it)
+    let id = learner.net.model.embed_tokens.weight.id;
+    let host = |g: &burn::optim::GradientsParams| -> Vec<f32> {
+        g.get::<2>(id)
+            .unwrap()
+            .to_data()
+            .convert::<f32>()
+            .try_to_vec()
+            .unwrap()
+    };
+    let (gw, gs) = (host(&whole.grads), host(&split.grads));
+    let scale = gw.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0);
+    for (x, y) in gw.iter().zip(&gs) {
+        assert!((x - y).abs() <= 1e-4 * scale, "{x} vs {y}");
+    }
+}
+
+#[test]
 fn masked_tokens_contribute_nothing() {
     let w = world();
     let dev = Device::flex();
@@ -267,7 +318,10 @@ fn masked_tokens_contribute_nothing() {
             .div_scalar((*n).max(1) as f64)
             .into_scalar();
         let got: f32 = term.clone().into_scalar();
-        assert!((full - got).abs() <= 1e-5 * full.abs().max(1.0), "{s:?}: {full} vs {got}");
+        assert!(
+            (full - got).abs() <= 1e-5 * full.abs().max(1.0),
+            "{s:?}: {full} vs {got}"
+        );
     }
     let mut other = batch.clone();
     other.targets = Tensor::from_data(TensorData::new(free, [b, t]), &dev);

@@ -337,13 +337,17 @@ pub struct DistillBatch {
     /// The next token at each position `[B, T]` (0 where there is none).
     pub targets: Tensor<2, Int>,
     /// For each segment of [`Segment::LEARNED`]: 1 where the predicted token belongs to it
-    /// `[B, T]`, and the number of such positions.
+    /// `[B, T]`, and the number of such positions the term is averaged over (this batch's, or
+    /// the whole step's when the batch is one part of a split step, see [`collate_parts`]).
     pub masks: Vec<(Segment, Tensor<2>, usize)>,
     /// The positions some segment mask covers, as flat indices into `B·T` in order `[N]`
     /// (`None` when there are none): the loss projects only these onto the vocabulary.
     pub learned_positions: Option<Tensor<1, Int>>,
     /// Index of the true item among each row's candidates `[B]`.
     pub positive: Tensor<1, Int>,
+    /// The rows the ranking term is averaged over: `B`, or the whole step's rows when the batch
+    /// is one part of a split step.
+    pub rank_rows: usize,
 }
 
 /// Collates [`DistillItem`]s (all with the same number of candidates).
@@ -357,6 +361,40 @@ impl Batcher<DistillItem, DistillBatch> for DistillBatcher {
     fn batch(&self, items: Vec<DistillItem>, device: &Device) -> DistillBatch {
         collate(&items, self.pad_id, device)
     }
+}
+
+/// Collates items into `parts` batches that together make one training step (item `i` goes to
+/// part `i % parts`, so the parts have similar lengths; each is padded to its own longest).
+/// Their loss terms are averaged over the whole step's positions and rows, so the sum of the
+/// parts' losses is the loss of the step, and so is the sum of their gradients: the parts can
+/// run on separate threads. One part is [`collate`]; fewer items than parts make fewer parts.
+pub fn collate_parts(
+    items: &[DistillItem],
+    parts: usize,
+    pad_id: u32,
+    device: &Device,
+) -> Vec<DistillBatch> {
+    let parts = parts.clamp(1, items.len().max(1));
+    if parts == 1 {
+        return vec![collate(items, pad_id, device)];
+    }
+    let mut batches: Vec<DistillBatch> = (0..parts)
+        .map(|p| {
+            let mine: Vec<DistillItem> = items.iter().skip(p).step_by(parts).cloned().collect();
+            collate(&mine, pad_id, device)
+        })
+        .collect();
+    let learned = Segment::LEARNED.len();
+    let totals: Vec<usize> = (0..learned)
+        .map(|s| batches.iter().map(|b| b.masks[s].2).sum())
+        .collect();
+    for b in &mut batches {
+        b.rank_rows = items.len();
+        for (m, &total) in b.masks.iter_mut().zip(&totals) {
+            m.2 = total;
+        }
+    }
+    batches
 }
 
 /// Collates items into a [`DistillBatch`] (left padding, like the inference path).
@@ -424,5 +462,6 @@ pub fn collate(items: &[DistillItem], pad_id: u32, device: &Device) -> DistillBa
             ),
             device,
         ),
+        rank_rows: b,
     }
 }

@@ -71,10 +71,12 @@ pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> Dis
     let scores = net.candidate_scores(hidden.clone(), &batch.inputs);
     let device = scores.device();
     let [b, _] = scores.dims();
+    // averaged over the step's rows (this batch's unless it is one part of a split step)
     let rank = log_softmax(scores.clone(), 1)
         .gather(1, batch.positive.clone().reshape([b, 1]))
         .neg()
-        .mean();
+        .sum()
+        .div_scalar(batch.rank_rows.max(1) as f64);
     let mut total = rank.clone().mul_scalar(w.rank);
     let needs_lm = batch
         .masks
@@ -88,7 +90,11 @@ pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> Dis
         let n_rows = rows.dims()[0];
         let flat = |x: Tensor<2>| x.reshape([bb * t]).select(0, rows.clone());
         let h = hidden.reshape([bb * t, d]).select(0, rows.clone());
-        let targets = batch.targets.clone().reshape([bb * t]).select(0, rows.clone());
+        let targets = batch
+            .targets
+            .clone()
+            .reshape([bb * t])
+            .select(0, rows.clone());
         let nll = log_softmax(net.logits(h.reshape([1, n_rows, d])), 2)
             .gather(2, targets.reshape([1, n_rows, 1]))
             .reshape([n_rows])
@@ -97,7 +103,9 @@ pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> Dis
             let term = if *n == 0 {
                 Tensor::zeros([1], &device)
             } else {
-                (nll.clone() * flat(mask.clone())).sum().div_scalar(*n as f64)
+                (nll.clone() * flat(mask.clone()))
+                    .sum()
+                    .div_scalar(*n as f64)
             };
             if *n > 0 && w.of(*s) != 0.0 {
                 total = total + term.clone().mul_scalar(w.of(*s));

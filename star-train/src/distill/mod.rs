@@ -10,9 +10,9 @@ pub mod sft;
 
 pub use corpus::tokenizer_corpus;
 pub use data::{
-    collate, item_from_tokens, sample_from_episode, student_trajectory, tokenize, DataError,
-    DistillBatch, DistillBatcher, DistillItem, DistillSample, Segment, TrajectoryDataset,
-    TrajectoryView,
+    collate, collate_parts, item_from_tokens, sample_from_episode, student_trajectory, tokenize,
+    DataError, DistillBatch, DistillBatcher, DistillItem, DistillSample, Segment,
+    TrajectoryDataset, TrajectoryView,
 };
 pub use grpo::{
     group_advantages, grpo_loss, outcome_reward, ranking_logp, sample_ranking, train_grpo,

@@ -3,7 +3,7 @@
 //! avg-HR on the valid candidates in fast mode, early stopping and checkpoint selection on
 //! avg-HR, exact resume.
 
-use super::data::{collate, DistillBatch, DistillItem};
+use super::data::{collate, collate_parts, DistillBatch, DistillItem};
 use super::loss::{distill_loss, LossWeights};
 use crate::loader::EpochLoader;
 use crate::metrics::{host_f32, NumericMetric, NumericSource, RankingMetric, RankingOutput};
@@ -11,6 +11,7 @@ use crate::outcome::{select_best, TrainOutcome};
 use crate::run::{fit, prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::{ExecutionError, TensorReadError};
 use burn::train::metric::{Adaptor, ItemLazy, LossInput};
@@ -43,6 +44,12 @@ pub struct SftConfig {
     /// Seed of the initialisation and the batch order.
     #[config(default = 42)]
     pub seed: u64,
+    /// Each batch is split into this many parts whose forward and backward passes run on
+    /// threads of their own (burn's CPU backend keeps about one core busy per pass). The
+    /// gradients are those of the whole batch; the result depends on this number, not on the
+    /// machine's thread count.
+    #[config(default = 2)]
+    pub parts: usize,
 }
 
 /// The student as the `Learner` sees it.
@@ -139,26 +146,34 @@ pub const TERMS: [&str; 5] = [
 ];
 
 impl TrainStep for SftLearner {
-    type Input = DistillBatch;
+    /// The parts of one batch ([`collate_parts`]).
+    type Input = Vec<DistillBatch>;
     type Output = DistillOutput;
 
-    fn step(&self, b: DistillBatch) -> TrainOutput<DistillOutput> {
-        let out = distill_loss(&self.net, &b, &self.weights);
-        let grads = out.total.backward();
-        let mut terms: Vec<(&'static str, Tensor<1>)> = out
-            .segments
-            .iter()
-            .map(|(s, t)| (s.name(), t.clone()))
-            .collect();
-        terms.push(("rank", out.rank.clone()));
-        TrainOutput::new(
-            self,
+    fn step(&self, parts: Vec<DistillBatch>) -> TrainOutput<DistillOutput> {
+        let (grads, outputs) = split_step(self, parts, |learner, b| {
+            let out = distill_loss(&learner.net, &b, &learner.weights);
+            let mut terms: Vec<(&'static str, Tensor<1>)> = out
+                .segments
+                .iter()
+                .map(|(s, t)| (s.name(), t.clone()))
+                .collect();
+            terms.push(("rank", out.rank));
+            (out.total, terms)
+        });
+        // the parts' terms add up to the batch's
+        let mut outputs = outputs.into_iter();
+        let (mut loss, mut terms) = outputs.next().expect("a batch has a part");
+        for (l, ts) in outputs {
+            loss = loss + l;
+            for ((_, sum), (_, t)) in terms.iter_mut().zip(ts) {
+                *sum = sum.clone() + t;
+            }
+        }
+        TrainOutput {
             grads,
-            DistillOutput {
-                loss: out.total,
-                terms,
-            },
-        )
+            item: DistillOutput { loss, terms },
+        }
     }
 }
 
@@ -175,6 +190,52 @@ impl InferenceStep for SftLearner {
             positive: b.positive,
         }
     }
+}
+
+/// Runs `loss` on each part of a batch (one part on this thread; several on threads of their
+/// own, each on a fork of `model` so that their autodiff graphs are separate) and returns the
+/// sum of the parts' gradients, added in part order, with each part's detached output. The
+/// parts' losses must add up to the batch's loss.
+pub(crate) fn split_step<M, O>(
+    model: &M,
+    parts: Vec<DistillBatch>,
+    loss: impl Fn(&M, DistillBatch) -> (Tensor<1>, O) + Sync,
+) -> (GradientsParams, Vec<(Tensor<1>, O)>)
+where
+    M: Module + Send + Sync,
+    O: Send,
+{
+    let run = |m: &M, b: DistillBatch| {
+        let (l, out) = loss(m, b);
+        let grads = GradientsParams::from_grads(l.backward(), m);
+        (grads, (l.detach(), out))
+    };
+    let results: Vec<(GradientsParams, (Tensor<1>, O))> = if parts.len() == 1 {
+        parts.into_iter().map(|b| run(model, b)).collect()
+    } else {
+        let device = parts[0].positive.device();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|b| {
+                    let fork = model.clone().fork(&device);
+                    let run = &run;
+                    s.spawn(move || run(&fork, b))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    };
+    let mut acc = GradientsAccumulator::new();
+    let mut outputs = Vec::with_capacity(results.len());
+    for (grads, out) in results {
+        acc.accumulate(model, grads);
+        outputs.push(out);
+    }
+    (acc.grads(), outputs)
 }
 
 /// The batches of one epoch, as item indices. Items are grouped by candidate count (a batch
@@ -218,14 +279,15 @@ pub fn batch_count(items: &[DistillItem], batch: usize) -> usize {
     groups.values().map(|n| n.div_ceil(batch.max(1))).sum()
 }
 
-/// A loader of batches of `items`: epoch `e` serves `epoch_batches(items, batch, seed, e)`.
-pub(crate) fn batch_loader(
+/// A loader of batches of `items`: epoch `e` serves `epoch_batches(items, batch, seed, e)`,
+/// each made into a `T` by `make`.
+pub(crate) fn batch_loader<T: Send + Sync + 'static>(
     items: Arc<Vec<DistillItem>>,
     batch: usize,
     seed: u64,
-    pad: u32,
     device: &Device,
-) -> EpochLoader<Vec<DistillItem>, DistillBatch> {
+    make: impl Fn(&[DistillItem], &Device) -> T + Send + Sync + 'static,
+) -> EpochLoader<Vec<DistillItem>, T> {
     let count = batch_count(&items, batch);
     EpochLoader::new(
         move |epoch| {
@@ -234,7 +296,7 @@ pub(crate) fn batch_loader(
                 .map(|b| b.into_iter().map(|i| items[i].clone()).collect())
                 .collect()
         },
-        move |xs: &[Vec<DistillItem>], d: &Device| collate(&xs[0], pad, d),
+        move |xs: &[Vec<DistillItem>], d: &Device| make(&xs[0], d),
         1,
         count,
         device.clone(),
@@ -268,14 +330,26 @@ pub fn train_sft(
         .tokenizer()
         .token_id("<pad>")
         .ok_or_else(|| TrainError::Training("the tokenizer has no <pad>".into()))?;
-    let train_loader: Arc<dyn DataLoader<DistillBatch>> = Arc::new(
-        batch_loader(Arc::new(train), cfg.batch_size, cfg.seed, pad, device)
-            .starting_at(start_epoch),
+    let parts = cfg.parts;
+    let train_loader: Arc<dyn DataLoader<Vec<DistillBatch>>> = Arc::new(
+        batch_loader(
+            Arc::new(train),
+            cfg.batch_size,
+            cfg.seed,
+            device,
+            move |xs, d| collate_parts(xs, parts, pad, d),
+        )
+        .starting_at(start_epoch),
     );
     // validation: the same batches every epoch
     let vitems = Arc::new(valid);
-    let valid_loader: Arc<dyn DataLoader<DistillBatch>> =
-        Arc::new(batch_loader(vitems.clone(), 64, cfg.seed, pad, device));
+    let valid_loader: Arc<dyn DataLoader<DistillBatch>> = Arc::new(batch_loader(
+        vitems.clone(),
+        64,
+        cfg.seed,
+        device,
+        move |xs, d| collate(xs, pad, d),
+    ));
 
     let t = Instant::now();
     let ad = device.clone().autodiff();
