@@ -34,15 +34,7 @@ fn main() {
     let ds = match std::env::var("STAR_BENCH_DATA") {
         Ok(dir) => star_cf::data::load_dir(dir.as_ref(), None, &Default::default())
             .expect("STAR_BENCH_DATA"),
-        Err(_) => generate(&SyntheticConfig {
-            users: 943,
-            items: 1682,
-            min_len: 20,
-            max_len: 200,
-            seed: 7,
-            ..Default::default()
-        })
-        .unwrap(),
+        Err(_) => generate(&SyntheticConfig::movielens_100k_shape(7)).unwrap(),
     };
     let split = Split::temporal_leave_one_out(&ds);
     let store = Arc::new(EvidenceStore::build(&ds, &split, EvidenceConfig::default()));

@@ -7,7 +7,8 @@
 //! - `student-lm`: the student decoder (`DecoderConfig::student`: width 96, 2 blocks, 4/2 heads,
 //!   SwiGLU 288, tied embeddings) as a causal LM over a vocabulary of 4000, batches of 16 × 80
 //!   tokens, cross-entropy at every position, AdamW (lr 1e-3, weight decay 0.01) — the same
-//!   step as PyTorch's `LlamaForCausalLM` in the script;
+//!   step as PyTorch's `LlamaForCausalLM` in the script — once on this thread and once cut
+//!   into two parts on two threads, as SFT runs;
 //! - `sasrec`: SASRec's own training step (`SasRecLearner`, defaults: max_len 50, dim 64,
 //!   2 blocks, 1 head) on 128 sequences of a 1682-item catalogue, Adam;
 //! - `lightgcn`: LightGCN's BPR step (`CfLearner`, dim 64, 3 layers, the full-graph
@@ -17,7 +18,7 @@
 //! The epoch estimates multiply the median step by the steps of one epoch on MovieLens-100K
 //! (SASRec: 943 sequences / 128 = 8 steps; LightGCN: edges / 8192).
 
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use burn::train::TrainStep;
@@ -75,89 +76,59 @@ fn ints<const D: usize>(
     Tensor::from_data(TensorData::new(v, shape), device)
 }
 
-/// One optimiser step of `model` on `loss(model)`; returns the updated model.
-fn optimise<M: burn::module::Module>(
-    model: M,
-    optim: &mut ModuleOptimizer,
-    lr: f64,
-    loss: impl Fn(&M) -> Tensor<1>,
-) -> M {
-    let l = loss(&model);
-    let grads = GradientsParams::from_grads(l.backward(), &model);
-    let _: f32 = l.into_scalar();
-    optim.step(lr, model, grads)
-}
-
-fn student_lm(steps: usize, device: &Device) {
+/// The student LM step on 16 × 80 tokens. With `parts > 1` the batch is cut into that many
+/// row blocks whose forward and backward passes run on threads of their own, each on a fork of
+/// the model (separate autodiff graphs), their gradients added: what SFT does
+/// (`SftConfig::parts`).
+fn student_lm(steps: usize, device: &Device, parts: usize) {
     let (b, t, vocab) = (16, 80, 4000);
     let cfg = DecoderConfig::student(vocab);
     let mut model: Option<CausalLm> = Some(cfg.init_lm(device).train());
     let mut optim = AdamWConfig::new().with_weight_decay(0.01).init();
     let mut seed = 1;
     let tokens = ints([b, t + 1], vocab, &mut seed, device);
-    let input = tokens.clone().slice([0..b, 0..t]);
-    let target = tokens.slice([0..b, 1..t + 1]).reshape([b, t, 1]);
-    let s = median_secs(steps, || {
-        let m = model.take().unwrap();
-        model = Some(optimise(m, &mut optim, 1e-3, |m| {
-            let logits = m.forward(input.clone(), None, None);
-            log_softmax(logits, 2)
-                .gather(2, target.clone())
-                .mean()
-                .neg()
-                .reshape([1])
-        }));
-    });
-    let tokens = (b * t) as f64;
-    println!(
-        "student-lm   16 x 80 tokens, vocab {vocab}: {:7.1} ms/step  {:8.0} tokens/s",
-        s * 1e3,
-        tokens / s
-    );
-}
-
-/// `student-lm` with the batch split in two halves whose forward and backward passes run on two
-/// threads, each on its own fork of the model (separate autodiff graphs), gradients summed.
-fn student_lm_split(steps: usize, device: &Device) {
-    use burn::optim::GradientsAccumulator;
-    let (b, t, vocab) = (16, 80, 4000);
-    let cfg = DecoderConfig::student(vocab);
-    let mut model: Option<CausalLm> = Some(cfg.init_lm(device).train());
-    let mut optim = AdamWConfig::new().with_weight_decay(0.01).init();
-    let mut seed = 1;
-    let tokens = ints([b, t + 1], vocab, &mut seed, device);
-    let halves: Vec<(Tensor<2, Int>, Tensor<3, Int>)> = (0..2)
-        .map(|h| {
-            let rows = h * b / 2..(h + 1) * b / 2;
-            let tok = tokens.clone().slice([rows, 0..t + 1]);
+    let rows = b / parts;
+    let blocks: Vec<(Tensor<2, Int>, Tensor<3, Int>)> = (0..parts)
+        .map(|p| {
+            let block = tokens.clone().slice([p * rows..(p + 1) * rows, 0..t + 1]);
             (
-                tok.clone().slice([0..b / 2, 0..t]),
-                tok.slice([0..b / 2, 1..t + 1]).reshape([b / 2, t, 1]),
+                block.clone().slice([0..rows, 0..t]),
+                block.slice([0..rows, 1..t + 1]).reshape([rows, t, 1]),
             )
         })
         .collect();
+    // the mean cross-entropy of one block, as its share of the batch's
+    let loss = |m: &CausalLm, (input, target): &(Tensor<2, Int>, Tensor<3, Int>)| {
+        log_softmax(m.forward(input.clone(), None, None), 2)
+            .gather(2, target.clone())
+            .mean()
+            .neg()
+            .div_scalar(parts as f64)
+            .reshape([1])
+    };
+    let grads_of = |m: &CausalLm, block| {
+        let l = loss(m, block);
+        let g = GradientsParams::from_grads(l.backward(), m);
+        let _: f32 = l.into_scalar();
+        g
+    };
     let s = median_secs(steps, || {
         let m = model.take().unwrap();
-        let grads: Vec<GradientsParams> = std::thread::scope(|sc| {
-            let handles: Vec<_> = halves
-                .iter()
-                .map(|(input, target)| {
-                    let fork = m.clone().fork(device);
-                    sc.spawn(move || {
-                        let l = log_softmax(fork.forward(input.clone(), None, None), 2)
-                            .gather(2, target.clone())
-                            .mean()
-                            .neg()
-                            .div_scalar(2.0)
-                            .reshape([1]);
-                        let g = GradientsParams::from_grads(l.backward(), &fork);
-                        let _: f32 = l.into_scalar();
-                        g
+        let grads: Vec<GradientsParams> = if parts == 1 {
+            vec![grads_of(&m, &blocks[0])]
+        } else {
+            std::thread::scope(|sc| {
+                let handles: Vec<_> = blocks
+                    .iter()
+                    .map(|block| {
+                        let fork = m.clone().fork(device);
+                        let grads_of = &grads_of;
+                        sc.spawn(move || grads_of(&fork, block))
                     })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            })
+        };
         let mut acc = GradientsAccumulator::new();
         for g in grads {
             acc.accumulate(&m, g);
@@ -165,7 +136,7 @@ fn student_lm_split(steps: usize, device: &Device) {
         model = Some(optim.step(1e-3, m, acc.grads()));
     });
     println!(
-        "student-lm2  16 x 80 tokens, 2 threads:    {:7.1} ms/step  {:8.0} tokens/s",
+        "student-lm   16 x 80 tokens, vocab {vocab}, {parts} part(s): {:7.1} ms/step  {:8.0} tokens/s",
         s * 1e3,
         (b * t) as f64 / s
     );
@@ -198,15 +169,7 @@ fn sasrec(steps: usize, device: &Device) {
 }
 
 fn lightgcn(steps: usize, device: &Device) {
-    let ds = generate(&SyntheticConfig {
-        users: 943,
-        items: 1682,
-        min_len: 20,
-        max_len: 200,
-        seed: 7,
-        ..Default::default()
-    })
-    .expect("synthetic data");
+    let ds = generate(&SyntheticConfig::movielens_100k_shape(7)).expect("synthetic data");
     let graph = CfGraph::from_split(&Split::temporal_leave_one_out(&ds));
     let (nu, ni, e) = (graph.num_users(), graph.num_items(), graph.num_edges());
     let encoder = LightGcnConfig::new(nu, ni)
@@ -243,10 +206,8 @@ fn main() {
     let only = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let want = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
     if want("student-lm") {
-        student_lm(steps, &device);
-    }
-    if want("student-lm2") {
-        student_lm_split(steps, &device);
+        student_lm(steps, &device, 1);
+        student_lm(steps, &device, 2);
     }
     if want("sasrec") {
         sasrec(steps, &device);

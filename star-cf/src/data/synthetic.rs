@@ -49,6 +49,21 @@ impl Default for SyntheticConfig {
     }
 }
 
+impl SyntheticConfig {
+    /// A dataset of MovieLens-100K's shape (943 users, 1682 items, 20 to 200 interactions a
+    /// user), for benchmarks that want its sizes without its data.
+    pub fn movielens_100k_shape(seed: u64) -> Self {
+        SyntheticConfig {
+            users: 943,
+            items: 1682,
+            min_len: 20,
+            max_len: 200,
+            seed,
+            ..Default::default()
+        }
+    }
+}
+
 const GENRES: [&str; 24] = [
     "Action",
     "Adventure",

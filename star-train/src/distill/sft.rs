@@ -303,6 +303,18 @@ pub(crate) fn batch_loader<T: Send + Sync + 'static>(
     )
 }
 
+/// The validation loader of SFT and GRPO: the same whole batches of 64 items every epoch.
+pub(crate) fn valid_loader(
+    items: Arc<Vec<DistillItem>>,
+    seed: u64,
+    pad: u32,
+    device: &Device,
+) -> Arc<dyn DataLoader<DistillBatch>> {
+    Arc::new(batch_loader(items, 64, seed, device, move |xs, d| {
+        collate(xs, pad, d)
+    }))
+}
+
 /// What SFT produced: the student with the best checkpoint's weights (on the training
 /// device), its validation avg-HR as the score.
 pub type SftResult = TrainOutcome<StarModel>;
@@ -343,13 +355,7 @@ pub fn train_sft(
     );
     // validation: the same batches every epoch
     let vitems = Arc::new(valid);
-    let valid_loader: Arc<dyn DataLoader<DistillBatch>> = Arc::new(batch_loader(
-        vitems.clone(),
-        64,
-        cfg.seed,
-        device,
-        move |xs, d| collate(xs, pad, d),
-    ));
+    let valid_loader = valid_loader(vitems.clone(), cfg.seed, pad, device);
 
     let t = Instant::now();
     let ad = device.clone().autodiff();

@@ -3,8 +3,8 @@
 
 use super::config::GrpoConfig;
 use super::learner::{GrpoBatch, GrpoContext, GrpoLearner, GrpoPrompt};
-use crate::distill::data::{collate, item_from_tokens, DistillBatch, DistillItem, DistillSample};
-use crate::distill::sft::{avg_hr, batch_count, batch_loader, epoch_batches, TermLossMetric};
+use crate::distill::data::{item_from_tokens, DistillItem, DistillSample};
+use crate::distill::sft::{avg_hr, batch_count, epoch_batches, valid_loader, TermLossMetric};
 use crate::loader::EpochLoader;
 use crate::outcome::{select_best, TrainOutcome};
 use crate::run::{fit, prepare_run_dir, FitOptions, TrainError};
@@ -91,13 +91,7 @@ pub fn train_grpo(
         .starting_at(start_epoch),
     );
     let vitems = Arc::new(valid);
-    let valid_loader: Arc<dyn DataLoader<DistillBatch>> = Arc::new(batch_loader(
-        vitems.clone(),
-        64,
-        cfg.seed,
-        device,
-        move |xs, d| collate(xs, pad, d),
-    ));
+    let valid_loader = valid_loader(vitems.clone(), cfg.seed, pad, device);
 
     let start_avg_hr = avg_hr(model.net(), &vitems, pad, device);
     eprintln!(
