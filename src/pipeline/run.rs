@@ -149,9 +149,8 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
 
     // 2. Neural baselines, each skipped when its summary exists and resumed when interrupted.
     // The CF encoders (one after the other) and SASRec train on two threads at once: each
-    // keeps about one core busy. Neither CF encoder draws from the device's random generator
-    // (their initialisation and negatives have seeds of their own), so SASRec's dropout draws
-    // are the same as when it trains alone.
+    // keeps about one core busy. Every random draw of either has a seed of its own
+    // (initialisation, negatives, SASRec's dropout masks), so neither changes the other.
     let cap = |n: usize| cfg.epochs.map_or(n, |c| c.min(n));
     let cf_stages = || -> Result<Vec<(String, f64)>> {
         let mut done = Vec::new();

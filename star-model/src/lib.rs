@@ -11,6 +11,7 @@
 
 pub mod cf;
 pub mod device;
+pub mod dropout;
 pub mod error;
 pub mod model;
 mod parallel;

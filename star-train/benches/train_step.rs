@@ -154,6 +154,7 @@ fn sasrec(steps: usize, device: &Device) {
         input: ints([b, l], items + 1, &mut seed, device),
         positives: ints([b, l], items + 1, &mut seed, device),
         negatives: ints([b, l], items + 1, &mut seed, device),
+        dropout_seed: 4,
     };
     let s = median_secs(steps, || {
         let m = learner.take().unwrap();

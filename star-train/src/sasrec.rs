@@ -13,7 +13,7 @@ use burn::prelude::*;
 use burn::tensor::activation;
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use star_cf::candidates::CandidateSet;
 use star_cf::graph::CfGraph;
@@ -72,6 +72,8 @@ pub struct SeqBatch {
     pub positives: Tensor<2, Int>,
     /// A sampled negative at each position.
     pub negatives: Tensor<2, Int>,
+    /// Seed of the batch's dropout masks.
+    pub dropout_seed: u64,
 }
 
 /// A validation batch: sequences, candidates (model ids) and where the true item is.
@@ -90,7 +92,9 @@ impl TrainStep for SasRecLearner {
     type Output = LossOutput;
 
     fn step(&self, b: SeqBatch) -> TrainOutput<LossOutput> {
-        let loss = self.model.bce_loss(b.input, b.positives, b.negatives);
+        let loss = self
+            .model
+            .bce_loss(b.input, b.positives, b.negatives, b.dropout_seed);
         let grads = loss.backward();
         TrainOutput::new(self, grads, LossOutput { loss })
     }
@@ -120,6 +124,8 @@ struct Example {
     input: Vec<i64>,
     positives: Vec<i64>,
     negatives: Vec<i64>,
+    /// Drawn after the shuffle; a batch's dropout seed is its first example's.
+    dropout_seed: u64,
 }
 
 /// The training examples of one epoch (one per user with at least two train items), shuffled.
@@ -156,9 +162,13 @@ fn epoch_examples(
             input,
             positives,
             negatives,
+            dropout_seed: 0,
         });
     }
     out.shuffle(&mut rng);
+    for x in &mut out {
+        x.dropout_seed = rng.next_u64();
+    }
     out
 }
 
@@ -172,6 +182,7 @@ fn seq_batch(xs: &[Example], device: &Device) -> SeqBatch {
         input: t(|x| &x.input),
         positives: t(|x| &x.positives),
         negatives: t(|x| &x.negatives),
+        dropout_seed: xs.first().map_or(0, |x| x.dropout_seed),
     }
 }
 
@@ -233,15 +244,10 @@ pub fn train_sasrec(
     let n_train = split.users.iter().filter(|u| u.train.len() >= 2).count();
     let (seed, max_len) = (cfg.seed, cfg.model.max_len);
     let (g, s) = (graph.clone(), split_arc.clone());
-    let seeded = device.clone();
     let train_loader: Arc<dyn DataLoader<SeqBatch>> = Arc::new(
         EpochLoader::new(
-            move |epoch| {
-                // dropout draws from the device RNG: reseed it per epoch so a resumed run
-                // replays the same masks
-                seeded.seed(seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9));
-                epoch_examples(&s, &g, max_len, seed, epoch)
-            },
+            // the dropout seeds come with the examples, so a resumed run replays the same masks
+            move |epoch| epoch_examples(&s, &g, max_len, seed, epoch),
             seq_batch,
             cfg.batch_size,
             n_train,

@@ -3,15 +3,14 @@
 //!
 //! Item ids are shifted by one inside the model (0 is padding); sequences are left-padded to
 //! `max_len`. Training uses the paper's binary cross-entropy with one sampled negative per
-//! position.
+//! position; its dropout masks come from a seed the training step passes in ([`DropoutDraws`]).
 
-use burn::nn::attention::generate_autoregressive_mask;
-use burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
-};
-use burn::nn::{
-    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
-};
+mod block;
+
+pub use block::SasRecBlock;
+
+use crate::dropout::DropoutDraws;
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 use burn::tensor::activation;
 use star_cf::{CatalogueScorer, ItemId, RankError, RankRequest, Ranker, Ranking};
@@ -53,14 +52,14 @@ pub struct SasRec {
     pub item_embedding: Embedding,
     /// Learned position embeddings `[max_len, dim]`.
     pub position_embedding: Embedding,
-    /// Embedding dropout.
-    pub dropout: Dropout,
     /// Causal self-attention blocks (pre-norm).
-    pub encoder: TransformerEncoder,
+    pub blocks: Vec<SasRecBlock>,
     /// Final layer norm.
     pub norm: LayerNorm,
     /// Longest sequence.
     pub max_len: usize,
+    /// Dropout rate in training.
+    pub dropout: f64,
 }
 
 impl SasRecConfig {
@@ -78,13 +77,12 @@ impl SasRecConfig {
         SasRec {
             item_embedding: emb(self.num_items + 1),
             position_embedding: emb(a.max_len),
-            dropout: DropoutConfig::new(a.dropout).init(),
-            encoder: TransformerEncoderConfig::new(a.dim, a.dim, a.heads, a.blocks)
-                .with_dropout(a.dropout)
-                .with_norm_first(true)
-                .init(device),
+            blocks: (0..a.blocks)
+                .map(|_| SasRecBlock::new(a.dim, a.heads, device))
+                .collect(),
             norm: LayerNormConfig::new(a.dim).init(device),
             max_len: a.max_len,
+            dropout: a.dropout,
         }
     }
 }
@@ -99,8 +97,18 @@ pub fn left_pad(history: &[ItemId], max_len: usize) -> Vec<i64> {
 
 impl SasRec {
     /// Hidden states `[B, L, dim]` of left-padded model-id sequences `[B, L]` (`L <= max_len`);
-    /// rows at padding positions are zero.
+    /// rows at padding positions are zero. No dropout (inference).
     pub fn forward(&self, seq: Tensor<2, Int>) -> Tensor<3> {
+        self.hidden(seq, None)
+    }
+
+    /// [`SasRec::forward`] in training: dropout on the embeddings and in every block, with
+    /// masks from `drop`.
+    pub fn forward_train(&self, seq: Tensor<2, Int>, drop: &mut DropoutDraws) -> Tensor<3> {
+        self.hidden(seq, Some(drop))
+    }
+
+    fn hidden(&self, seq: Tensor<2, Int>, mut drop: Option<&mut DropoutDraws>) -> Tensor<3> {
         let [b, l] = seq.dims();
         let device = seq.device();
         let dim = self.item_embedding.weight.dims()[1];
@@ -113,24 +121,34 @@ impl SasRec {
             .forward(seq)
             .mul_scalar((dim as f64).sqrt())
             + self.position_embedding.forward(positions);
-        let x = self.dropout.forward(x);
-        let input = TransformerEncoderInput::new(x)
-            .mask_pad(pad.clone())
-            .mask_attn(generate_autoregressive_mask(b, l, &device));
+        let mut x = match drop.as_deref_mut() {
+            Some(d) => d.apply(x),
+            None => x,
+        };
+        // true where a query may not see a key: a later position, or padding
+        let later = Tensor::<2, Bool>::tril_mask([l, l], 0, &device)
+            .reshape([1, 1, l, l])
+            .expand([b, 1, l, l]);
+        let masked = later.bool_or(pad.clone().reshape([b, 1, 1, l]).expand([b, 1, l, l]));
+        for block in &self.blocks {
+            x = block.forward(x, &masked, drop.as_deref_mut());
+        }
         // Padding rows attend to nothing real; zero them so no output depends on later items.
         let keep = pad.bool_not().float().reshape([b, l, 1]);
-        self.norm.forward(self.encoder.forward(input)) * keep
+        self.norm.forward(x) * keep
     }
 
     /// The paper's loss: binary cross-entropy of each position's next item against one sampled
-    /// negative, averaged over non-padding positions. All inputs are model ids `[B, L]`.
+    /// negative, averaged over non-padding positions. All inputs are model ids `[B, L]`; the
+    /// dropout masks are drawn from `dropout_seed`.
     pub fn bce_loss(
         &self,
         input: Tensor<2, Int>,
         positives: Tensor<2, Int>,
         negatives: Tensor<2, Int>,
+        dropout_seed: u64,
     ) -> Tensor<1> {
-        let h = self.forward(input);
+        let h = self.forward_train(input, &mut DropoutDraws::new(self.dropout, dropout_seed));
         let [b, l, _] = h.dims();
         let mask = positives.clone().not_equal_elem(0).float();
         let logit = |items: Tensor<2, Int>| {
