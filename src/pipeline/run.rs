@@ -242,7 +242,7 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
         let t = Instant::now();
         let opts = DistillOptions {
             sft: SftConfig::new(LossWeights::new())
-                .with_max_epochs(cap(2))
+                .with_max_epochs(cap(6))
                 .with_batch_size(16)
                 .with_learning_rate(2e-3)
                 .with_patience(2)
