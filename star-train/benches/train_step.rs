@@ -10,7 +10,8 @@
 //!   step as PyTorch's `LlamaForCausalLM` in the script — once on this thread and once cut
 //!   into two parts on two threads, as SFT runs;
 //! - `sasrec`: SASRec's own training step (`SasRecLearner`, defaults: max_len 50, dim 64,
-//!   2 blocks, 1 head) on 128 sequences of a 1682-item catalogue, Adam;
+//!   2 blocks, 1 head) on 128 sequences of a 1682-item catalogue, Adam; once whole and once
+//!   cut into two parts on two threads (`SasRecTrainConfig::parts`);
 //! - `lightgcn`: LightGCN's BPR step (`CfLearner`, dim 64, 3 layers, the full-graph
 //!   propagation) with 8192 triples on a synthetic graph of MovieLens-100K's shape (943 users,
 //!   1682 items, 101 928 train edges), Adam.
@@ -142,7 +143,9 @@ fn student_lm(steps: usize, device: &Device, parts: usize) {
     );
 }
 
-fn sasrec(steps: usize, device: &Device) {
+/// SASRec's training step; with `parts > 1` the batch is cut into that many parts on threads of
+/// their own (`SasRecTrainConfig::parts`).
+fn sasrec(steps: usize, device: &Device, parts: usize) {
     let (b, l, items) = (128, 50, 1682);
     let cfg = SasRecTrainConfig::new();
     let mut learner = Some(SasRecLearner {
@@ -150,12 +153,24 @@ fn sasrec(steps: usize, device: &Device) {
     });
     let mut optim = AdamConfig::new().init();
     let mut seed = 2;
-    let batch = SeqBatch {
-        input: ints([b, l], items + 1, &mut seed, device),
-        positives: ints([b, l], items + 1, &mut seed, device),
-        negatives: ints([b, l], items + 1, &mut seed, device),
-        dropout_seed: 4,
-    };
+    let (input, positives, negatives) = (
+        ints([b, l], items + 1, &mut seed, device),
+        ints([b, l], items + 1, &mut seed, device),
+        ints([b, l], items + 1, &mut seed, device),
+    );
+    let rows = b / parts;
+    let batch: Vec<SeqBatch> = (0..parts)
+        .map(|p| {
+            let r = p * rows..(p + 1) * rows;
+            SeqBatch {
+                input: input.clone().slice([r.clone(), 0..l]),
+                positives: positives.clone().slice([r.clone(), 0..l]),
+                negatives: negatives.clone().slice([r, 0..l]),
+                dropout_seed: 4 + p as u64,
+                loss_positions: (parts > 1).then_some(b * l),
+            }
+        })
+        .collect();
     let s = median_secs(steps, || {
         let m = learner.take().unwrap();
         let out = TrainStep::step(&m, batch.clone());
@@ -163,7 +178,7 @@ fn sasrec(steps: usize, device: &Device) {
         learner = Some(optim.step(1e-3, m, out.grads));
     });
     println!(
-        "sasrec       128 x 50, {items} items:        {:7.1} ms/step  {:8.2} s/epoch (8 steps)",
+        "sasrec       128 x 50, {items} items, {parts} part(s): {:7.1} ms/step  {:8.2} s/epoch (8 steps)",
         s * 1e3,
         s * 8.0
     );
@@ -211,7 +226,8 @@ fn main() {
         student_lm(steps, &device, 2);
     }
     if want("sasrec") {
-        sasrec(steps, &device);
+        sasrec(steps, &device, 1);
+        sasrec(steps, &device, 2);
     }
     if want("lightgcn") {
         lightgcn(steps, &device);

@@ -21,6 +21,7 @@ pub mod distill;
 pub mod loader;
 pub mod metrics;
 pub mod outcome;
+pub mod parallel;
 pub mod renderer;
 pub mod run;
 pub mod sasrec;

@@ -6,6 +6,7 @@
 use crate::loader::EpochLoader;
 use crate::metrics::{host_f32, LossOutput, RankingMetric, RankingOutput};
 use crate::outcome::{select_best, TrainOutcome};
+use crate::parallel::split_step;
 use crate::run::{fit, prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
@@ -47,6 +48,13 @@ pub struct SasRecTrainConfig {
     /// Seed of initialisation, negatives and dropout.
     #[config(default = 42)]
     pub seed: u64,
+    /// Each batch is cut into this many parts (sequence `i` to part `i % parts`) whose forward
+    /// and backward passes run on threads of their own; the loss is averaged over the whole
+    /// batch's positions, and each part draws its dropout masks from its first sequence's seed.
+    /// 1 by default: the example trains SASRec on one thread while the CF encoders train on
+    /// another.
+    #[config(default = 1)]
+    pub parts: usize,
 }
 
 impl SasRecTrainConfig {
@@ -74,6 +82,9 @@ pub struct SeqBatch {
     pub negatives: Tensor<2, Int>,
     /// Seed of the batch's dropout masks.
     pub dropout_seed: u64,
+    /// The non-padding positions the loss is averaged over: `None` for this batch's own, or the
+    /// whole step's when this batch is one of its parts ([`SasRecTrainConfig::parts`]).
+    pub loss_positions: Option<usize>,
 }
 
 /// A validation batch: sequences, candidates (model ids) and where the true item is.
@@ -88,15 +99,31 @@ pub struct SeqCandidateBatch {
 }
 
 impl TrainStep for SasRecLearner {
-    type Input = SeqBatch;
+    /// The parts of one batch (one unless [`SasRecTrainConfig::parts`] says more).
+    type Input = Vec<SeqBatch>;
     type Output = LossOutput;
 
-    fn step(&self, b: SeqBatch) -> TrainOutput<LossOutput> {
-        let loss = self
-            .model
-            .bce_loss(b.input, b.positives, b.negatives, b.dropout_seed);
-        let grads = loss.backward();
-        TrainOutput::new(self, grads, LossOutput { loss })
+    fn step(&self, parts: Vec<SeqBatch>) -> TrainOutput<LossOutput> {
+        let device = parts[0].input.device();
+        let (grads, outputs) = split_step(self, parts, &device, |learner, b| {
+            let loss = learner.model.bce_loss_over(
+                b.input,
+                b.positives,
+                b.negatives,
+                b.dropout_seed,
+                b.loss_positions,
+            );
+            (loss, ())
+        });
+        let loss = outputs
+            .into_iter()
+            .map(|(l, ())| l)
+            .reduce(|a, b| a + b)
+            .expect("a batch has a part");
+        TrainOutput {
+            grads,
+            item: LossOutput { loss },
+        }
     }
 }
 
@@ -172,18 +199,31 @@ fn epoch_examples(
     out
 }
 
-fn seq_batch(xs: &[Example], device: &Device) -> SeqBatch {
-    let (b, l) = (xs.len(), xs.first().map_or(0, |x| x.input.len()));
-    let t = |f: fn(&Example) -> &Vec<i64>| {
-        let v: Vec<i64> = xs.iter().flat_map(|x| f(x).iter().copied()).collect();
-        Tensor::<2, Int>::from_data(TensorData::new(v, [b, l]), device)
-    };
-    SeqBatch {
-        input: t(|x| &x.input),
-        positives: t(|x| &x.positives),
-        negatives: t(|x| &x.negatives),
-        dropout_seed: xs.first().map_or(0, |x| x.dropout_seed),
-    }
+/// The batch of `xs`, cut into `parts` parts (one: the batch itself).
+fn seq_parts(xs: &[Example], parts: usize, device: &Device) -> Vec<SeqBatch> {
+    let parts = parts.clamp(1, xs.len().max(1));
+    let positions = (parts > 1).then(|| {
+        xs.iter()
+            .map(|x| x.positives.iter().filter(|&&p| p != 0).count())
+            .sum::<usize>()
+    });
+    (0..parts)
+        .map(|p| {
+            let mine: Vec<&Example> = xs.iter().skip(p).step_by(parts).collect();
+            let (b, l) = (mine.len(), mine.first().map_or(0, |x| x.input.len()));
+            let t = |f: fn(&Example) -> &Vec<i64>| {
+                let v: Vec<i64> = mine.iter().flat_map(|x| f(x).iter().copied()).collect();
+                Tensor::<2, Int>::from_data(TensorData::new(v, [b, l]), device)
+            };
+            SeqBatch {
+                input: t(|x| &x.input),
+                positives: t(|x| &x.positives),
+                negatives: t(|x| &x.negatives),
+                dropout_seed: mine.first().map_or(0, |x| x.dropout_seed),
+                loss_positions: positions,
+            }
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug)]
@@ -244,11 +284,12 @@ pub fn train_sasrec(
     let n_train = split.users.iter().filter(|u| u.train.len() >= 2).count();
     let (seed, max_len) = (cfg.seed, cfg.model.max_len);
     let (g, s) = (graph.clone(), split_arc.clone());
-    let train_loader: Arc<dyn DataLoader<SeqBatch>> = Arc::new(
+    let parts = cfg.parts;
+    let train_loader: Arc<dyn DataLoader<Vec<SeqBatch>>> = Arc::new(
         EpochLoader::new(
             // the dropout seeds come with the examples, so a resumed run replays the same masks
             move |epoch| epoch_examples(&s, &g, max_len, seed, epoch),
-            seq_batch,
+            move |xs: &[Example], d: &Device| seq_parts(xs, parts, d),
             cfg.batch_size,
             n_train,
             device.clone(),

@@ -62,3 +62,74 @@ fn sasrec_learns_and_resumes_exactly() {
         values(full.model.item_embedding.weight.val())
     );
 }
+
+/// A batch cut into parts on threads of their own has the loss and gradients of the whole
+/// batch (no dropout here, so the masks do not differ between the two).
+#[test]
+fn a_batch_split_into_parts_has_the_loss_and_gradients_of_the_whole() {
+    use burn::train::TrainStep;
+    use star_train::sasrec::{SasRecLearner, SeqBatch};
+    let device = Device::flex().autodiff();
+    device.seed(3);
+    let arch = SasRecArch::new()
+        .with_max_len(6)
+        .with_dim(8)
+        .with_dropout(0.0);
+    let learner = SasRecLearner {
+        model: SasRecTrainConfig::new()
+            .with_model(arch)
+            .model(20)
+            .init(&device),
+    };
+    let ids = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [4, 6]), &device);
+    // four sequences, left-padded; 0 = padding
+    let input = vec![
+        0, 0, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 0, 0, 0, 7, 8, 9, 9, 8, 7, 6, 5, 4,
+    ];
+    let positives = vec![
+        0, 0, 4, 5, 6, 7, 0, 2, 3, 4, 5, 6, 0, 0, 0, 8, 9, 10, 8, 7, 6, 5, 4, 3,
+    ];
+    let negatives = vec![
+        0, 0, 9, 9, 9, 9, 0, 8, 8, 8, 8, 8, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2,
+    ];
+    let whole = SeqBatch {
+        input: ids(input.clone()),
+        positives: ids(positives.clone()),
+        negatives: ids(negatives.clone()),
+        dropout_seed: 1,
+        loss_positions: None,
+    };
+    let positions = positives.iter().filter(|&&p| p != 0).count();
+    // rows 0 and 2 in one part, 1 and 3 in the other
+    let part = |rows: [usize; 2]| {
+        let pick = |v: &Vec<i64>| -> Tensor<2, Int> {
+            let r: Vec<i64> = rows
+                .iter()
+                .flat_map(|&r| v[r * 6..r * 6 + 6].to_vec())
+                .collect();
+            Tensor::from_data(TensorData::new(r, [2, 6]), &device)
+        };
+        SeqBatch {
+            input: pick(&input),
+            positives: pick(&positives),
+            negatives: pick(&negatives),
+            dropout_seed: 1,
+            loss_positions: Some(positions),
+        }
+    };
+    let a = TrainStep::step(&learner, vec![whole]);
+    let b = TrainStep::step(&learner, vec![part([0, 2]), part([1, 3])]);
+    let (la, lb): (f32, f32) = (a.item.loss.into_scalar(), b.item.loss.into_scalar());
+    assert!(
+        (la - lb).abs() <= 1e-5 * la.abs().max(1.0),
+        "loss {la} vs {lb}"
+    );
+    let id = learner.model.item_embedding.weight.id;
+    let grad = |g: &burn::optim::GradientsParams| values(g.get::<2>(id).unwrap());
+    let (ga, gb) = (grad(&a.grads), grad(&b.grads));
+    let scale = ga.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0);
+    for (x, y) in ga.iter().zip(&gb) {
+        assert!((x - y).abs() <= 1e-4 * scale, "{x} vs {y}");
+    }
+}

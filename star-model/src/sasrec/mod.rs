@@ -148,6 +148,19 @@ impl SasRec {
         negatives: Tensor<2, Int>,
         dropout_seed: u64,
     ) -> Tensor<1> {
+        self.bce_loss_over(input, positives, negatives, dropout_seed, None)
+    }
+
+    /// [`SasRec::bce_loss`] averaged over `positions` non-padding positions when given (those
+    /// of a whole batch this one is a part of), so that the parts' losses add up to the batch's.
+    pub fn bce_loss_over(
+        &self,
+        input: Tensor<2, Int>,
+        positives: Tensor<2, Int>,
+        negatives: Tensor<2, Int>,
+        dropout_seed: u64,
+        positions: Option<usize>,
+    ) -> Tensor<1> {
         let h = self.forward_train(input, &mut DropoutDraws::new(self.dropout, dropout_seed));
         let [b, l, _] = h.dims();
         let mask = positives.clone().not_equal_elem(0).float();
@@ -158,7 +171,11 @@ impl SasRec {
         };
         let loss = activation::log_sigmoid(logit(positives))
             + activation::log_sigmoid(logit(negatives).neg());
-        (loss * mask.clone()).sum().neg() / mask.sum().clamp_min(1.0)
+        let total = (loss * mask.clone()).sum().neg();
+        match positions {
+            None => total / mask.sum().clamp_min(1.0),
+            Some(n) => total.div_scalar(n.max(1) as f64),
+        }
     }
 
     /// Scores `[B, C]` of candidate model ids `[B, C]` after sequences `[B, L]`.

@@ -8,10 +8,10 @@ use super::loss::{distill_loss, LossWeights};
 use crate::loader::EpochLoader;
 use crate::metrics::{host_f32, NumericMetric, NumericSource, RankingMetric, RankingOutput};
 use crate::outcome::{select_best, TrainOutcome};
+use crate::parallel::split_step;
 use crate::run::{fit, prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
-use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::{ExecutionError, TensorReadError};
 use burn::train::metric::{Adaptor, ItemLazy, LossInput};
@@ -151,7 +151,8 @@ impl TrainStep for SftLearner {
     type Output = DistillOutput;
 
     fn step(&self, parts: Vec<DistillBatch>) -> TrainOutput<DistillOutput> {
-        let (grads, outputs) = split_step(self, parts, |learner, b| {
+        let device = parts[0].positive.device();
+        let (grads, outputs) = split_step(self, parts, &device, |learner, b| {
             let out = distill_loss(&learner.net, &b, &learner.weights);
             let mut terms: Vec<(&'static str, Tensor<1>)> = out
                 .segments
@@ -190,52 +191,6 @@ impl InferenceStep for SftLearner {
             positive: b.positive,
         }
     }
-}
-
-/// Runs `loss` on each part of a batch (one part on this thread; several on threads of their
-/// own, each on a fork of `model` so that their autodiff graphs are separate) and returns the
-/// sum of the parts' gradients, added in part order, with each part's detached output. The
-/// parts' losses must add up to the batch's loss.
-pub(crate) fn split_step<M, O>(
-    model: &M,
-    parts: Vec<DistillBatch>,
-    loss: impl Fn(&M, DistillBatch) -> (Tensor<1>, O) + Sync,
-) -> (GradientsParams, Vec<(Tensor<1>, O)>)
-where
-    M: Module + Send + Sync,
-    O: Send,
-{
-    let run = |m: &M, b: DistillBatch| {
-        let (l, out) = loss(m, b);
-        let grads = GradientsParams::from_grads(l.backward(), m);
-        (grads, (l.detach(), out))
-    };
-    let results: Vec<(GradientsParams, (Tensor<1>, O))> = if parts.len() == 1 {
-        parts.into_iter().map(|b| run(model, b)).collect()
-    } else {
-        let device = parts[0].positive.device();
-        std::thread::scope(|s| {
-            let handles: Vec<_> = parts
-                .into_iter()
-                .map(|b| {
-                    let fork = model.clone().fork(&device);
-                    let run = &run;
-                    s.spawn(move || run(&fork, b))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        })
-    };
-    let mut acc = GradientsAccumulator::new();
-    let mut outputs = Vec::with_capacity(results.len());
-    for (grads, out) in results {
-        acc.accumulate(model, grads);
-        outputs.push(out);
-    }
-    (acc.grads(), outputs)
 }
 
 /// The batches of one epoch, as item indices. Items are grouped by candidate count (a batch
