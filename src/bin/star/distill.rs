@@ -63,6 +63,10 @@ pub struct SftArgs {
     /// Early-stopping patience (epochs without a better valid avg-HR).
     #[arg(long, default_value_t = 3)]
     patience: usize,
+    /// Cut each batch into this many parts trained on threads of their own (the result
+    /// depends on this number, not on the machine's thread count).
+    #[arg(long, default_value_t = 2)]
+    parts: usize,
     /// Use at most this many kept trajectories (0: none, fast-mode samples only).
     #[arg(long)]
     max_trajectories: Option<usize>,
@@ -111,6 +115,7 @@ impl SftArgs {
                 .with_batch_size(self.batch_size)
                 .with_learning_rate(self.lr)
                 .with_patience(self.patience)
+                .with_parts(self.parts)
                 .with_seed(self.protocol.seed),
             view: TrajectoryView {
                 reflection: !self.no_reflection,

@@ -125,6 +125,10 @@ pub struct SasRecArgs {
     /// Early-stopping patience in epochs.
     #[arg(long, default_value_t = 10)]
     patience: usize,
+    /// Cut each batch into this many parts trained on threads of their own (the result
+    /// depends on this number, not on the machine's thread count).
+    #[arg(long, default_value_t = 1)]
+    parts: usize,
     /// Continue from the latest checkpoint in the run directory.
     #[arg(long)]
     resume: bool,
@@ -148,6 +152,7 @@ impl SasRecArgs {
             .with_learning_rate(self.lr)
             .with_batch_size(self.batch_size)
             .with_patience(self.patience)
+            .with_parts(self.parts)
             .with_seed(self.protocol.seed)
     }
 }
