@@ -19,7 +19,7 @@
 //! The epoch estimates multiply the median step by the steps of one epoch on MovieLens-100K
 //! (SASRec: 943 sequences / 128 = 8 steps; LightGCN: edges / 8192).
 
-use burn::optim::{AdamConfig, AdamWConfig, GradientsAccumulator, GradientsParams};
+use burn::optim::{AdamConfig, AdamWConfig};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use burn::train::TrainStep;
@@ -29,6 +29,7 @@ use star_cf::split::Split;
 use star_model::cf::{Adjacency, BprBatch, LightGcnConfig};
 use star_model::student::{CausalLm, DecoderConfig};
 use star_train::cf::CfLearner;
+use star_train::parallel::split_step;
 use star_train::sasrec::{SasRecLearner, SasRecTrainConfig, SeqBatch};
 use std::time::Instant;
 
@@ -78,9 +79,8 @@ fn ints<const D: usize>(
 }
 
 /// The student LM step on 16 × 80 tokens. With `parts > 1` the batch is cut into that many
-/// row blocks whose forward and backward passes run on threads of their own, each on a fork of
-/// the model (separate autodiff graphs), their gradients added: what SFT does
-/// (`SftConfig::parts`).
+/// row blocks whose forward and backward passes run on threads of their own
+/// (`star_train::parallel::split_step`, what SFT does with `SftConfig::parts`).
 fn student_lm(steps: usize, device: &Device, parts: usize) {
     let (b, t, vocab) = (16, 80, 4000);
     let cfg = DecoderConfig::student(vocab);
@@ -107,34 +107,14 @@ fn student_lm(steps: usize, device: &Device, parts: usize) {
             .div_scalar(parts as f64)
             .reshape([1])
     };
-    let grads_of = |m: &CausalLm, block| {
-        let l = loss(m, block);
-        let g = GradientsParams::from_grads(l.backward(), m);
-        let _: f32 = l.into_scalar();
-        g
-    };
     let s = median_secs(steps, || {
         let m = model.take().unwrap();
-        let grads: Vec<GradientsParams> = if parts == 1 {
-            vec![grads_of(&m, &blocks[0])]
-        } else {
-            std::thread::scope(|sc| {
-                let handles: Vec<_> = blocks
-                    .iter()
-                    .map(|block| {
-                        let fork = m.clone().fork(device);
-                        let grads_of = &grads_of;
-                        sc.spawn(move || grads_of(&fork, block))
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap()).collect()
-            })
-        };
-        let mut acc = GradientsAccumulator::new();
-        for g in grads {
-            acc.accumulate(&m, g);
+        let (grads, losses) =
+            split_step(&m, blocks.clone(), device, |m, block| (loss(m, &block), ()));
+        for (l, ()) in losses {
+            let _: f32 = l.into_scalar();
         }
-        model = Some(optim.step(1e-3, m, acc.grads()));
+        model = Some(optim.step(1e-3, m, grads));
     });
     println!(
         "student-lm   16 x 80 tokens, vocab {vocab}, {parts} part(s): {:7.1} ms/step  {:8.0} tokens/s",
