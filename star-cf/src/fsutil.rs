@@ -26,18 +26,26 @@ pub fn write_atomic(
 }
 
 /// [`write_atomic`] for writers that take a path (the tokenizers crate, burn's config files):
-/// `write` writes the temporary file at the path it is given, which is then synced and renamed
-/// over `path`; on error the temporary file is removed. Errors name `path`.
+/// `write` creates the temporary file at the path it is given (nothing is there before it
+/// runs), which is then synced and renamed over `path`; a writer that creates nothing there is
+/// an error, and on error the temporary file is removed. Errors name `path`.
 pub fn write_atomic_path<E: std::fmt::Display>(
     path: &Path,
     write: impl FnOnce(&Path) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), String> {
     let named = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let tmp = temp_beside(path).map_err(|e| named(&e))?;
-    write(tmp.path()).map_err(|e| named(&e))?;
-    std::fs::File::open(tmp.path())
+    // a fresh name with nothing behind it, so a writer that writes elsewhere is caught below
+    let tmp = temp_beside(path).map_err(|e| named(&e))?.into_temp_path();
+    std::fs::remove_file(&tmp).map_err(|e| named(&e))?;
+    write(&tmp).map_err(|e| named(&e))?;
+    std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
-        .map_err(|e| named(&e))?;
+        .map_err(|e| {
+            named(&format!(
+                "the writer left no file at {} ({e})",
+                tmp.display()
+            ))
+        })?;
     tmp.persist(path).map_err(|e| named(&e.error))?;
     Ok(())
 }
@@ -127,5 +135,10 @@ mod tests {
         );
         assert_eq!(std::fs::read(&p).unwrap(), b"one");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // a writer that writes somewhere else replaces nothing with an empty file
+        let err = write_atomic_path(&p, |tmp| std::fs::write(tmp.with_extension("bin2"), b"x"))
+            .unwrap_err();
+        assert!(err.contains("left no file"), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
     }
 }

@@ -201,6 +201,7 @@ fn epoch_examples(
 
 /// The batch of `xs`, cut into `parts` parts (one: the batch itself).
 fn seq_parts(xs: &[Example], parts: usize, device: &Device) -> Vec<SeqBatch> {
+    // `train_sasrec` refuses 0 parts
     let parts = parts.clamp(1, xs.len().max(1));
     let positions = (parts > 1).then(|| {
         xs.iter()
@@ -266,6 +267,19 @@ pub fn train_sasrec(
     device: &Device,
     resume: bool,
 ) -> Result<SasRecTrainResult, TrainError> {
+    let a = &cfg.model;
+    let invalid = if cfg.parts == 0 {
+        Some("parts must be at least 1".to_string())
+    } else if !(0.0..1.0).contains(&a.dropout) {
+        Some(format!("dropout {} is not in [0, 1)", a.dropout))
+    } else if a.heads == 0 || !a.dim.is_multiple_of(a.heads) {
+        Some(format!("{} heads do not divide width {}", a.heads, a.dim))
+    } else {
+        None
+    };
+    if let Some(why) = invalid {
+        return Err(TrainError::Training(format!("SASRec settings: {why}")));
+    }
     let start_epoch = prepare_run_dir(dir, cfg, resume, |c: SasRecTrainConfig| {
         c.with_max_epochs(0)
     })?;

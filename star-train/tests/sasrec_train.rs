@@ -133,3 +133,28 @@ fn a_batch_split_into_parts_has_the_loss_and_gradients_of_the_whole() {
         assert!((x - y).abs() <= 1e-4 * scale, "{x} vs {y}");
     }
 }
+
+/// Settings the model cannot run are refused by name before anything is written.
+#[test]
+fn unsupported_settings_are_refused_by_name() {
+    let (split, valid) = data();
+    let dir = tempfile::tempdir().unwrap();
+    for (cfg, word) in [
+        (
+            SasRecTrainConfig::new().with_model(SasRecArch::new().with_dropout(1.5)),
+            "dropout 1.5",
+        ),
+        (
+            SasRecTrainConfig::new().with_model(SasRecArch::new().with_dim(10).with_heads(3)),
+            "3 heads do not divide width 10",
+        ),
+        (SasRecTrainConfig::new().with_parts(0), "parts"),
+    ] {
+        let Err(err) = train_sasrec(&cfg, &split, &valid, dir.path(), &Device::flex(), false)
+        else {
+            panic!("{word}: accepted")
+        };
+        assert!(err.to_string().contains(word), "{err}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}

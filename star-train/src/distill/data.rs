@@ -368,13 +368,17 @@ impl Batcher<DistillItem, DistillBatch> for DistillBatcher {
 /// Their loss terms are averaged over the whole step's positions and rows, so the sum of the
 /// parts' losses is the loss of the step, and so is the sum of their gradients: the parts can
 /// run on separate threads. One part is [`collate`]; fewer items than parts make fewer parts.
+///
+/// # Panics
+/// If `parts` is 0 (`train_sft` refuses such settings by name first).
 pub fn collate_parts(
     items: &[DistillItem],
     parts: usize,
     pad_id: u32,
     device: &Device,
 ) -> Vec<DistillBatch> {
-    let parts = parts.clamp(1, items.len().max(1));
+    assert!(parts > 0, "collate_parts: parts must be at least 1");
+    let parts = parts.min(items.len().max(1));
     if parts == 1 {
         return vec![collate(items, pad_id, device)];
     }

@@ -292,6 +292,11 @@ pub fn train_sft(
             "SFT needs training and validation items".into(),
         ));
     }
+    if cfg.parts == 0 {
+        return Err(TrainError::Training(
+            "SFT settings: parts must be at least 1".into(),
+        ));
+    }
     let start_epoch = prepare_run_dir(dir, cfg, resume, |c: SftConfig| c.with_max_epochs(0))?;
     let pad = student
         .tokenizer()
