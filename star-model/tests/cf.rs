@@ -94,6 +94,73 @@ fn lightgcn_propagation_equals_dense_reference() {
     assert_eq!(items.dims(), [ni, dim]);
 }
 
+/// The sparse product (Flex's CSR pass, with its own backward pass) against the tensor
+/// reference (gather, scale, scatter-add, differentiated by autodiff): values and gradients.
+#[test]
+fn sparse_propagation_and_its_gradient_equal_the_reference() {
+    use burn::backend::Dispatch;
+    use star_model::cf::spmm::spmm_reference;
+    let device = Device::flex().autodiff();
+    let ds = generate(&SyntheticConfig {
+        users: 60,
+        items: 90,
+        min_len: 5,
+        max_len: 30,
+        seed: 3,
+        ..Default::default()
+    })
+    .unwrap();
+    let g = CfGraph::from_split(&Split::temporal_leave_one_out(&ds));
+    let adj = Adjacency::from_graph(&g, &device);
+    let n = adj.num_nodes;
+    let d = 7;
+    let x0 = Tensor::<2>::random(
+        [n, d],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let r = Tensor::<2>::random(
+        [n, d],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let run = |reference: bool| {
+        let x = x0.clone().detach().require_grad();
+        let y = if reference {
+            Tensor::from_dispatch(spmm_reference::<Dispatch>(
+                x.clone().into_dispatch(),
+                adj.cols.clone().into_dispatch(),
+                adj.rows.clone().into_dispatch(),
+                adj.weight.clone().into_dispatch(),
+            ))
+        } else {
+            adj.propagate(x.clone())
+        };
+        // two layers, so the backward pass runs the product on a gradient that is not constant
+        let y = if reference {
+            Tensor::from_dispatch(spmm_reference::<Dispatch>(
+                y.into_dispatch(),
+                adj.cols.clone().into_dispatch(),
+                adj.rows.clone().into_dispatch(),
+                adj.weight.clone().into_dispatch(),
+            ))
+        } else {
+            adj.propagate(y)
+        };
+        let grads = (y.clone() * r.clone()).sum().backward();
+        let gx: Tensor<2> = Tensor::from_inner(x.grad(&grads).expect("x has a gradient"));
+        (to_vec(y.inner()), to_vec(gx))
+    };
+    let (y_fast, g_fast) = run(false);
+    let (y_ref, g_ref) = run(true);
+    assert_eq!(y_fast.len(), n * d);
+    for (a, b) in y_fast.iter().zip(&y_ref).chain(g_fast.iter().zip(&g_ref)) {
+        assert!((a - b).abs() < 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+    // not a zero gradient
+    assert!(g_fast.iter().any(|v| v.abs() > 1e-3));
+}
+
 /// Trains with plain Adam steps and returns (first-epoch loss, last-epoch loss, AUC of held-out
 /// valid items against random unseen items).
 fn train_and_auc<M: CfEncoder + Module>(

@@ -18,6 +18,7 @@ use crate::run::{fit, prepare_run_dir, FitOptions};
 use burn::data::dataloader::DataLoader;
 use burn::module::{Module, ModuleDisplay};
 use burn::prelude::*;
+use burn::store::RecordError;
 use burn::tensor::activation;
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use star_cf::candidates::CandidateSet;
@@ -196,6 +197,29 @@ enum Encoder {
     LightGcn(Box<LightGcn>),
 }
 
+/// Trains one encoder of either kind with the `Learner`.
+fn fit_encoder<M: CfEncoder + Module + ModuleDisplay + 'static>(
+    encoder: M,
+    l2: f64,
+    dir: &Path,
+    train: Arc<dyn DataLoader<BprBatch>>,
+    valid: Arc<dyn DataLoader<CandidateBatch>>,
+    opts: &FitOptions,
+) -> Result<(), TrainError> {
+    fit(CfLearner { encoder, l2 }, dir, train, valid, opts, |t| t)
+}
+
+/// The final embeddings of a checkpoint, read into a fresh encoder of its kind.
+fn load_encoder<M: CfEncoder + Module + ModuleDisplay + 'static>(
+    encoder: M,
+    l2: f64,
+    path: &Path,
+) -> Result<CfEmbeddings, RecordError> {
+    CfLearner { encoder, l2 }
+        .try_load_file(path)
+        .map(|l| l.encoder.export())
+}
+
 fn init_encoder(cfg: &CfTrainConfig, graph: &CfGraph, device: &Device) -> Encoder {
     match cfg.kind {
         CfModelKind::Mf => Encoder::Mf(
@@ -299,25 +323,8 @@ pub fn train_cf(
     let l2 = cfg.l2;
     // parameters must be created on an autodiff device to be tracked
     match init_encoder(cfg, graph, &device.clone().autodiff()) {
-        Encoder::Mf(encoder) => fit(
-            CfLearner { encoder, l2 },
-            dir,
-            train_loader,
-            valid_loader,
-            &opts,
-            |t| t,
-        )?,
-        Encoder::LightGcn(encoder) => fit(
-            CfLearner {
-                encoder: *encoder,
-                l2,
-            },
-            dir,
-            train_loader,
-            valid_loader,
-            &opts,
-            |t| t,
-        )?,
+        Encoder::Mf(e) => fit_encoder(e, l2, dir, train_loader, valid_loader, &opts)?,
+        Encoder::LightGcn(e) => fit_encoder(*e, l2, dir, train_loader, valid_loader, &opts)?,
     }
     let train_seconds = t.elapsed().as_secs_f64();
 
@@ -326,15 +333,8 @@ pub fn train_cf(
         start_epoch,
         train_seconds,
         |path| match init_encoder(cfg, graph, device) {
-            Encoder::Mf(encoder) => CfLearner { encoder, l2 }
-                .try_load_file(path)
-                .map(|l| l.encoder.export()),
-            Encoder::LightGcn(encoder) => CfLearner {
-                encoder: *encoder,
-                l2,
-            }
-            .try_load_file(path)
-            .map(|l| l.encoder.export()),
+            Encoder::Mf(e) => load_encoder(e, l2, path),
+            Encoder::LightGcn(e) => load_encoder(*e, l2, path),
         },
         |emb| valid_ndcg10(emb, &cases),
     )

@@ -64,31 +64,11 @@ impl SyntheticConfig {
     }
 }
 
+#[rustfmt::skip]
 const GENRES: [&str; 24] = [
-    "Action",
-    "Adventure",
-    "Animation",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Fantasy",
-    "Horror",
-    "Musical",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Thriller",
-    "War",
-    "Western",
-    "Noir",
-    "Family",
-    "Sport",
-    "History",
-    "Biography",
-    "Music",
-    "Satire",
-    "Heist",
+    "Action", "Adventure", "Animation", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
+    "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western", "Noir",
+    "Family", "Sport", "History", "Biography", "Music", "Satire", "Heist",
 ];
 const ADJECTIVES: [&str; 20] = [
     "Silent", "Crimson", "Last", "Hidden", "Broken", "Golden", "Distant", "Electric", "Lonely",

@@ -12,6 +12,7 @@ mod lightgcn;
 mod mf;
 mod ranker;
 pub mod sampler;
+pub mod spmm;
 
 pub use adjacency::Adjacency;
 pub use bpr::{bpr_loss, row_dot, BprBatch, BprOutput};
