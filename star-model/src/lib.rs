@@ -10,6 +10,7 @@
 //! functions return [`Error`], whose variants name the file, tensor, field or device at fault.
 
 pub mod cf;
+pub mod cross_entropy;
 pub mod device;
 pub mod dropout;
 pub mod error;

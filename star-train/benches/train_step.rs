@@ -21,12 +21,12 @@
 
 use burn::optim::{AdamConfig, AdamWConfig};
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 use burn::train::TrainStep;
 use star_cf::data::synthetic::{generate, SyntheticConfig};
 use star_cf::graph::CfGraph;
 use star_cf::split::Split;
 use star_model::cf::{Adjacency, BprBatch, LightGcnConfig};
+use star_model::cross_entropy::cross_entropy;
 use star_model::student::{CausalLm, DecoderConfig};
 use star_train::cf::CfLearner;
 use star_train::parallel::split_step;
@@ -89,23 +89,25 @@ fn student_lm(steps: usize, device: &Device, parts: usize) {
     let mut seed = 1;
     let tokens = ints([b, t + 1], vocab, &mut seed, device);
     let rows = b / parts;
-    let blocks: Vec<(Tensor<2, Int>, Tensor<3, Int>)> = (0..parts)
+    let blocks: Vec<(Tensor<2, Int>, Tensor<1, Int>)> = (0..parts)
         .map(|p| {
             let block = tokens.clone().slice([p * rows..(p + 1) * rows, 0..t + 1]);
             (
                 block.clone().slice([0..rows, 0..t]),
-                block.slice([0..rows, 1..t + 1]).reshape([rows, t, 1]),
+                block.slice([0..rows, 1..t + 1]).reshape([rows * t]),
             )
         })
         .collect();
     // the mean cross-entropy of one block, as its share of the batch's
-    let loss = |m: &CausalLm, (input, target): &(Tensor<2, Int>, Tensor<3, Int>)| {
-        log_softmax(m.forward(input.clone(), None, None), 2)
-            .gather(2, target.clone())
-            .mean()
-            .neg()
-            .div_scalar(parts as f64)
-            .reshape([1])
+    let loss = |m: &CausalLm, (input, target): &(Tensor<2, Int>, Tensor<1, Int>)| {
+        cross_entropy(
+            m.forward(input.clone(), None, None)
+                .reshape([rows * t, vocab]),
+            target.clone(),
+        )
+        .mean()
+        .div_scalar(parts as f64)
+        .reshape([1])
     };
     let s = median_secs(steps, || {
         let m = model.take().unwrap();

@@ -51,9 +51,8 @@ pub struct SasRecTrainConfig {
     /// Each batch is cut into this many parts (sequence `i` to part `i % parts`) whose forward
     /// and backward passes run on threads of their own; the loss is averaged over the whole
     /// batch's positions, and each part draws its dropout masks from its first sequence's seed.
-    /// 1 by default: the example trains SASRec on one thread while the CF encoders train on
-    /// another.
-    #[config(default = 1)]
+    /// Results depend on this number, not on the thread count.
+    #[config(default = 2)]
     pub parts: usize,
 }
 

@@ -578,8 +578,68 @@ mod grpo {
     use super::*;
     use star_train::distill::{
         group_advantages, grpo_loss, outcome_reward, ranking_logp, sample_ranking, train_grpo,
-        DistillSample, GrpoConfig,
+        DistillSample, GrpoBatch, GrpoConfig, GrpoLearner, GrpoPrompt,
     };
+
+    /// A step whose prompts are cut into parts on threads of their own has the loss, terms
+    /// and gradients of the whole step: the rollouts are seeded by each prompt's place.
+    #[test]
+    fn a_step_split_into_parts_has_the_loss_and_gradients_of_the_whole() {
+        use burn::train::TrainStep;
+        let w = world();
+        let dev = Device::flex();
+        let m = model(&w, &corpus(&w), &dev);
+        let (train, _) = prompts(&w, &m);
+        let c = train[0].request.candidates.len();
+        let batch = GrpoBatch {
+            prompts: train
+                .iter()
+                .filter(|s| s.request.candidates.len() == c)
+                .take(3)
+                .map(|s| GrpoPrompt {
+                    sample: s.clone(),
+                    item: tokenize(&m, s).unwrap(),
+                })
+                .collect(),
+            seed: 11,
+        };
+        assert_eq!(batch.prompts.len(), 3);
+        let step = |parts: usize| {
+            let cfg = GrpoConfig::new().with_group(4).with_parts(parts);
+            let learner = GrpoLearner::new(&cfg, &m, 0, &dev);
+            let out = TrainStep::step(&learner, batch.clone());
+            let id = learner.net.model.embed_tokens.weight.id;
+            let grad: Vec<f32> = out
+                .grads
+                .get::<2>(id)
+                .unwrap()
+                .to_data()
+                .convert::<f32>()
+                .try_to_vec()
+                .unwrap();
+            let mut scalars: Vec<f32> = vec![out.item.loss.into_scalar()];
+            scalars.extend(
+                out.item
+                    .terms
+                    .into_iter()
+                    .map(|(_, t)| t.into_scalar::<f32>()),
+            );
+            (scalars, grad)
+        };
+        let (whole, gw) = step(1);
+        let (split, gs) = step(2);
+        for (x, y) in whole.iter().zip(&split) {
+            assert!(
+                (x - y).abs() <= 1e-5 * x.abs().max(1.0),
+                "{whole:?} vs {split:?}"
+            );
+        }
+        let scale = gw.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(scale > 0.0);
+        for (x, y) in gw.iter().zip(&gs) {
+            assert!((x - y).abs() <= 1e-4 * scale, "{x} vs {y}");
+        }
+    }
 
     fn t2(rows: &[&[f32]], dev: &Device) -> Tensor<2> {
         let (n, u) = (rows.len(), rows[0].len());

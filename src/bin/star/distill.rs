@@ -188,6 +188,10 @@ pub struct GrpoArgs {
     /// Early-stopping patience (epochs without a better valid avg-HR).
     #[arg(long, default_value_t = 2)]
     patience: usize,
+    /// Cut each step's prompts into this many parts trained on threads of their own (the
+    /// result depends on this number, not on the machine's thread count).
+    #[arg(long, default_value_t = 2)]
+    parts: usize,
     /// Device: flex, ndarray, wgpu, cuda[:N].
     #[arg(long, default_value = "flex")]
     device: String,
@@ -212,6 +216,7 @@ impl GrpoArgs {
                 .with_batch_size(self.batch_size)
                 .with_learning_rate(self.lr)
                 .with_patience(self.patience)
+                .with_parts(self.parts)
                 .with_seed(self.protocol.seed),
             from: self.from.clone().unwrap_or_else(|| student.join("model")),
             out: self.out.clone().unwrap_or_else(|| student.join("grpo")),

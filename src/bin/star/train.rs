@@ -127,7 +127,7 @@ pub struct SasRecArgs {
     patience: usize,
     /// Cut each batch into this many parts trained on threads of their own (the result
     /// depends on this number, not on the machine's thread count).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     parts: usize,
     /// Continue from the latest checkpoint in the run directory.
     #[arg(long)]

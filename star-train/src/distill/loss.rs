@@ -5,7 +5,7 @@
 
 use super::data::{DistillBatch, Segment};
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
+use star_model::cross_entropy::cross_entropy;
 use star_model::model::StarNet;
 
 /// Weights of the loss terms.
@@ -70,11 +70,8 @@ pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> Dis
     let hidden = net.hidden(&batch.inputs);
     let scores = net.candidate_scores(hidden.clone(), &batch.inputs);
     let device = scores.device();
-    let [b, _] = scores.dims();
     // averaged over the step's rows (this batch's unless it is one part of a split step)
-    let rank = log_softmax(scores.clone(), 1)
-        .gather(1, batch.positive.clone().reshape([b, 1]))
-        .neg()
+    let rank = cross_entropy(scores.clone(), batch.positive.clone())
         .sum()
         .div_scalar(batch.rank_rows.max(1) as f64);
     let mut total = rank.clone().mul_scalar(w.rank);
@@ -95,10 +92,9 @@ pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> Dis
             .clone()
             .reshape([bb * t])
             .select(0, rows.clone());
-        let nll = log_softmax(net.logits(h.reshape([1, n_rows, d])), 2)
-            .gather(2, targets.reshape([1, n_rows, 1]))
-            .reshape([n_rows])
-            .neg();
+        let logits = net.logits(h.reshape([1, n_rows, d]));
+        let vocab = logits.dims()[2];
+        let nll = cross_entropy(logits.reshape([n_rows, vocab]), targets);
         for (s, mask, n) in &batch.masks {
             let term = if *n == 0 {
                 Tensor::zeros([1], &device)

@@ -42,6 +42,12 @@ pub struct GrpoConfig {
     /// Early-stopping patience in epochs (on validation avg-HR).
     #[config(default = 2)]
     pub patience: usize,
+    /// Each step's prompts are cut into this many parts (prompt `i` to part `i % parts`) whose
+    /// rollouts, forward and backward passes run on threads of their own; their gradients add up
+    /// to the step's. Results depend on this number (floating-point sums), not on the thread
+    /// count.
+    #[config(default = 2)]
+    pub parts: usize,
     /// Seed of the batch order and the rollouts.
     #[config(default = 42)]
     pub seed: u64,

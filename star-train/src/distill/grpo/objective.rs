@@ -19,6 +19,35 @@ pub fn grpo_loss(
     clip: f64,
     beta: f64,
 ) -> (Tensor<1>, Tensor<1>) {
+    let n = logp.dims()[0];
+    let part = grpo_loss_part(logp, old, reference, mask, adv, clip, beta, n);
+    let kl_mean = part.kl_sum / part.actions.clamp_min(1.0);
+    (part.loss, kl_mean)
+}
+
+/// [`grpo_loss`] over some of a step's rollouts, so that the parts of a step add up to it.
+#[derive(Clone, Debug)]
+pub struct GrpoPartLoss {
+    /// `−Σ_n [ … ] / total` over these rollouts (the parts' losses add up to the step's).
+    pub loss: Tensor<1>,
+    /// `Σ mask·KL_u` over these rollouts.
+    pub kl_sum: Tensor<1>,
+    /// `Σ mask`: the actions of these rollouts.
+    pub actions: Tensor<1>,
+}
+
+/// The terms of [`grpo_loss`] for `N` of a step's `total` rollouts.
+#[allow(clippy::too_many_arguments)]
+pub fn grpo_loss_part(
+    logp: Tensor<2>,
+    old: Tensor<2>,
+    reference: Tensor<2>,
+    mask: Tensor<2>,
+    adv: Tensor<1>,
+    clip: f64,
+    beta: f64,
+    total: usize,
+) -> GrpoPartLoss {
     let [n, _] = logp.dims();
     let a = adv.reshape([n, 1]);
     let ratio = (logp.clone() - old).exp();
@@ -29,7 +58,13 @@ pub fn grpo_loss(
     let kl = diff.clone().exp() - diff - 1.0;
     let per = (surrogate - kl.clone().mul_scalar(beta)) * mask.clone();
     let count = mask.clone().sum_dim(1).clamp_min(1.0);
-    let loss = (per.sum_dim(1) / count).mean().neg();
-    let kl_mean = (kl * mask.clone()).sum() / mask.sum().clamp_min(1.0);
-    (loss, kl_mean)
+    let loss = (per.sum_dim(1) / count)
+        .sum()
+        .div_scalar(total.max(1) as f64)
+        .neg();
+    GrpoPartLoss {
+        loss,
+        kl_sum: (kl * mask.clone()).sum(),
+        actions: mask.sum(),
+    }
 }

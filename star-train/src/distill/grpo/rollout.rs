@@ -1,14 +1,14 @@
 //! Rollouts: for each prompt of a step, `G` sampled outputs with their rewards and the
 //! log-probabilities of their actions under the policy and the reference model.
 
-use super::learner::{GrpoBatch, GrpoLearner};
+use super::learner::{GrpoLearner, GrpoPart};
 use super::reward::outcome_reward;
 use super::sampling::{ranking_logp, sample_ranking};
 use crate::distill::data::{collate, item_from_tokens, DistillBatch, DistillItem};
 use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use star_model::cross_entropy::cross_entropy;
 use star_model::model::{Sampling, StarNet};
 
 /// One rollout group's actions, on their way to the loss.
@@ -51,11 +51,11 @@ impl GrpoLearner {
     }
 
     /// Rank-only rollouts: one forward pass, `G` rankings sampled from the scores.
-    pub(super) fn rank_rollouts(&self, b: &GrpoBatch) -> Rollouts {
+    pub(super) fn rank_rollouts(&self, b: &GrpoPart) -> Rollouts {
         let ctx = &self.ctx;
         let cfg = &ctx.cfg;
         let device = self.device();
-        let items: Vec<DistillItem> = b.prompts.iter().map(|p| p.item.clone()).collect();
+        let items: Vec<DistillItem> = b.prompts.iter().map(|(_, p)| p.item.clone()).collect();
         let batch = collate(&items, ctx.pad, &device);
         let scores = self
             .net
@@ -67,13 +67,13 @@ impl GrpoLearner {
         let mut rankings = Vec::with_capacity(items.len() * g);
         let mut rows = Vec::with_capacity(items.len() * g);
         let mut rewards = Vec::with_capacity(items.len() * g);
-        for (i, it) in items.iter().enumerate() {
+        for (i, (it, &(place, _))) in items.iter().zip(&b.prompts).enumerate() {
             for k in 0..g {
                 let ranking = sample_ranking(
                     &host[i * c..(i + 1) * c],
                     cfg.temperature,
                     depth,
-                    &mut rollout_rng(b.seed, i, k),
+                    &mut rollout_rng(b.seed, place, k),
                 );
                 let rank = star_cf::rank_metrics::rank_in(&ranking, &it.positive);
                 rewards.push(outcome_reward(rank) + cfg.format_weight);
@@ -112,7 +112,7 @@ impl GrpoLearner {
 
     /// Explain-mode rollouts: `G` sampled trajectories per prompt with live tool calls, each
     /// followed by a ranking sampled from its scores at `<recommend>`.
-    pub(super) fn explain_rollouts(&self, b: &GrpoBatch) -> Rollouts {
+    pub(super) fn explain_rollouts(&self, b: &GrpoPart) -> Rollouts {
         let ctx = &self.ctx;
         let cfg = &ctx.cfg;
         let device = self.device();
@@ -122,11 +122,11 @@ impl GrpoLearner {
         let mut rankings = Vec::new();
         let mut rewards = Vec::new();
         let mut formats = Vec::new();
-        for (i, p) in b.prompts.iter().enumerate() {
+        for &(place, p) in &b.prompts {
             let c = p.sample.request.candidates.len();
             let depth = cfg.rank_depth.clamp(1, c);
             for k in 0..g {
-                let mut rng = rollout_rng(b.seed, i, k);
+                let mut rng = rollout_rng(b.seed, place, k);
                 let mut decoding = Sampling::new(cfg.temperature as f32, rng.random());
                 let e = policy
                     .explain_with(&p.sample.request, &mut decoding)
@@ -151,10 +151,13 @@ impl GrpoLearner {
             let hidden = net.hidden(&batch.inputs);
             let scores = net.candidate_scores(hidden.clone(), &batch.inputs);
             let logits = net.logits(hidden);
-            let [n, t, _] = logits.dims();
-            let tokens = log_softmax(logits, 2)
-                .gather(2, batch.targets.clone().reshape([n, t, 1]))
-                .reshape([n, t]);
+            let [n, t, v] = logits.dims();
+            let tokens = cross_entropy(
+                logits.reshape([n * t, v]),
+                batch.targets.clone().reshape([n * t]),
+            )
+            .neg()
+            .reshape([n, t]);
             let places = ranking_logp(scores, &rankings, cfg.temperature);
             let mut mask = Tensor::<2>::zeros([n, t], &batch.targets.device());
             for (_, m, _) in &batch.masks {

@@ -2,7 +2,7 @@
 //! `Learner` on validation avg-HR, and the best checkpoint (or the starting model).
 
 use super::config::GrpoConfig;
-use super::learner::{GrpoBatch, GrpoContext, GrpoLearner, GrpoPrompt};
+use super::learner::{GrpoBatch, GrpoLearner, GrpoPrompt};
 use crate::distill::data::{item_from_tokens, DistillItem, DistillSample};
 use crate::distill::sft::{avg_hr, batch_count, epoch_batches, valid_loader, TermLossMetric};
 use crate::loader::EpochLoader;
@@ -38,6 +38,9 @@ pub fn train_grpo(
         return Err(fail(
             "GRPO needs training prompts and validation items".into(),
         ));
+    }
+    if cfg.parts == 0 {
+        return Err(fail("GRPO settings: parts must be at least 1".into()));
     }
     let start_epoch = prepare_run_dir(dir, cfg, resume, |c: GrpoConfig| c.with_max_epochs(0))?;
     let pad = sft
@@ -100,19 +103,9 @@ pub fn train_grpo(
         100.0 * start_avg_hr
     );
     let t = Instant::now();
-    let ad = device.clone().autodiff();
-    ad.seed(cfg.seed);
-    let ctx = Arc::new(GrpoContext {
-        cfg: cfg.clone(),
-        reference: model.net().clone().fork(device).valid(),
-        model: model.clone(),
-        pad,
-        plain: device.clone(),
-    });
-    let learner = GrpoLearner {
-        net: model.net().clone().fork(&ad).train(),
-        ctx: ctx.clone(),
-    };
+    device.clone().autodiff().seed(cfg.seed);
+    let learner = GrpoLearner::new(cfg, &model, pad, device);
+    let ctx = learner.ctx.clone();
     let label = if cfg.explain { "GRPO-explain" } else { "GRPO" };
     let opts = FitOptions::new(
         label,
