@@ -222,3 +222,19 @@ pub fn catalogue_markdown(results: &[CatalogueResult]) -> String {
     }
     s
 }
+
+/// Adds the paired comparisons every report carries ([`EvalReport::compare_against`]):
+/// against the strongest of `baselines` (by avg-HR) and against the teacher, when either was
+/// evaluated.
+pub fn add_comparisons(report: &mut EvalReport, baselines: &[String]) -> Result<()> {
+    if let Some(best) = report
+        .strongest(baselines.iter().map(String::as_str))
+        .map(str::to_string)
+    {
+        report.compare_against(&best, "strongest baseline")?;
+    }
+    if report.method("teacher").is_some() {
+        report.compare_against("teacher", "teacher")?;
+    }
+    Ok(())
+}

@@ -7,7 +7,8 @@
 //! the whole run.
 
 use super::baselines::{
-    catalogue_markdown, eval_baselines, eval_full_catalogue, train_cf_model, train_sasrec_model,
+    add_comparisons, catalogue_markdown, eval_baselines, eval_full_catalogue, train_cf_model,
+    train_sasrec_model,
 };
 use super::data::{prepare, DataSpec};
 use super::layout::{Compute, Protocol};
@@ -302,6 +303,7 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
     // 5. Every method on the same test candidates, then the baselines on the full catalogue.
     let t = Instant::now();
     let mut report = eval_baselines(&p, cfg.threads)?;
+    let baselines: Vec<String> = report.methods.iter().map(|(n, _)| n.clone()).collect();
     report
         .methods
         .extend(eval_teacher(&p, chat, cfg.threads)?.methods);
@@ -312,6 +314,7 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
     report
         .methods
         .extend(eval_students(&p, &students, &compute, false, cfg.threads)?.methods);
+    add_comparisons(&mut report, &baselines)?;
     let catalogue = eval_full_catalogue(&p)?;
     stages.push(("evaluate".into(), t.elapsed().as_secs_f64()));
 

@@ -43,11 +43,13 @@ pub mod baselines;
 pub mod catalogue;
 pub mod error;
 pub mod metrics;
+pub mod paired;
 pub mod plots;
 pub mod report;
 pub mod runner;
 
 pub use error::{EvalError, Result};
 pub use metrics::{CaseOutcome, Metrics};
+pub use paired::{Comparison, Difference};
 pub use report::{EvalReport, MethodReport};
 pub use runner::{CaseResult, Latency, MethodResult, ProtocolRunner, ScenarioResult};

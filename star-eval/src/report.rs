@@ -20,6 +20,7 @@
 
 use crate::error::{EvalError, Result};
 use crate::metrics::Metrics;
+use crate::paired::{self, Comparison, Difference, Resamples};
 use crate::runner::{CaseResult, Latency, MethodResult, ScenarioResult};
 use serde::{Deserialize, Serialize};
 use star_cf::candidates::CandidateHeader;
@@ -77,6 +78,9 @@ pub struct EvalReport {
     /// Method name → results, in insertion order (a JSON object on disk).
     #[serde(with = "ordered_methods")]
     pub methods: Vec<(String, MethodReport)>,
+    /// Paired differences against reference methods ([`EvalReport::compare_against`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comparisons: Vec<Comparison>,
 }
 
 /// One line of [`EvalReport::per_user_jsonl`].
@@ -102,7 +106,57 @@ impl EvalReport {
             seed: header.seed,
             users: header.cases,
             methods: Vec::new(),
+            comparisons: Vec::new(),
         }
+    }
+
+    /// The method among `names` with the highest avg-HR (the first of equals), if any of them
+    /// is in the report.
+    pub fn strongest<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+        let mut best: Option<(&str, f64)> = None;
+        for name in names {
+            if let Some(m) = self.method(name) {
+                if best.is_none_or(|(_, b)| m.metrics.avg_hr > b) {
+                    best = Some((name, m.metrics.avg_hr));
+                }
+            }
+        }
+        best.map(|(n, _)| n)
+    }
+
+    /// Adds the paired differences of every other method against `reference` (its `role`
+    /// says why it is the reference, e.g. `strongest baseline`), on [`paired::COMPARED`] with
+    /// bootstrap intervals over the cases ([`paired`]). A comparison against the same
+    /// reference is replaced in place. Needs the per-case results (a report loaded from JSON has none).
+    ///
+    /// Errors: `reference` is not in the report, or a method's cases are not the reference's.
+    pub fn compare_against(&mut self, reference: &str, role: &str) -> Result<()> {
+        let Some(base) = self.method(reference) else {
+            return Err(EvalError::Mismatch(format!(
+                "no method `{reference}` in the report to compare against"
+            )));
+        };
+        let resamples = Resamples::new(base.cases.len(), paired::RESAMPLES, paired::SEED);
+        let mut methods = BTreeMap::new();
+        for (name, m) in &self.methods {
+            if name == reference {
+                continue;
+            }
+            let d = paired::compare_cases((name, &m.cases), (reference, &base.cases), &resamples)?;
+            methods.insert(name.clone(), d);
+        }
+        let comparison = Comparison {
+            against: reference.to_string(),
+            role: role.to_string(),
+            resamples: paired::RESAMPLES,
+            seed: paired::SEED,
+            methods,
+        };
+        match self.comparisons.iter_mut().find(|c| c.against == reference) {
+            Some(slot) => *slot = comparison,
+            None => self.comparisons.push(comparison),
+        }
+        Ok(())
     }
 
     /// Adds a method's results. A method with the same name is replaced in place (with a
@@ -314,6 +368,7 @@ impl EvalReport {
             let _ = writeln!(out, " {:.2} |", m.wall_s);
         }
         out.push_str("\nMetric values ×100; `valid` is the percentage of outputs that were valid permutations (the rest were repaired).\n");
+        self.comparisons_markdown(&mut out);
         for scenario in self.non_empty_scenarios() {
             let _ = writeln!(out, "\n### Scenario `{scenario}`\n");
             table_head(&mut out, "users");
@@ -324,6 +379,53 @@ impl EvalReport {
             }
         }
         out
+    }
+}
+
+impl EvalReport {
+    /// One table per comparison: each method minus the reference, with the interval.
+    fn comparisons_markdown(&self, out: &mut String) {
+        for c in &self.comparisons {
+            let _ = writeln!(
+                out,
+                "\n### Against {} ({})\n\nEach method minus {}, points ×100, paired over the {} users; bootstrap 95 % interval ({} resamples of the users, seed {}). **Bold**: the interval excludes 0.\n",
+                escape_cell(&c.against),
+                c.role,
+                escape_cell(&c.against),
+                self.users,
+                c.resamples,
+                c.seed
+            );
+            out.push_str("| Method | avg-HR | HR@1 | NDCG@10 |\n|---|---:|---:|---:|\n");
+            for (name, _) in &self.methods {
+                let Some(d) = c.methods.get(name) else {
+                    continue;
+                };
+                let _ = write!(out, "| {} |", escape_cell(name));
+                for key in paired::COMPARED {
+                    let _ = write!(out, " {} |", difference_cell(d.get(key)));
+                }
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// `+2.44 [+0.71, +4.20]` (×100), bold when the interval excludes 0.
+fn difference_cell(d: Option<&Difference>) -> String {
+    let Some(d) = d else {
+        return "–".into();
+    };
+    let text = format!(
+        "{:+.2} [{:+.2}, {:+.2}]",
+        100.0 * d.mean,
+        100.0 * d.low,
+        100.0 * d.high
+    );
+    if d.sign().is_some() {
+        format!("**{text}**")
+    } else {
+        text
     }
 }
 

@@ -179,34 +179,15 @@ mod flex {
     use super::{
         cross_entropy_backward_reference, exp_f32, row_logsumexp_reference, row_lse, CrossEntropy,
     };
+    use crate::flex_host::{contiguous, indices};
     use burn::backend::flex::FlexTensor;
     use burn::backend::Flex;
-    use burn::tensor::{DType, TensorData};
+    use burn::tensor::TensorData;
     use rayon::prelude::*;
-
-    fn contiguous(t: FlexTensor) -> FlexTensor {
-        if t.is_contiguous() {
-            t
-        } else {
-            t.to_contiguous()
-        }
-    }
 
     /// Rows handed to one rayon task (a few hundred kilobytes of logits).
     fn rows_per_task(k: usize) -> usize {
         (65_536 / k.max(1)).max(1)
-    }
-
-    fn targets_of(t: &FlexTensor) -> Option<Vec<usize>> {
-        match t.dtype() {
-            DType::I32 => t
-                .as_slice::<i32>()
-                .map(|s| s.iter().map(|&v| v as usize).collect()),
-            DType::I64 => t
-                .as_slice::<i64>()
-                .map(|s| s.iter().map(|&v| v as usize).collect()),
-            _ => None,
-        }
     }
 
     impl CrossEntropy for Flex {
@@ -251,7 +232,7 @@ mod flex {
                 logits.as_slice::<f32>(),
                 lse.as_slice::<f32>(),
                 grad.as_slice::<f32>(),
-                targets_of(&targets),
+                indices(&targets),
             ) else {
                 return cross_entropy_backward_reference::<Flex>(logits, lse, targets, grad);
             };

@@ -14,6 +14,8 @@ pub mod cross_entropy;
 pub mod device;
 pub mod dropout;
 pub mod error;
+#[cfg(feature = "flex")]
+mod flex_host;
 pub mod model;
 mod parallel;
 pub mod sasrec;

@@ -683,7 +683,7 @@ mod grpo {
         let old = t2(&[&[ln(0.25)], &[ln(0.25)]], &dev);
         let adv = Tensor::<1>::from_data([1.0f32, -1.0], &dev);
         let ones = Tensor::<2>::ones([2, 1], &dev);
-        let (loss, kl) = grpo_loss(
+        let g = grpo_loss(
             logp.clone(),
             old.clone(),
             logp.clone(),
@@ -691,11 +691,36 @@ mod grpo {
             adv.clone(),
             0.2,
             0.001,
+            2,
         );
-        assert!(close(loss.into_scalar::<f32>() as f64, -(1.2 - 2.0) / 2.0));
-        assert!(close(kl.into_scalar::<f32>() as f64, 0.0));
+        assert!(close(g.kl_mean().into_scalar::<f32>() as f64, 0.0));
+        assert!(close(
+            g.loss.into_scalar::<f32>() as f64,
+            -(1.2 - 2.0) / 2.0
+        ));
+        // one of the step's two rollouts: half the step's loss, and the parts add up
+        let first = |t: &Tensor<2>| t.clone().slice([0..1, 0..1]);
+        let second = |t: &Tensor<2>| t.clone().slice([1..2, 0..1]);
+        let part = |pick: &dyn Fn(&Tensor<2>) -> Tensor<2>, a: Tensor<1>| {
+            grpo_loss(
+                pick(&logp),
+                pick(&old),
+                pick(&logp),
+                pick(&ones),
+                a,
+                0.2,
+                0.001,
+                2,
+            )
+        };
+        let (p1, p2) = (
+            part(&first, adv.clone().narrow(0, 0, 1)),
+            part(&second, adv.clone().narrow(0, 1, 1)),
+        );
+        assert!(close(p1.loss.into_scalar::<f32>() as f64, -1.2 / 2.0));
+        assert!(close(p2.loss.into_scalar::<f32>() as f64, 2.0 / 2.0));
         // KL to a reference of 0.25: exp(ln .5) − ln .5 − 1 per unit
-        let (loss, kl) = grpo_loss(
+        let g = grpo_loss(
             logp.clone(),
             old.clone(),
             old.clone(),
@@ -703,19 +728,20 @@ mod grpo {
             adv.clone(),
             0.2,
             0.5,
+            2,
         );
         let k = 0.5 - 0.5f64.ln() - 1.0;
-        assert!(close(kl.into_scalar::<f32>() as f64, k));
+        assert!(close(g.kl_mean().into_scalar::<f32>() as f64, k));
         assert!(close(
-            loss.into_scalar::<f32>() as f64,
+            g.loss.into_scalar::<f32>() as f64,
             -((1.2 - 0.5 * k) + (-2.0 - 0.5 * k)) / 2.0
         ));
         // masked units count for nothing: a second, masked unit with a huge ratio
         let logp2 = t2(&[&[ln(0.5), 0.0], &[ln(0.5), 0.0]], &dev);
         let old2 = t2(&[&[ln(0.25), -9.0], &[ln(0.25), -9.0]], &dev);
         let mask = t2(&[&[1.0, 0.0], &[1.0, 0.0]], &dev);
-        let (loss, _) = grpo_loss(logp2.clone(), old2, logp2, mask, adv, 0.2, 0.001);
-        assert!(close(loss.into_scalar::<f32>() as f64, 0.4));
+        let g = grpo_loss(logp2.clone(), old2, logp2, mask, adv, 0.2, 0.001, 2);
+        assert!(close(g.loss.into_scalar::<f32>() as f64, 0.4));
     }
 
     #[test]

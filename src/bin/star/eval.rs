@@ -5,7 +5,9 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use star::cf::split::SplitKind;
 use star::eval::EvalReport;
-use star::pipeline::baselines::{catalogue_markdown, eval_baselines, eval_full_catalogue};
+use star::pipeline::baselines::{
+    add_comparisons, catalogue_markdown, eval_baselines, eval_full_catalogue,
+};
 use star::pipeline::student::eval_students;
 use star::pipeline::teacher::{chat_model, eval_teacher};
 use star::pipeline::{Compute, Prepared};
@@ -101,7 +103,9 @@ impl EvalCommand {
                 let t = Instant::now();
                 let split = on.split;
                 let prepared = on.prepare(home)?;
-                let report = eval_baselines(&prepared, on.threads)?;
+                let mut report = eval_baselines(&prepared, on.threads)?;
+                let names: Vec<String> = report.methods.iter().map(|(n, _)| n.clone()).collect();
+                add_comparisons(&mut report, &names)?;
                 let dir = prepared.run.path();
                 let stem = format!("eval-baselines-{split}");
                 report.save_json(&dir.join(format!("{stem}.json")))?;

@@ -126,6 +126,7 @@ pub(super) mod testing {
             seed: 1,
             users: 10,
             methods: methods.into_iter().map(|(n, m)| (n.into(), m)).collect(),
+            comparisons: Vec::new(),
         }
     }
 

@@ -6,7 +6,7 @@
 //! `values [nnz]`. The caller guarantees `Â` is symmetric (every `(r, c, v)` has its `(c, r, v)`),
 //! which is what lets the backward pass be the same product.
 //!
-//! - Flex, with f32 features and i32/i64 indices: one pass over the rows on the host, split over
+//! - Flex, with f32 features: one pass over the rows on the host, split over
 //!   rayon's threads by row. Each output row sums its entries in CSR order, so the result does
 //!   not depend on the thread count.
 //! - Every other backend (and other dtypes): the tensor reference, a gather of the `cols` rows,
@@ -68,51 +68,29 @@ impl SymmetricSpmm for burn_cubecl::CubeBackend {}
 #[cfg(feature = "flex")]
 mod flex {
     use super::{spmm_reference, SymmetricSpmm};
+    use crate::flex_host::{contiguous, indices};
     use burn::backend::flex::FlexTensor;
     use burn::backend::Flex;
-    use burn::tensor::{DType, TensorData};
+    use burn::tensor::TensorData;
     use rayon::prelude::*;
 
-    /// An index type Flex stores integer tensors in.
-    trait Index: Copy + Sync {
-        fn at(self) -> usize;
-    }
-    impl Index for i32 {
-        fn at(self) -> usize {
-            self as usize
-        }
-    }
-    impl Index for i64 {
-        fn at(self) -> usize {
-            self as usize
-        }
-    }
-
     /// `y[r] = Σ values[e] · x[cols[e]]` over `e` in `row_ptr[r]..row_ptr[r + 1]`, row by row.
-    fn csr<I: Index>(x: &[f32], d: usize, row_ptr: &[I], cols: &[I], values: &[f32]) -> Vec<f32> {
+    fn csr(x: &[f32], d: usize, row_ptr: &[usize], cols: &[usize], values: &[f32]) -> Vec<f32> {
         let n = row_ptr.len() - 1;
         let mut y = vec![0.0f32; n * d];
         if d == 0 {
             return y;
         }
         y.par_chunks_mut(d).enumerate().for_each(|(r, out)| {
-            for e in row_ptr[r].at()..row_ptr[r + 1].at() {
+            for e in row_ptr[r]..row_ptr[r + 1] {
                 let v = values[e];
-                let src = &x[cols[e].at() * d..][..d];
+                let src = &x[cols[e] * d..][..d];
                 for (o, s) in out.iter_mut().zip(src) {
                     *o += v * s;
                 }
             }
         });
         y
-    }
-
-    fn contiguous(t: FlexTensor) -> FlexTensor {
-        if t.is_contiguous() {
-            t
-        } else {
-            t.to_contiguous()
-        }
     }
 
     impl SymmetricSpmm for Flex {
@@ -131,27 +109,15 @@ mod flex {
             );
             let shape = x.layout().shape().clone();
             let d = shape[1];
-            let y = match (
+            let (Some(xs), Some(vs), Some(ptr), Some(cs)) = (
                 x.as_slice::<f32>(),
                 values.as_slice::<f32>(),
-                row_ptr.dtype(),
-            ) {
-                (Some(xs), Some(vs), DType::I32) => csr(
-                    xs,
-                    d,
-                    row_ptr.as_slice::<i32>().expect("contiguous"),
-                    cols.as_slice::<i32>().expect("same dtype as row_ptr"),
-                    vs,
-                ),
-                (Some(xs), Some(vs), DType::I64) => csr(
-                    xs,
-                    d,
-                    row_ptr.as_slice::<i64>().expect("contiguous"),
-                    cols.as_slice::<i64>().expect("same dtype as row_ptr"),
-                    vs,
-                ),
-                _ => return spmm_reference::<Flex>(x, cols, rows, values),
+                indices(&row_ptr),
+                indices(&cols),
+            ) else {
+                return spmm_reference::<Flex>(x, cols, rows, values);
             };
+            let y = csr(xs, d, &ptr, &cs, vs);
             FlexTensor::from_data(TensorData::new(y, shape))
         }
     }

@@ -2,7 +2,7 @@
 //! steps share, and the training step (rollouts, advantages, loss) and validation step.
 
 use super::config::GrpoConfig;
-use super::objective::{grpo_loss_part, GrpoPartLoss};
+use super::objective::{grpo_loss, GrpoLoss};
 use super::reward::group_advantages;
 use crate::distill::data::{DistillBatch, DistillItem, DistillSample};
 use crate::distill::loss::LossWeights;
@@ -132,11 +132,11 @@ impl TrainStep for GrpoLearner {
                 &device,
             );
             let old = r.logp.clone().detach();
-            let GrpoPartLoss {
+            let GrpoLoss {
                 loss,
                 kl_sum,
                 actions,
-            } = grpo_loss_part(
+            } = grpo_loss(
                 r.logp,
                 old,
                 r.reference,

@@ -33,7 +33,7 @@ mod train;
 
 pub use config::GrpoConfig;
 pub use learner::{GrpoBatch, GrpoContext, GrpoLearner, GrpoPrompt};
-pub use objective::{grpo_loss, grpo_loss_part, GrpoPartLoss};
+pub use objective::{grpo_loss, GrpoLoss};
 pub use reward::{group_advantages, outcome_reward};
 pub use sampling::{ranking_logp, sample_ranking};
 pub use train::{train_grpo, GrpoResult};
