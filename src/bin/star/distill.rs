@@ -206,6 +206,7 @@ impl GrpoArgs {
         GrpoOptions {
             grpo: GrpoConfig::new()
                 .with_group(self.group)
+                .with_parts(self.parts)
                 .with_explain(self.explain)
                 .with_kl(self.kl)
                 .with_clip(self.clip)
@@ -216,7 +217,6 @@ impl GrpoArgs {
                 .with_batch_size(self.batch_size)
                 .with_learning_rate(self.lr)
                 .with_patience(self.patience)
-                .with_parts(self.parts)
                 .with_seed(self.protocol.seed),
             from: self.from.clone().unwrap_or_else(|| student.join("model")),
             out: self.out.clone().unwrap_or_else(|| student.join("grpo")),
