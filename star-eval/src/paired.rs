@@ -50,6 +50,19 @@ impl Difference {
     }
 }
 
+impl std::fmt::Display for Difference {
+    /// In points ×100: `+2.44 [+0.74, +4.07]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:+.2} [{:+.2}, {:+.2}]",
+            100.0 * self.mean,
+            100.0 * self.low,
+            100.0 * self.high
+        )
+    }
+}
+
 /// Every method of a report against one reference method.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {

@@ -145,3 +145,40 @@ fn a_report_compares_every_method_with_its_references() {
     let plain = report(&[("Base", &ranks_base)]);
     assert!(!plain.to_json_string().contains("comparisons"));
 }
+
+#[test]
+fn per_user_files_read_back_give_the_same_comparisons() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, lines) = (
+        dir.path().join("report.json"),
+        dir.path().join("per_user.jsonl"),
+    );
+    let ranks_a: Vec<usize> = (0..30).map(|i| i % 5).collect();
+    let ranks_b: Vec<usize> = (0..30).map(|i| (i * 7) % 11).collect();
+    let mut r = report(&[("A", &ranks_a), ("B", &ranks_b)]);
+    r.compare_against("A", "strongest baseline").unwrap();
+    r.save_json(&json).unwrap();
+    r.per_user_jsonl(&lines).unwrap();
+
+    let mut back = EvalReport::load_json(&json).unwrap();
+    assert!(back.methods.iter().all(|(_, m)| m.cases.is_empty()));
+    back.load_cases(&lines).unwrap();
+    for ((_, m), (_, o)) in back.methods.iter().zip(&r.methods) {
+        let key = |c: &CaseResult| (c.user_raw.clone(), c.rank, c.valid);
+        assert_eq!(
+            m.cases.iter().map(key).collect::<Vec<_>>(),
+            o.cases.iter().map(key).collect::<Vec<_>>()
+        );
+    }
+    back.compare_against("A", "strongest baseline").unwrap();
+    assert_eq!(back.comparisons, r.comparisons);
+
+    // a damaged line is named; a short file is refused
+    std::fs::write(&lines, "{\"method\": \"A\"}\n").unwrap();
+    let err = back.load_cases(&lines).unwrap_err().to_string();
+    assert!(err.contains("line 1"), "{err}");
+    let one = r#"{"method":"A","user":"u0","rank":0,"valid":true,"latency_ms":1.0,"scenarios":[]}"#;
+    std::fs::write(&lines, format!("{one}\n")).unwrap();
+    let err = back.load_cases(&lines).unwrap_err().to_string();
+    assert!(err.contains("A: 1 cases for a report of 30 users"), "{err}");
+}

@@ -28,6 +28,53 @@ fn changing_a_later_item_never_changes_earlier_outputs() {
     assert_ne!(a[7 * d..], b[7 * d..]);
 }
 
+/// The full-catalogue loss: at each non-padding position, −log softmax over every item (the
+/// padding row left out) at the next item, averaged; the first and the last item included.
+#[test]
+fn full_catalogue_cross_entropy_by_hand() {
+    let arch = SasRecArch::new()
+        .with_max_len(5)
+        .with_dim(8)
+        .with_dropout(0.0);
+    let model = SasRecConfig::new(12, arch).init(&Device::flex());
+    let seq = |v: [i64; 10]| {
+        Tensor::<2, Int>::from_data(TensorData::new(v.to_vec(), [2, 5]), &Device::flex())
+    };
+    let input = [0, 3, 4, 5, 6, 1, 2, 3, 4, 5];
+    let positives = [0, 4, 5, 6, 7, 2, 3, 4, 5, 12];
+    let got: f32 = model
+        .ce_loss_over(seq(input), seq(positives), 9, None)
+        .into_scalar();
+    // by hand, from the hidden states
+    let h = values(model.forward(seq(input)));
+    let e = values(model.item_embedding.weight.val());
+    let (d, mut total, mut count) = (8, 0.0f64, 0);
+    for (row, &p) in positives.iter().enumerate() {
+        if p == 0 {
+            continue;
+        }
+        let hr = &h[row * d..(row + 1) * d];
+        let logits: Vec<f64> = (1..=12)
+            .map(|item| {
+                (0..d)
+                    .map(|k| hr[k] as f64 * e[item * d + k] as f64)
+                    .sum::<f64>()
+            })
+            .collect();
+        let max = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let lse = max + logits.iter().map(|x| (x - max).exp()).sum::<f64>().ln();
+        total += lse - logits[p as usize - 1];
+        count += 1;
+    }
+    let want = total / count as f64;
+    assert!((got as f64 - want).abs() < 1e-5, "{got} vs {want}");
+    // over the positions of a larger batch: the sum divided by that count
+    let part: f32 = model
+        .ce_loss_over(seq(input), seq(positives), 9, Some(2 * count))
+        .into_scalar();
+    assert!((part as f64 - want / 2.0).abs() < 1e-5, "{part}");
+}
+
 #[test]
 fn left_padding_and_truncation() {
     assert_eq!(left_pad(&[ItemId(4), ItemId(0)], 4), [0, 0, 5, 1]);

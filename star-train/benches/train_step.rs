@@ -10,8 +10,10 @@
 //!   step as PyTorch's `LlamaForCausalLM` in the script — once on this thread and once cut
 //!   into two parts on two threads, as SFT runs;
 //! - `sasrec`: SASRec's own training step (`SasRecLearner`, defaults: max_len 50, dim 64,
-//!   2 blocks, 1 head) on 128 sequences of a 1682-item catalogue, Adam; once whole and once
-//!   cut into two parts on two threads (`SasRecTrainConfig::parts`);
+//!   2 blocks, 1 head) on 128 sequences of a 1682-item catalogue, Adam; with the paper's BCE
+//!   against one negative and with the cross-entropy over the whole catalogue
+//!   (`SasRecLoss`), each once whole and once cut into two parts on two threads
+//!   (`SasRecTrainConfig::parts`);
 //! - `lightgcn`: LightGCN's BPR step (`CfLearner`, dim 64, 3 layers, the full-graph
 //!   propagation) with 8192 triples on a synthetic graph of MovieLens-100K's shape (943 users,
 //!   1682 items, 101 928 train edges), Adam.
@@ -30,7 +32,7 @@ use star_model::cross_entropy::cross_entropy;
 use star_model::student::{CausalLm, DecoderConfig};
 use star_train::cf::CfLearner;
 use star_train::parallel::split_step;
-use star_train::sasrec::{SasRecLearner, SasRecTrainConfig, SeqBatch};
+use star_train::sasrec::{SasRecLearner, SasRecLoss, SasRecTrainConfig, SeqBatch};
 use std::time::Instant;
 
 /// As the `star` binary and the example do (see `src/bin/star/main.rs`).
@@ -125,13 +127,14 @@ fn student_lm(steps: usize, device: &Device, parts: usize) {
     );
 }
 
-/// SASRec's training step; with `parts > 1` the batch is cut into that many parts on threads of
-/// their own (`SasRecTrainConfig::parts`).
-fn sasrec(steps: usize, device: &Device, parts: usize) {
+/// SASRec's training step with `loss`; with `parts > 1` the batch is cut into that many parts
+/// on threads of their own (`SasRecTrainConfig::parts`).
+fn sasrec(steps: usize, device: &Device, parts: usize, loss: SasRecLoss) {
     let (b, l, items) = (128, 50, 1682);
     let cfg = SasRecTrainConfig::new();
     let mut learner = Some(SasRecLearner {
         model: cfg.model(items).init(device),
+        loss,
     });
     let mut optim = AdamConfig::new().init();
     let mut seed = 2;
@@ -161,7 +164,7 @@ fn sasrec(steps: usize, device: &Device, parts: usize) {
         learner = Some(optim.step(1e-3, m, out.grads));
     });
     println!(
-        "sasrec       128 x 50, {items} items, {parts} part(s): {:7.1} ms/step  {:8.2} s/epoch (8 steps)",
+        "sasrec       128 x 50, {items} items, {loss:?}, {parts} part(s): {:7.1} ms/step  {:8.2} s/epoch (8 steps)",
         s * 1e3,
         s * 8.0
     );
@@ -209,8 +212,10 @@ fn main() {
         student_lm(steps, &device, 2);
     }
     if want("sasrec") {
-        sasrec(steps, &device, 1);
-        sasrec(steps, &device, 2);
+        for loss in [SasRecLoss::Bce, SasRecLoss::Ce] {
+            sasrec(steps, &device, 1, loss);
+            sasrec(steps, &device, 2, loss);
+        }
     }
     if want("lightgcn") {
         lightgcn(steps, &device);

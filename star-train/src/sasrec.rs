@@ -1,7 +1,9 @@
 //! Training SASRec with burn-train's `Learner`: one training sequence per user (the train
 //! sequence shifted by one: inputs `i_1..i_{n-1}`, targets `i_2..i_n`, the last `max_len`
-//! positions), one fresh negative per position each epoch, validation on the valid candidate
-//! file; early stopping, checkpoints and resume as for the CF encoders.
+//! positions); at every position the softmax cross-entropy of the next item against the whole
+//! catalogue (default) or the paper's binary cross-entropy against one fresh negative per
+//! position and epoch ([`SasRecLoss`]); validation on the valid candidate file; early
+//! stopping, checkpoints and resume as for the CF encoders.
 
 use crate::loader::EpochLoader;
 use crate::metrics::{host_f32, LossOutput, RankingMetric, RankingOutput};
@@ -20,9 +22,9 @@ use star_cf::candidates::CandidateSet;
 use star_cf::graph::CfGraph;
 use star_cf::split::{Split, SplitKind};
 use star_cf::{NegativeSampler, UserId};
-/// The model shape a [`SasRecTrainConfig`] nests.
-pub use star_model::sasrec::SasRecArch;
 use star_model::sasrec::{left_pad, SasRec, SasRecConfig};
+/// The model shape a [`SasRecTrainConfig`] nests.
+pub use star_model::sasrec::{SasRecArch, SasRecLoss};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -45,6 +47,9 @@ pub struct SasRecTrainConfig {
     /// Early-stopping patience in epochs.
     #[config(default = 10)]
     pub patience: usize,
+    /// The loss at each position.
+    #[config(default = "SasRecLoss::Ce")]
+    pub loss: SasRecLoss,
     /// Seed of initialisation, negatives and dropout.
     #[config(default = 42)]
     pub seed: u64,
@@ -68,6 +73,9 @@ impl SasRecTrainConfig {
 pub struct SasRecLearner {
     /// The model.
     pub model: SasRec,
+    /// The loss it trains with.
+    #[module(skip)]
+    pub loss: SasRecLoss,
 }
 
 /// A training batch of model-id sequences `[B, L]`.
@@ -105,13 +113,19 @@ impl TrainStep for SasRecLearner {
     fn step(&self, parts: Vec<SeqBatch>) -> TrainOutput<LossOutput> {
         let device = parts[0].input.device();
         let (grads, outputs) = split_step(self, parts, &device, |learner, b| {
-            let loss = learner.model.bce_loss_over(
-                b.input,
-                b.positives,
-                b.negatives,
-                b.dropout_seed,
-                b.loss_positions,
-            );
+            let m = &learner.model;
+            let loss = match learner.loss {
+                SasRecLoss::Ce => {
+                    m.ce_loss_over(b.input, b.positives, b.dropout_seed, b.loss_positions)
+                }
+                SasRecLoss::Bce => m.bce_loss_over(
+                    b.input,
+                    b.positives,
+                    b.negatives,
+                    b.dropout_seed,
+                    b.loss_positions,
+                ),
+            };
             (loss, ())
         });
         let loss = outputs
@@ -323,6 +337,7 @@ pub fn train_sasrec(
     ad.seed(cfg.seed);
     let model = SasRecLearner {
         model: cfg.model(num_items).init(&ad),
+        loss: cfg.loss,
     };
     let opts = FitOptions::new(
         "SASRec",
@@ -341,6 +356,7 @@ pub fn train_sasrec(
         |path| {
             SasRecLearner {
                 model: cfg.model(num_items).init(device),
+                loss: cfg.loss,
             }
             .try_load_file(path)
             .map(|l| l.model)

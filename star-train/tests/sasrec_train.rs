@@ -4,7 +4,7 @@
 use burn::prelude::*;
 use star_cf::data::synthetic::{generate, SyntheticConfig};
 use star_cf::prelude::*;
-use star_train::sasrec::{train_sasrec, SasRecArch, SasRecTrainConfig};
+use star_train::sasrec::{train_sasrec, SasRecArch, SasRecLoss, SasRecTrainConfig};
 
 fn data() -> (Split, CandidateSet) {
     let ds = generate(&SyntheticConfig {
@@ -64,9 +64,15 @@ fn sasrec_learns_and_resumes_exactly() {
 }
 
 /// A batch cut into parts on threads of their own has the loss and gradients of the whole
-/// batch (no dropout here, so the masks do not differ between the two).
+/// batch, with either loss (no dropout here, so the masks do not differ between the two).
 #[test]
 fn a_batch_split_into_parts_has_the_loss_and_gradients_of_the_whole() {
+    for loss in [SasRecLoss::Ce, SasRecLoss::Bce] {
+        parts_add_up(loss);
+    }
+}
+
+fn parts_add_up(loss: SasRecLoss) {
     use burn::train::TrainStep;
     use star_train::sasrec::{SasRecLearner, SeqBatch};
     let device = Device::flex().autodiff();
@@ -80,6 +86,7 @@ fn a_batch_split_into_parts_has_the_loss_and_gradients_of_the_whole() {
             .with_model(arch)
             .model(20)
             .init(&device),
+        loss,
     };
     let ids = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, [4, 6]), &device);
     // four sequences, left-padded; 0 = padding
@@ -122,7 +129,7 @@ fn a_batch_split_into_parts_has_the_loss_and_gradients_of_the_whole() {
     let (la, lb): (f32, f32) = (a.item.loss.into_scalar(), b.item.loss.into_scalar());
     assert!(
         (la - lb).abs() <= 1e-5 * la.abs().max(1.0),
-        "loss {la} vs {lb}"
+        "{loss:?}: loss {la} vs {lb}"
     );
     let id = learner.model.item_embedding.weight.id;
     let grad = |g: &burn::optim::GradientsParams| values(g.get::<2>(id).unwrap());

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use star::eval::EvalReport;
 use star::pipeline::plots::write_plots;
 use star::pipeline::RunDir;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
 pub enum ReportCommand {
@@ -32,7 +32,9 @@ pub enum ReportCommand {
     /// Compare the accuracy of two results files (report.json or --json output): every
     /// method's metrics, overall and per scenario. Exits non-zero listing each difference.
     /// With the default tolerance 0 the values must be bit-identical (same seed, same
-    /// backend); latency and wall time are not compared.
+    /// backend); latency and wall time are not compared. When they differ and both files have
+    /// their run's per_user.jsonl beside them, it also prints each method's paired difference
+    /// (second minus first) on avg-HR, HR@1 and NDCG@10 with bootstrap 95 % intervals.
     Compare {
         /// The first results file.
         a: PathBuf,
@@ -56,12 +58,13 @@ impl ReportCommand {
             }
             ReportCommand::Check { run_dir, methods } => check_run(&run_dir, &methods)?,
             ReportCommand::Compare { a, b, tolerance } => {
-                let (ra, rb) = (
+                let (mut ra, mut rb) = (
                     EvalReport::load_json_checked(&a)?,
                     EvalReport::load_json_checked(&b)?,
                 );
                 let d = ra.accuracy_differences(&rb, tolerance);
                 if !d.is_empty() {
+                    print_paired(&a, &b, &mut ra, &mut rb)?;
                     anyhow::bail!(
                         "{} and {} differ in {} values:\n  {}",
                         a.display(),
@@ -85,6 +88,40 @@ impl ReportCommand {
         }
         Ok(())
     }
+}
+
+/// When both results files have the `per_user.jsonl` their run wrote beside them, prints every
+/// shared method's paired difference, second minus first, on the same users (bootstrap 95 %
+/// intervals as in the reports).
+fn print_paired(a: &Path, b: &Path, ra: &mut EvalReport, rb: &mut EvalReport) -> Result<()> {
+    use star::eval::paired::{compare_cases, Resamples, COMPARED, RESAMPLES, SEED};
+    let (pa, pb) = (
+        a.with_file_name("per_user.jsonl"),
+        b.with_file_name("per_user.jsonl"),
+    );
+    if !(pa.is_file() && pb.is_file()) {
+        return Ok(());
+    }
+    ra.load_cases(&pa)?;
+    rb.load_cases(&pb)?;
+    let resamples = Resamples::new(ra.users, RESAMPLES, SEED);
+    println!(
+        "Second minus first, points ×100, paired over the {} users (bootstrap 95 % interval, {RESAMPLES} resamples, seed {SEED}):\n",
+        ra.users
+    );
+    println!("| Method | {} |", COMPARED.join(" | "));
+    println!("|---|{}", "---:|".repeat(COMPARED.len()));
+    for (name, m) in &ra.methods {
+        let Some(o) = rb.method(name) else { continue };
+        if m.cases.is_empty() || o.cases.is_empty() {
+            continue;
+        }
+        let d = compare_cases((name, &o.cases), (name, &m.cases), &resamples)?;
+        let cells: Vec<String> = COMPARED.iter().map(|k| d[*k].to_string()).collect();
+        println!("| {name} | {} |", cells.join(" | "));
+    }
+    println!();
+    Ok(())
 }
 
 /// `star report check`: every problem of a run directory's report and plots, or Ok.

@@ -8,7 +8,7 @@ use star::pipeline::baselines::{train_cf_model, train_sasrec_model};
 use star::pipeline::data::open_run_dir;
 use star::pipeline::Compute;
 use star::train::cf::{CfModelKind, CfTrainConfig};
-use star::train::sasrec::{SasRecArch, SasRecTrainConfig};
+use star::train::sasrec::{SasRecArch, SasRecLoss, SasRecTrainConfig};
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -17,6 +17,24 @@ pub enum TrainCommand {
     Cf(CfArgs),
     /// Train SASRec (causal self-attention over item sequences); early stopping on valid NDCG@10.
     Sasrec(SasRecArgs),
+}
+
+/// SASRec's training loss.
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub enum SasRecLossArg {
+    /// Softmax cross-entropy of the next item against the whole catalogue (RecBole's default).
+    Ce,
+    /// The paper's binary cross-entropy against one sampled negative per position.
+    Bce,
+}
+
+impl From<SasRecLossArg> for SasRecLoss {
+    fn from(l: SasRecLossArg) -> SasRecLoss {
+        match l {
+            SasRecLossArg::Ce => SasRecLoss::Ce,
+            SasRecLossArg::Bce => SasRecLoss::Bce,
+        }
+    }
 }
 
 /// Which CF encoders to train.
@@ -116,6 +134,9 @@ pub struct SasRecArgs {
     /// Dropout.
     #[arg(long, default_value_t = 0.2)]
     dropout: f64,
+    /// Training loss at each position.
+    #[arg(long, value_enum, default_value_t = SasRecLossArg::Ce)]
+    loss: SasRecLossArg,
     /// Adam learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
@@ -149,6 +170,7 @@ impl SasRecArgs {
                     .with_blocks(self.blocks)
                     .with_dropout(self.dropout),
             )
+            .with_loss(self.loss.into())
             .with_learning_rate(self.lr)
             .with_batch_size(self.batch_size)
             .with_patience(self.patience)

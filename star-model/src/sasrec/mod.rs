@@ -2,13 +2,16 @@
 //! state at the last position, dotted with an item's embedding, scores that item as the next one.
 //!
 //! Item ids are shifted by one inside the model (0 is padding); sequences are left-padded to
-//! `max_len`. Training uses the paper's binary cross-entropy with one sampled negative per
-//! position; its dropout masks come from a seed the training step passes in ([`DropoutDraws`]).
+//! `max_len`. Training uses, at every position, either the cross-entropy of the next item
+//! against the whole catalogue ([`SasRecLoss::Ce`], RecBole's default) or the paper's binary
+//! cross-entropy with one sampled negative ([`SasRecLoss::Bce`]); its dropout masks come from a
+//! seed the training step passes in ([`DropoutDraws`]).
 
 mod block;
 
 pub use block::SasRecBlock;
 
+use crate::cross_entropy::cross_entropy;
 use crate::dropout::DropoutDraws;
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
@@ -34,6 +37,15 @@ pub struct SasRecArch {
     /// Dropout rate.
     #[config(default = 0.2)]
     pub dropout: f64,
+}
+
+/// The training loss at each position.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SasRecLoss {
+    /// Softmax cross-entropy of the next item against every item of the catalogue.
+    Ce,
+    /// The paper's binary cross-entropy of the next item against one sampled negative.
+    Bce,
 }
 
 /// Configuration of [`SasRec`]: its shape for a catalogue of `num_items` items.
@@ -172,6 +184,33 @@ impl SasRec {
         let loss = activation::log_sigmoid(logit(positives))
             + activation::log_sigmoid(logit(negatives).neg());
         let total = (loss * mask.clone()).sum().neg();
+        match positions {
+            None => total / mask.sum().clamp_min(1.0),
+            Some(n) => total.div_scalar(n.max(1) as f64),
+        }
+    }
+
+    /// The full-catalogue loss: at each non-padding position, the softmax cross-entropy of the
+    /// next item against every item, summed and divided by `positions` when given (those of a
+    /// whole batch this one is a part of), else by this batch's non-padding positions. Inputs
+    /// are model ids `[B, L]`; the dropout masks are drawn from `dropout_seed`.
+    pub fn ce_loss_over(
+        &self,
+        input: Tensor<2, Int>,
+        positives: Tensor<2, Int>,
+        dropout_seed: u64,
+        positions: Option<usize>,
+    ) -> Tensor<1> {
+        let h = self.forward_train(input, &mut DropoutDraws::new(self.dropout, dropout_seed));
+        let [b, l, d] = h.dims();
+        let n = self.item_embedding.weight.dims()[0] - 1;
+        // every item, without the padding row: logit j is item model id j + 1
+        let items = self.item_embedding.weight.val().slice([1..n + 1, 0..d]);
+        let logits = h.reshape([b * l, d]).matmul(items.transpose());
+        let targets = positives.reshape([b * l]);
+        let mask = targets.clone().not_equal_elem(0).float();
+        let nll = cross_entropy(logits, targets.sub_scalar(1).clamp_min(0));
+        let total = (nll * mask.clone()).sum();
         match positions {
             None => total / mask.sum().clamp_min(1.0),
             Some(n) => total.div_scalar(n.max(1) as f64),

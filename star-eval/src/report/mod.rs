@@ -18,17 +18,18 @@
 //! scenario tagger; an empty slice has `"users": 0` and all-zero metrics and latency (`{}` and a
 //! missing `latency_ms` are read as zeros).
 
+mod markdown;
+mod per_user;
+
 use crate::error::{EvalError, Result};
 use crate::metrics::Metrics;
-use crate::paired::{self, Comparison, Difference, Resamples};
+use crate::paired::{self, Comparison, Resamples};
 use crate::runner::{CaseResult, Latency, MethodResult, ScenarioResult};
 use serde::{Deserialize, Serialize};
 use star_cf::candidates::CandidateHeader;
 use star_cf::fsutil::write_atomic;
-use star_cf::scenario::Scenario;
 use star_cf::split::SplitKind;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
@@ -81,19 +82,6 @@ pub struct EvalReport {
     /// Paired differences against reference methods ([`EvalReport::compare_against`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub comparisons: Vec<Comparison>,
-}
-
-/// One line of [`EvalReport::per_user_jsonl`].
-#[derive(Serialize)]
-struct PerUserLine<'a> {
-    method: &'a str,
-    user: &'a str,
-    rank: usize,
-    valid: bool,
-    latency_ms: f64,
-    scenarios: &'a [Scenario],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
 }
 
 impl EvalReport {
@@ -304,147 +292,6 @@ impl EvalReport {
         }
         out
     }
-
-    /// Writes one JSON line per case and method (`method`, `user` as the original id, `rank`,
-    /// `valid`, `latency_ms`, `scenarios`, and `error` when the ranker failed), methods in
-    /// report order and cases in candidate-file order. Methods loaded from JSON have no cases.
-    pub fn per_user_jsonl(&self, path: &Path) -> Result<()> {
-        write_atomic(path, |w| {
-            for (method, m) in &self.methods {
-                for c in &m.cases {
-                    let line = PerUserLine {
-                        method,
-                        user: &c.user_raw,
-                        rank: c.rank,
-                        valid: c.valid,
-                        latency_ms: c.latency_ms,
-                        scenarios: &c.scenarios,
-                        error: c.error.as_deref(),
-                    };
-                    serde_json::to_writer(&mut *w, &line)?;
-                    w.write_all(b"\n")?;
-                }
-            }
-            Ok(())
-        })?;
-        Ok(())
-    }
-
-    /// Scenario names that have at least one case for some method, in [`Scenario::ALL`] order
-    /// (unknown names after, alphabetically).
-    fn non_empty_scenarios(&self) -> Vec<String> {
-        let mut names: Vec<&String> = self
-            .methods
-            .iter()
-            .flat_map(|(_, m)| m.scenarios.iter())
-            .filter(|(_, s)| s.users > 0)
-            .map(|(n, _)| n)
-            .collect();
-        let order = |n: &str| {
-            Scenario::ALL
-                .iter()
-                .position(|s| s.as_str() == n)
-                .unwrap_or(Scenario::ALL.len())
-        };
-        names.sort_by(|a, b| order(a).cmp(&order(b)).then(a.cmp(b)));
-        names.dedup();
-        names.into_iter().cloned().collect()
-    }
-
-    /// The report as Markdown: a header line, the main table (metrics ×100 with 2 decimals,
-    /// `valid` = % valid outputs, latency percentiles of one `rank` call, wall time of the
-    /// run), then one table per non-empty scenario slice with the same columns (the slice's
-    /// size instead of the wall time).
-    pub fn to_markdown(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "## `{}`, {} split: {} users, {} candidates each (seed {})\n",
-            self.dataset, self.split, self.users, self.candidates, self.seed
-        );
-        table_head(&mut out, "wall s");
-        for (name, m) in &self.methods {
-            table_row(&mut out, name, &m.metrics, &m.latency_ms);
-            let _ = writeln!(out, " {:.2} |", m.wall_s);
-        }
-        out.push_str("\nMetric values ×100; `valid` is the percentage of outputs that were valid permutations (the rest were repaired).\n");
-        self.comparisons_markdown(&mut out);
-        for scenario in self.non_empty_scenarios() {
-            let _ = writeln!(out, "\n### Scenario `{scenario}`\n");
-            table_head(&mut out, "users");
-            for (name, m) in &self.methods {
-                let s = m.scenarios.get(&scenario).cloned().unwrap_or_default();
-                table_row(&mut out, name, &s.metrics, &s.latency_ms);
-                let _ = writeln!(out, " {} |", s.users);
-            }
-        }
-        out
-    }
-}
-
-impl EvalReport {
-    /// One table per comparison: each method minus the reference, with the interval.
-    fn comparisons_markdown(&self, out: &mut String) {
-        for c in &self.comparisons {
-            let _ = writeln!(
-                out,
-                "\n### Against {} ({})\n\nEach method minus {}, points ×100, paired over the {} users; bootstrap 95 % interval ({} resamples of the users, seed {}). **Bold**: the interval excludes 0.\n",
-                escape_cell(&c.against),
-                c.role,
-                escape_cell(&c.against),
-                self.users,
-                c.resamples,
-                c.seed
-            );
-            out.push_str("| Method | avg-HR | HR@1 | NDCG@10 |\n|---|---:|---:|---:|\n");
-            for (name, _) in &self.methods {
-                let Some(d) = c.methods.get(name) else {
-                    continue;
-                };
-                let _ = write!(out, "| {} |", escape_cell(name));
-                for key in paired::COMPARED {
-                    let _ = write!(out, " {} |", difference_cell(d.get(key)));
-                }
-                out.push('\n');
-            }
-        }
-    }
-}
-
-/// `+2.44 [+0.71, +4.20]` (×100), bold when the interval excludes 0.
-fn difference_cell(d: Option<&Difference>) -> String {
-    let Some(d) = d else {
-        return "–".into();
-    };
-    let text = format!(
-        "{:+.2} [{:+.2}, {:+.2}]",
-        100.0 * d.mean,
-        100.0 * d.low,
-        100.0 * d.high
-    );
-    if d.sign().is_some() {
-        format!("**{text}**")
-    } else {
-        text
-    }
-}
-
-/// The header of a method table whose last column is `last`.
-fn table_head(out: &mut String, last: &str) {
-    let _ = writeln!(
-        out,
-        "| Method | HR@1 | HR@3 | HR@5 | HR@10 | NDCG@5 | NDCG@10 | MRR | avg-HR | valid | p50 ms | p95 ms | {last} |"
-    );
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-}
-
-/// A method row up to (not including) the last column.
-fn table_row(out: &mut String, name: &str, metrics: &Metrics, latency: &Latency) {
-    let _ = write!(out, "| {} |", escape_cell(name));
-    for v in metrics.values() {
-        let _ = write!(out, " {:.2} |", 100.0 * v);
-    }
-    let _ = write!(out, " {:.3} | {:.3} |", latency.p50, latency.p95);
 }
 
 fn check_metrics(problems: &mut Vec<String>, at: &str, metrics: &serde_json::Value) {
@@ -466,10 +313,6 @@ fn check_latency(problems: &mut Vec<String>, at: &str, latency: &serde_json::Val
         )),
         _ => problems.push(format!("{at}: latency_ms lacks p50 or p95")),
     }
-}
-
-fn escape_cell(s: &str) -> String {
-    s.replace('|', "\\|")
 }
 
 /// (De)serialises `Vec<(String, MethodReport)>` as a JSON object that keeps insertion order
@@ -519,6 +362,7 @@ mod ordered_methods {
 mod tests {
     use super::*;
     use crate::metrics::CaseOutcome;
+    use star_cf::scenario::Scenario;
 
     fn header() -> CandidateHeader {
         CandidateHeader {
