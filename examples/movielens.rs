@@ -30,6 +30,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    star::allocator::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {

@@ -36,4 +36,5 @@ pub use star_eval as eval;
 pub use star_model as model;
 pub use star_train as train;
 
+pub mod allocator;
 pub mod pipeline;

@@ -65,6 +65,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    star::allocator::keep_freed_memory();
     let cli = Cli::parse();
     // burn-train logs every iteration at info level; keep its warnings only.
     let filter = if cli.quiet {
