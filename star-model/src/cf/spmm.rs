@@ -68,23 +68,32 @@ impl SymmetricSpmm for burn_cubecl::CubeBackend {}
 #[cfg(feature = "flex")]
 mod flex {
     use super::{spmm_reference, SymmetricSpmm};
-    use crate::flex_host::{contiguous, indices};
+    use crate::flex_host::{contiguous, index_slice, IndexSlice::*};
     use burn::backend::flex::FlexTensor;
     use burn::backend::Flex;
     use burn::tensor::TensorData;
     use rayon::prelude::*;
 
     /// `y[r] = Σ values[e] · x[cols[e]]` over `e` in `row_ptr[r]..row_ptr[r + 1]`, row by row.
-    fn csr(x: &[f32], d: usize, row_ptr: &[usize], cols: &[usize], values: &[f32]) -> Vec<f32> {
+    /// Row offsets and columns are read in place, in the integer type Flex stores them in
+    /// (this runs for every propagation of every step).
+    fn csr<I: Copy + Into<i64> + Sync>(
+        x: &[f32],
+        d: usize,
+        row_ptr: &[I],
+        cols: &[I],
+        values: &[f32],
+    ) -> Vec<f32> {
+        let at = |i: I| i.into() as usize;
         let n = row_ptr.len() - 1;
         let mut y = vec![0.0f32; n * d];
         if d == 0 {
             return y;
         }
         y.par_chunks_mut(d).enumerate().for_each(|(r, out)| {
-            for e in row_ptr[r]..row_ptr[r + 1] {
+            for e in at(row_ptr[r])..at(row_ptr[r + 1]) {
                 let v = values[e];
-                let src = &x[cols[e] * d..][..d];
+                let src = &x[at(cols[e]) * d..][..d];
                 for (o, s) in out.iter_mut().zip(src) {
                     *o += v * s;
                 }
@@ -109,15 +118,16 @@ mod flex {
             );
             let shape = x.layout().shape().clone();
             let d = shape[1];
-            let (Some(xs), Some(vs), Some(ptr), Some(cs)) = (
+            let y = match (
                 x.as_slice::<f32>(),
                 values.as_slice::<f32>(),
-                indices(&row_ptr),
-                indices(&cols),
-            ) else {
-                return spmm_reference::<Flex>(x, cols, rows, values);
+                index_slice(&row_ptr),
+                index_slice(&cols),
+            ) {
+                (Some(xs), Some(vs), Some(I32(p)), Some(I32(c))) => csr(xs, d, p, c, vs),
+                (Some(xs), Some(vs), Some(I64(p)), Some(I64(c))) => csr(xs, d, p, c, vs),
+                _ => return spmm_reference::<Flex>(x, cols, rows, values),
             };
-            let y = csr(xs, d, &ptr, &cs, vs);
             FlexTensor::from_data(TensorData::new(y, shape))
         }
     }

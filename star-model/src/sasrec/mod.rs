@@ -183,11 +183,7 @@ impl SasRec {
         };
         let loss = activation::log_sigmoid(logit(positives))
             + activation::log_sigmoid(logit(negatives).neg());
-        let total = (loss * mask.clone()).sum().neg();
-        match positions {
-            None => total / mask.sum().clamp_min(1.0),
-            Some(n) => total.div_scalar(n.max(1) as f64),
-        }
+        per_position_mean((loss * mask.clone()).sum().neg(), mask, positions)
     }
 
     /// The full-catalogue loss: at each non-padding position, the softmax cross-entropy of the
@@ -210,11 +206,7 @@ impl SasRec {
         let targets = positives.reshape([b * l]);
         let mask = targets.clone().not_equal_elem(0).float();
         let nll = cross_entropy(logits, targets.sub_scalar(1).clamp_min(0));
-        let total = (nll * mask.clone()).sum();
-        match positions {
-            None => total / mask.sum().clamp_min(1.0),
-            Some(n) => total.div_scalar(n.max(1) as f64),
-        }
+        per_position_mean((nll * mask.clone()).sum(), mask, positions)
     }
 
     /// Scores `[B, C]` of candidate model ids `[B, C]` after sequences `[B, L]`.
@@ -313,5 +305,19 @@ impl CatalogueScorer for SasRecRanker {
             .convert::<f32>()
             .try_into_vec()
             .map_err(crate::Error::data("catalogue scores"))?)
+    }
+}
+
+/// A loss summed over the positions of `mask` (1 where a position counts), divided by
+/// `positions` when given (those of a whole batch this one is a part of, so the parts add up),
+/// else by this batch's own.
+fn per_position_mean<const D: usize>(
+    total: Tensor<1>,
+    mask: Tensor<D>,
+    positions: Option<usize>,
+) -> Tensor<1> {
+    match positions {
+        None => total / mask.sum().clamp_min(1.0),
+        Some(n) => total.div_scalar(n.max(1) as f64),
     }
 }
