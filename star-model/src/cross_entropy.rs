@@ -2,7 +2,8 @@
 //! with its own backward pass.
 //!
 //! The composed version (`log_softmax`, `gather`, and their backward passes) walks the
-//! `[N, K]` logits about ten times, on one thread, with a scalar `exp` on Flex. Here:
+//! `[N, K]` logits many times over (max, subtract, exp, sum, log, gather, and as many on the
+//! way back), on one thread, with a scalar `exp` on Flex. Here:
 //! - forward: per row, the maximum and `Σ exp(x − max)` (two passes), `lse = max + ln Σ`, and
 //!   `lse − x[target]`;
 //! - backward: per row, `g · (exp(x − lse) − [j = target])` (one pass).
@@ -112,8 +113,8 @@ pub fn cross_entropy_backward_reference<B: Backend>(
 }
 
 /// `eˣ` in single precision, in a form the compiler vectorises: `x = n·ln 2 + r` with
-/// `|r| ≤ ln 2 / 2`, a degree-6 polynomial for `eʳ` (Cephes `expf`'s coefficients, about
-/// 2 ulp), and `2ⁿ` from the exponent bits. Arguments are clamped to `[−87, 88]`: below, the
+/// `|r| ≤ ln 2 / 2`, a degree-6 polynomial for `eʳ` (Cephes `expf`'s coefficients;
+/// within 5e-7 relative of the standard library's over `[−87, 88]`, tested), and `2ⁿ` from the exponent bits. Arguments are clamped to `[−87, 88]`: below, the
 /// result is about 1.6e-38 instead of a denormal or 0 (nothing for a softmax sum); NaN stays
 /// NaN.
 #[inline(always)]
