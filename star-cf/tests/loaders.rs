@@ -25,6 +25,9 @@ fn fixtures_root() -> &'static Path {
             std::fs::create_dir_all(&out).unwrap();
             for file in std::fs::read_dir(&dir).unwrap() {
                 let file = file.unwrap().path();
+                if !file.is_file() {
+                    continue; // hf/: model checkpoints, not datasets
+                }
                 let name = file.file_name().unwrap().to_string_lossy().to_string();
                 let name = name.strip_suffix(".fixture").unwrap_or(&name).to_string();
                 std::fs::copy(&file, out.join(name)).unwrap();

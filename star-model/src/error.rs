@@ -77,6 +77,20 @@ pub enum Error {
         /// Every parameter not found.
         tensors: Vec<String>,
     },
+    /// The weights hold tensors the model has no place for (a part of the architecture the
+    /// loader does not implement, or another model's checkpoint).
+    #[error(
+        "{}: the checkpoint holds {} tensors the model does not use (the loader does not implement what they belong to), e.g. {}",
+        path.display(),
+        tensors.len(),
+        tensors.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+    )]
+    UnusedTensors {
+        /// The model directory.
+        path: PathBuf,
+        /// Every tensor left unused.
+        tensors: Vec<String>,
+    },
     /// A tensor in the weights has another shape than the configuration implies.
     #[error("{}: tensor `{tensor}` is {found:?} in the weights, {expected}", path.display())]
     TensorShape {

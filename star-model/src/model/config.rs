@@ -78,13 +78,8 @@ pub struct ModelConfig {
 impl ModelConfig {
     /// Joins a decoder and a STAR configuration.
     pub fn new(decoder: DecoderConfig, star: StarConfig) -> Self {
-        let arch = if decoder.model_type == "qwen2" {
-            "Qwen2ForCausalLM"
-        } else {
-            "LlamaForCausalLM"
-        };
         ModelConfig {
-            architectures: vec![arch.into()],
+            architectures: vec![decoder.model_type.causal_lm_class().into()],
             decoder,
             star,
         }

@@ -1,17 +1,76 @@
-//! The decoder configuration, mirroring a Hugging Face Llama/Qwen2 `config.json`.
+//! The decoder configuration, mirroring a Hugging Face Llama/Qwen2/Qwen3/Mistral
+//! `config.json`.
 
+use super::rope::{RopeScaling, RopeSpec};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// A Llama/Qwen2-style decoder configuration. Field names are Hugging Face's, so a checkpoint's
-/// `config.json` deserialises into it (unknown fields are ignored) and ours can be read by
-/// Hugging Face tools.
+/// The decoder families the loader implements, by Hugging Face `model_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// Llama 1–3.x (`LlamaForCausalLM`).
+    Llama,
+    /// Qwen2 and Qwen2.5 (`Qwen2ForCausalLM`): biases on q/k/v.
+    Qwen2,
+    /// Qwen3 (`Qwen3ForCausalLM`): RMSNorm on each head of q and k.
+    Qwen3,
+    /// Mistral (`MistralForCausalLM`): sliding-window attention.
+    Mistral,
+}
+
+impl Architecture {
+    /// Every supported architecture.
+    pub const ALL: [Architecture; 4] = [
+        Architecture::Llama,
+        Architecture::Qwen2,
+        Architecture::Qwen3,
+        Architecture::Mistral,
+    ];
+
+    /// The `model_type` string.
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::Llama => "llama",
+            Architecture::Qwen2 => "qwen2",
+            Architecture::Qwen3 => "qwen3",
+            Architecture::Mistral => "mistral",
+        }
+    }
+
+    /// transformers' causal-LM class (the `architectures` entry of `config.json`).
+    pub fn causal_lm_class(self) -> &'static str {
+        match self {
+            Architecture::Llama => "LlamaForCausalLM",
+            Architecture::Qwen2 => "Qwen2ForCausalLM",
+            Architecture::Qwen3 => "Qwen3ForCausalLM",
+            Architecture::Mistral => "MistralForCausalLM",
+        }
+    }
+}
+
+/// The attention of one layer (`layer_types` of Qwen2/Qwen3 configurations).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerType {
+    /// Every earlier position.
+    FullAttention,
+    /// The last `sliding_window` positions.
+    SlidingAttention,
+}
+
+/// A Llama/Qwen2/Qwen3/Mistral decoder configuration. Field names are Hugging Face's, so a
+/// checkpoint's `config.json` deserialises into it and ours can be read by Hugging Face tools.
+/// Reading accepts both transformers-4 (`rope_theta`, `rope_scaling`) and transformers-5
+/// (`rope_parameters`) styles and refuses, by name, any architecture, field or value the
+/// decoder does not implement (`student/hf_config.rs`); writing uses the transformers-4
+/// style, which both read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "super::hf_config::HfConfig")]
 pub struct DecoderConfig {
-    /// `llama` or `qwen2`.
-    #[serde(default = "default_model_type")]
-    pub model_type: String,
+    /// The decoder family.
+    pub model_type: Architecture,
     /// Vocabulary size.
     pub vocab_size: usize,
     /// Model width d.
@@ -23,36 +82,42 @@ pub struct DecoderConfig {
     /// Query heads.
     pub num_attention_heads: usize,
     /// Key/value heads (grouped-query attention); defaults to the query heads.
-    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub num_key_value_heads: Option<usize>,
+    /// Size of one head; defaults to `hidden_size / num_attention_heads`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_dim: Option<usize>,
     /// RMSNorm epsilon.
-    #[serde(default = "default_eps")]
     pub rms_norm_eps: f64,
     /// RoPE base.
-    #[serde(default = "default_theta")]
     pub rope_theta: f64,
-    /// Longest sequence the rotary tables cover.
-    #[serde(default = "default_max_pos")]
+    /// RoPE scaling, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<RopeScaling>,
+    /// Longest sequence the precomputed rotary tables cover (longer ones get their own).
     pub max_position_embeddings: usize,
     /// Whether the output projection shares the input embedding (no `lm_head.weight`).
-    #[serde(default)]
     pub tie_word_embeddings: bool,
-    /// Biases on the q/k/v projections (Qwen2: true; Llama: false).
-    #[serde(default)]
+    /// Biases on the attention projections: q/k/v/o for Llama and Qwen3 (default false); Qwen2
+    /// always has q/k/v biases and no o bias; Mistral has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub attention_bias: Option<bool>,
-}
-
-fn default_model_type() -> String {
-    "llama".into()
-}
-fn default_eps() -> f64 {
-    1e-6
-}
-fn default_theta() -> f64 {
-    10_000.0
-}
-fn default_max_pos() -> usize {
-    2048
+    /// Biases on the MLP projections (Llama only).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mlp_bias: bool,
+    /// The window of sliding-window layers (Mistral: every layer; Qwen: see `layer_types`).
+    /// Written even when `None` (as `null`): an absent field means transformers' default
+    /// window of 4096 for Mistral and Qwen.
+    pub sliding_window: Option<usize>,
+    /// Qwen2/Qwen3: whether `sliding_window` applies at all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_sliding_window: Option<bool>,
+    /// Qwen2/Qwen3: layers from this index on slide, when `layer_types` is absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_window_layers: Option<usize>,
+    /// Qwen2/Qwen3: each layer's attention.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer_types: Option<Vec<LayerType>>,
 }
 
 /// The longest context supported: the rotary tables hold this many positions.
@@ -68,18 +133,25 @@ impl DecoderConfig {
         kv_heads: usize,
     ) -> Self {
         DecoderConfig {
-            model_type: "llama".into(),
+            model_type: Architecture::Llama,
             vocab_size,
             hidden_size,
             intermediate_size: hidden_size * 8 / 3,
             num_hidden_layers: layers,
             num_attention_heads: heads,
             num_key_value_heads: Some(kv_heads),
+            head_dim: None,
             rms_norm_eps: 1e-6,
             rope_theta: 10_000.0,
+            rope_scaling: None,
             max_position_embeddings: 2048,
             tie_word_embeddings: false,
             attention_bias: Some(false),
+            mlp_bias: false,
+            sliding_window: None,
+            use_sliding_window: None,
+            max_window_layers: None,
+            layer_types: None,
         }
     }
 
@@ -102,12 +174,59 @@ impl DecoderConfig {
 
     /// Size of one head.
     pub fn head_dim(&self) -> usize {
-        self.hidden_size / self.num_attention_heads
+        self.head_dim
+            .unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
     }
 
-    /// Whether q/k/v have biases (explicit setting, else true for Qwen2).
+    /// Whether q/k/v have biases.
     pub fn qkv_bias(&self) -> bool {
-        self.attention_bias.unwrap_or(self.model_type == "qwen2")
+        match self.model_type {
+            Architecture::Qwen2 => true,
+            Architecture::Mistral => false,
+            Architecture::Llama | Architecture::Qwen3 => self.attention_bias.unwrap_or(false),
+        }
+    }
+
+    /// Whether the attention output projection has a bias.
+    pub fn o_bias(&self) -> bool {
+        match self.model_type {
+            Architecture::Qwen2 | Architecture::Mistral => false,
+            Architecture::Llama | Architecture::Qwen3 => self.attention_bias.unwrap_or(false),
+        }
+    }
+
+    /// Whether q and k are RMS-normalised per head before the rotation (Qwen3).
+    pub fn qk_norm(&self) -> bool {
+        self.model_type == Architecture::Qwen3
+    }
+
+    /// The attention window of layer `layer`: `None` for full attention, else the number of
+    /// positions a query sees (itself included), as transformers masks it.
+    pub fn layer_window(&self, layer: usize) -> Option<usize> {
+        match self.model_type {
+            Architecture::Llama => None,
+            Architecture::Mistral => self.sliding_window,
+            Architecture::Qwen2 | Architecture::Qwen3 => {
+                let window = self
+                    .sliding_window
+                    .filter(|_| self.use_sliding_window.unwrap_or(false))?;
+                let sliding = match &self.layer_types {
+                    Some(types) => types.get(layer) == Some(&LayerType::SlidingAttention),
+                    None => layer >= self.max_window_layers.unwrap_or(28),
+                };
+                sliding.then_some(window)
+            }
+        }
+    }
+
+    /// The rotary frequencies this configuration implies.
+    pub fn rope(&self) -> RopeSpec {
+        RopeSpec {
+            dim: self.head_dim(),
+            theta: self.rope_theta,
+            scaling: self.rope_scaling.clone(),
+            max_positions: self.max_position_embeddings,
+        }
     }
 
     /// Checks the shapes fit together.
@@ -132,7 +251,7 @@ impl DecoderConfig {
             ));
         }
         let h = self.num_attention_heads;
-        if h == 0 || !self.hidden_size.is_multiple_of(h) {
+        if h == 0 || (self.head_dim.is_none() && !self.hidden_size.is_multiple_of(h)) {
             return Err(Error::config(
                 "num_attention_heads",
                 format!(
@@ -148,6 +267,29 @@ impl DecoderConfig {
                     "num_attention_heads {h} is not a multiple of num_key_value_heads {}",
                     self.kv_heads()
                 ),
+            ));
+        }
+        if self.head_dim == Some(0) {
+            return Err(Error::config("head_dim", "head_dim must be positive"));
+        }
+        if self
+            .layer_types
+            .as_ref()
+            .is_some_and(|t| t.len() != self.num_hidden_layers)
+        {
+            return Err(Error::config(
+                "layer_types",
+                format!(
+                    "layer_types has {} entries for {} layers",
+                    self.layer_types.as_ref().map_or(0, Vec::len),
+                    self.num_hidden_layers
+                ),
+            ));
+        }
+        if self.sliding_window == Some(0) {
+            return Err(Error::config(
+                "sliding_window",
+                "sliding_window must be positive",
             ));
         }
         if !self.head_dim().is_multiple_of(2) {

@@ -1,9 +1,11 @@
-//! A Llama/Qwen2-style decoder: RMSNorm, rotary position embedding (Hugging Face's
-//! `rotate_half` convention), grouped-query attention with a KV cache, SwiGLU MLP. Module and
-//! field names mirror Hugging Face's tensor names (`model.layers.0.self_attn.q_proj.weight`, …)
-//! so checkpoints load by name.
+//! A Llama/Qwen2/Qwen3/Mistral decoder: RMSNorm, rotary position embedding (Hugging Face's
+//! `rotate_half` convention, [`Rotary`]), grouped-query attention with a KV cache (Qwen3's
+//! per-head q/k norms, sliding windows), SwiGLU MLP. Module and field names mirror Hugging
+//! Face's tensor names (`model.layers.0.self_attn.q_proj.weight`, …) so checkpoints load by
+//! name.
 
 use super::config::DecoderConfig;
+use super::rope::Rotary;
 use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -39,52 +41,6 @@ impl LlamaRmsNorm {
     }
 }
 
-/// Rotary tables (`cos`, `sin`, `[max_pos, head_dim]`), Hugging Face layout: the frequencies are
-/// repeated twice (`cat(freqs, freqs)`), to be used with `rotate_half`.
-#[derive(Module, Debug)]
-pub struct Rotary {
-    cos: Tensor<2>,
-    sin: Tensor<2>,
-}
-
-impl Rotary {
-    fn new(head_dim: usize, max_pos: usize, theta: f64, device: &Device) -> Self {
-        let half = head_dim / 2;
-        let mut cos = Vec::with_capacity(max_pos * head_dim);
-        let mut sin = Vec::with_capacity(max_pos * head_dim);
-        for p in 0..max_pos {
-            let row: Vec<f64> = (0..half)
-                .map(|i| p as f64 / theta.powf(2.0 * i as f64 / head_dim as f64))
-                .collect();
-            for _ in 0..2 {
-                cos.extend(row.iter().map(|a| a.cos() as f32));
-                sin.extend(row.iter().map(|a| a.sin() as f32));
-            }
-        }
-        Rotary {
-            cos: Tensor::from_data(TensorData::new(cos, [max_pos, head_dim]), device),
-            sin: Tensor::from_data(TensorData::new(sin, [max_pos, head_dim]), device),
-        }
-    }
-
-    /// Applies the rotation to `x` `[B, H, T, hd]` at `positions` `[B, T]`.
-    fn apply(&self, x: Tensor<4>, positions: &Tensor<2, Int>) -> Tensor<4> {
-        let [b, h, t, hd] = x.dims();
-        let flat = positions.clone().reshape([b * t]);
-        let cos = self
-            .cos
-            .clone()
-            .select(0, flat.clone())
-            .reshape([b, 1, t, hd]);
-        let sin = self.sin.clone().select(0, flat).reshape([b, 1, t, hd]);
-        let half = hd / 2;
-        let x1 = x.clone().slice([0..b, 0..h, 0..t, 0..half]);
-        let x2 = x.clone().slice([0..b, 0..h, 0..t, half..hd]);
-        let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-        x * cos + rotated * sin
-    }
-}
-
 /// Self-attention with grouped-query heads.
 #[derive(Module, Debug)]
 pub struct SelfAttention {
@@ -96,9 +52,15 @@ pub struct SelfAttention {
     pub v_proj: Linear,
     /// Output projection.
     pub o_proj: Linear,
+    /// Qwen3: RMSNorm of each query head `[head_dim]`.
+    pub q_norm: Option<LlamaRmsNorm>,
+    /// Qwen3: RMSNorm of each key head `[head_dim]`.
+    pub k_norm: Option<LlamaRmsNorm>,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
+    /// Positions a query sees (itself included) in a sliding-window layer; `None`: all.
+    window: Option<usize>,
 }
 
 /// SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
@@ -168,21 +130,28 @@ impl DecoderConfig {
         let (d, hd) = (self.hidden_size, self.head_dim());
         let bias = self.qkv_bias();
         let lin = |i, o, b| LinearConfig::new(i, o).with_bias(b).init(device);
+        let head_norm = || {
+            self.qk_norm()
+                .then(|| LlamaRmsNorm::new(hd, self.rms_norm_eps, device))
+        };
         let layers = (0..self.num_hidden_layers)
-            .map(|_| DecoderLayer {
+            .map(|layer| DecoderLayer {
                 self_attn: SelfAttention {
                     q_proj: lin(d, self.num_attention_heads * hd, bias),
                     k_proj: lin(d, self.kv_heads() * hd, bias),
                     v_proj: lin(d, self.kv_heads() * hd, bias),
-                    o_proj: lin(self.num_attention_heads * hd, d, false),
+                    o_proj: lin(self.num_attention_heads * hd, d, self.o_bias()),
+                    q_norm: head_norm(),
+                    k_norm: head_norm(),
                     heads: self.num_attention_heads,
                     kv_heads: self.kv_heads(),
                     head_dim: hd,
+                    window: self.layer_window(layer),
                 },
                 mlp: Mlp {
-                    gate_proj: lin(d, self.intermediate_size, false),
-                    up_proj: lin(d, self.intermediate_size, false),
-                    down_proj: lin(self.intermediate_size, d, false),
+                    gate_proj: lin(d, self.intermediate_size, self.mlp_bias),
+                    up_proj: lin(d, self.intermediate_size, self.mlp_bias),
+                    down_proj: lin(self.intermediate_size, d, self.mlp_bias),
                 },
                 input_layernorm: LlamaRmsNorm::new(d, self.rms_norm_eps, device),
                 post_attention_layernorm: LlamaRmsNorm::new(d, self.rms_norm_eps, device),
@@ -199,7 +168,7 @@ impl DecoderConfig {
                 .init(device),
             layers,
             norm: LlamaRmsNorm::new(d, self.rms_norm_eps, device),
-            rotary: Rotary::new(hd, self.max_position_embeddings, self.rope_theta, device),
+            rotary: Rotary::new(self.rope(), device),
         }
     }
 }
@@ -209,16 +178,25 @@ impl SelfAttention {
         &self,
         x: Tensor<3>,
         rotary: &Rotary,
-        positions: &Tensor<2, Int>,
-        mask: &Tensor<4, Bool>,
+        at: &Positions,
         cache: Option<&mut Option<(Tensor<4>, Tensor<4>)>>,
     ) -> Tensor<3> {
         let [b, t, _] = x.dims();
         let (h, kvh, hd) = (self.heads, self.kv_heads, self.head_dim);
-        let split = |y: Tensor<3>, n: usize| y.reshape([b, t, n, hd]).swap_dims(1, 2);
-        let q = rotary.apply(split(self.q_proj.forward(x.clone()), h), positions);
-        let mut k = rotary.apply(split(self.k_proj.forward(x.clone()), kvh), positions);
-        let mut v = split(self.v_proj.forward(x), kvh);
+        let split = |y: Tensor<3>, n: usize, norm: &Option<LlamaRmsNorm>| {
+            let y = y.reshape([b, t, n, hd]);
+            let y = match norm {
+                Some(norm) => norm.forward(y),
+                None => y,
+            };
+            y.swap_dims(1, 2)
+        };
+        let positions = &at.positions;
+        let q = split(self.q_proj.forward(x.clone()), h, &self.q_norm);
+        let q = rotary.apply(q, positions, at.seq_len);
+        let k = split(self.k_proj.forward(x.clone()), kvh, &self.k_norm);
+        let mut k = rotary.apply(k, positions, at.seq_len);
+        let mut v = split(self.v_proj.forward(x), kvh, &None);
         if let Some(slot) = cache {
             if let Some((pk, pv)) = slot.take() {
                 k = Tensor::cat(vec![pk, k], 2);
@@ -241,7 +219,7 @@ impl SelfAttention {
         let scores = q
             .matmul(k.swap_dims(2, 3))
             .div_scalar((hd as f64).sqrt())
-            .mask_fill(mask.clone(), -1.0e9);
+            .mask_fill(at.mask(self.window), -1.0e9);
         let attn = activation::softmax(scores, 3);
         let out = attn.matmul(v).swap_dims(1, 2).reshape([b, t, h * hd]);
         self.o_proj.forward(out)
@@ -266,27 +244,8 @@ impl Decoder {
         pad: Option<Tensor<2, Bool>>,
         mut cache: Option<&mut KvCache>,
     ) -> Tensor<3> {
-        let [b, t, _] = x.dims();
-        let device = x.device();
         let past = cache.as_ref().map_or(0, |c| c.len);
-        let s = past + t;
-        // positions and mask [B, 1, T, S] (true = masked: key j > query position i + past)
-        let causal =
-            Tensor::<2, Bool>::tril_mask([t, s], past as i64, &device).reshape([1, 1, t, s]);
-        let (positions, mask) = match pad {
-            Some(pad) => {
-                let real = pad.clone().bool_not().int();
-                let pos = (real.cumsum(1) - 1).clamp_min(0);
-                let keys = pad.reshape([b, 1, 1, s]).expand([b, 1, t, s]);
-                (pos, causal.expand([b, 1, t, s]).bool_or(keys))
-            }
-            None => (
-                Tensor::<1, Int>::arange(past as i64..s as i64, &device)
-                    .reshape([1, t])
-                    .expand([b, t]),
-                causal.expand([b, 1, t, s]),
-            ),
-        };
+        let at = Positions::new(&x, pad, past, &self.rotary);
         if let Some(c) = cache.as_mut() {
             c.entries.resize(self.layers.len(), None);
         }
@@ -296,8 +255,7 @@ impl Decoder {
             let a = layer.self_attn.forward(
                 layer.input_layernorm.forward(h.clone()),
                 &self.rotary,
-                &positions,
-                &mask,
+                &at,
                 slot,
             );
             h = h + a;
@@ -309,8 +267,80 @@ impl Decoder {
             h = h + ff;
         }
         if let Some(c) = cache {
-            c.len = s;
+            c.len = at.seq_len_with_pad;
         }
         self.norm.forward(h)
+    }
+}
+
+/// Positions and attention masks of one forward pass.
+struct Positions {
+    /// `[B, T]`, counted from each row's first real token.
+    positions: Tensor<2, Int>,
+    /// Largest position + 1 (what the rotary tables must cover).
+    seq_len: usize,
+    /// Cached plus new positions, padding included (the keys' length).
+    seq_len_with_pad: usize,
+    /// Query rows in key space: `past + i` for query `i`.
+    past: usize,
+    /// `[B, 1, T, S]`, true where a key is masked for every layer (causal and padding).
+    mask: Tensor<4, Bool>,
+}
+
+impl Positions {
+    /// Positions and masks for new input `x` `[B, T, d]` after `past` cached positions, with
+    /// `pad` `[B, T]` true at left padding (no cache with padding).
+    fn new(x: &Tensor<3>, pad: Option<Tensor<2, Bool>>, past: usize, rotary: &Rotary) -> Self {
+        let [b, t, _] = x.dims();
+        let device = x.device();
+        let s = past + t;
+        // true = masked: key j > query position i + past
+        let causal =
+            Tensor::<2, Bool>::tril_mask([t, s], past as i64, &device).reshape([1, 1, t, s]);
+        let (positions, mask, seq_len) = match pad {
+            Some(pad) => {
+                let real = pad.clone().bool_not().int();
+                let pos = (real.clone().cumsum(1) - 1).clamp_min(0);
+                // the rotary tables only need the exact length beyond their precomputed ones
+                let seq_len = if rotary.covers(s) {
+                    s
+                } else {
+                    (real.sum_dim(1).max().into_scalar::<i64>().max(1)) as usize
+                };
+                let keys = pad.reshape([b, 1, 1, s]).expand([b, 1, t, s]);
+                (pos, causal.expand([b, 1, t, s]).bool_or(keys), seq_len)
+            }
+            None => (
+                Tensor::<1, Int>::arange(past as i64..s as i64, &device)
+                    .reshape([1, t])
+                    .expand([b, t]),
+                causal.expand([b, 1, t, s]),
+                s,
+            ),
+        };
+        Positions {
+            positions,
+            seq_len,
+            seq_len_with_pad: s,
+            past,
+            mask,
+        }
+    }
+
+    /// The mask of a layer: with a window `w`, keys at or before query index − `w` are masked
+    /// too (transformers' sliding window keeps `kv > q − w`, in index space).
+    fn mask(&self, window: Option<usize>) -> Tensor<4, Bool> {
+        match window {
+            Some(w) if w < self.seq_len_with_pad => {
+                let [b, _, t, s] = self.mask.dims();
+                // masked where j − (past + i) <= −w, i.e. j − i < past − w + 1
+                let offset = self.past as i64 - w as i64 + 1;
+                let far = Tensor::<2, Bool>::triu_mask([t, s], offset, &self.mask.device())
+                    .reshape([1, 1, t, s])
+                    .expand([b, 1, t, s]);
+                self.mask.clone().bool_or(far)
+            }
+            _ => self.mask.clone(),
+        }
     }
 }

@@ -126,6 +126,7 @@ pub(crate) fn load_hf<M: ModuleSnapshot>(module: &mut M, dir: &Path) -> Result<(
     let files = weight_files(dir)?;
     let mut applied = std::collections::HashSet::new();
     let mut missing = Vec::new();
+    let mut unused = Vec::new();
     for file in &files {
         let mut store = SafetensorsStore::from_file(file)
             .with_from_adapter(
@@ -146,6 +147,19 @@ pub(crate) fn load_hf<M: ModuleSnapshot>(module: &mut M, dir: &Path) -> Result<(
         }
         applied.extend(r.applied);
         missing = r.missing.into_iter().map(|m| m.0).collect();
+        // transformers recomputes the rotary frequencies and ignores saved copies of them
+        unused.extend(
+            r.unused
+                .into_iter()
+                .filter(|name| !name.ends_with("rotary_emb.inv_freq")),
+        );
+    }
+    if !unused.is_empty() {
+        unused.sort();
+        return Err(Error::UnusedTensors {
+            path: dir.to_path_buf(),
+            tensors: unused,
+        });
     }
     let missing: Vec<String> = missing
         .into_iter()

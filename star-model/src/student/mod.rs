@@ -1,16 +1,19 @@
-//! The STAR student: a Llama/Qwen2-style decoder ([`CausalLm`]) with Hugging Face checkpoint
+//! The STAR student: a Llama/Qwen2/Qwen3/Mistral decoder ([`CausalLm`]) with Hugging Face checkpoint
 //! I/O.
 
 mod config;
 mod decoder;
+mod hf_config;
 mod lm;
+mod rope;
 mod segment;
 mod tokenizer;
 
 pub(crate) use config::load_config;
-pub use config::{DecoderConfig, MAX_POSITIONS};
-pub use decoder::{Decoder, DecoderLayer, KvCache, LlamaRmsNorm, Mlp, Rotary, SelfAttention};
+pub use config::{Architecture, DecoderConfig, LayerType, MAX_POSITIONS};
+pub use decoder::{Decoder, DecoderLayer, KvCache, LlamaRmsNorm, Mlp, SelfAttention};
 pub(crate) use lm::{check_weight_shapes, load_hf, save_hf};
 pub use lm::{lm_logits, token_row, CausalLm, WEIGHTS_FILE};
+pub use rope::{RopeScaling, RopeSpec, Rotary};
 pub use segment::Segment;
 pub use tokenizer::{special_tokens, StarTokenizer, TokenizerError, SPECIAL_TOKENS};
