@@ -9,7 +9,8 @@
 //! results and write `runs/<name>/` (report.md, report.json, the plots metrics.png,
 //! accuracy_latency.png and training_curves.png, per-user results, candidate files, evidence
 //! store, trajectories, model directories). `--llm` swaps the rule-based teacher for an LLM
-//! behind an OpenAI-compatible endpoint. A rerun skips every finished stage and resumes an
+//! (an OpenAI-compatible endpoint, or `--llm local:DIR`, a Hugging Face chat checkpoint run
+//! in-process); `--base DIR` starts the student from a pretrained Hugging Face checkpoint. A rerun skips every finished stage and resumes an
 //! interrupted one (training from its last checkpoint, the teacher from its last written
 //! episode).
 

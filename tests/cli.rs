@@ -528,6 +528,38 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
             "{name}"
         );
     }
+    // a pretrained base: a Hugging Face checkpoint (written by transformers) with its own
+    // tokenizer, fine-tuned whole; the saved model reloads and ranks
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fixtures/hf/chat");
+    let based = run.join("student-base");
+    ok(&[
+        &[
+            "distill",
+            "sft",
+            "--base",
+            base.to_str().unwrap(),
+            "--out",
+            based.to_str().unwrap(),
+        ],
+        SMALL_SFT,
+    ]
+    .concat());
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(based.join("model/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["model_type"], "qwen2");
+    assert_eq!(config["architectures"][0], "Qwen2ForCausalLM");
+    assert!(config["vocab_size"].as_u64().unwrap() > 320, "{config}");
+    let tokenizer = std::fs::read_to_string(based.join("model/tokenizer.json")).unwrap();
+    assert!(tokenizer.contains("<|im_start|>") && tokenizer.contains("<recommend>"));
+    let stdout = ok(&[
+        "eval",
+        "student",
+        "--model",
+        based.join("model").to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("| student-fast |"), "{stdout}");
+
     // explain mode: generated trajectories with the teacher's tools, on a few cases
     let model_dir = run.join("student/model");
     let stdout = ok(&[
@@ -959,4 +991,64 @@ fn nine_negatives_work_end_to_end() {
         let m = &report["methods"]["student-fast"]["metrics"];
         assert_eq!(m["valid_ratio"], 1.0, "{eval}");
     }
+}
+
+#[test]
+fn the_teacher_runs_on_a_local_hugging_face_checkpoint_and_reports_its_repairs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let json = tmp.path().join("teacher.json");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fixtures/hf/chat");
+    let out = star(
+        tmp.path(),
+        &[
+            "eval",
+            "teacher",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run.to_str().unwrap(),
+            "--llm",
+            &format!("local:{}", model.display()),
+            "--llm-max-new-tokens",
+            "4",
+            "--limit",
+            "1",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["users"], 1);
+    for method in [
+        "teacher-llm",
+        "teacher-llm-no-reflection",
+        "teacher-llm-no-cst",
+    ] {
+        let m = &v["methods"][method];
+        // random weights write no valid ranking: every output is repaired, and counted so
+        assert_eq!(m["metrics"]["valid_ratio"], 0.0, "{method}: {m}");
+        assert!(m["metrics"]["MRR"].as_f64().unwrap() > 0.0, "{method}: {m}");
+    }
+    // a directory that is not a chat checkpoint is refused, naming it
+    let out = star(
+        tmp.path(),
+        &[
+            "eval",
+            "teacher",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run.to_str().unwrap(),
+            "--llm",
+            &format!("local:{}", tmp.path().display()),
+        ],
+    );
+    fails_with(&out, &["local model", &tmp.path().display().to_string()]);
 }

@@ -15,7 +15,7 @@ use super::layout::{Compute, Protocol};
 use super::plots::write_plots;
 use super::student::{distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions};
 use super::teacher::{
-    build_teacher, chat_model, eval_teacher, teach_and_filter, teacher_resources, TeachScope,
+    build_teacher, eval_teacher, teach_and_filter, teacher_resources, LlmArgs, TeachScope,
     TeacherVariant,
 };
 use anyhow::Result;
@@ -68,11 +68,14 @@ pub struct RunConfig {
     /// on MovieLens-1M), so SFT and GRPO see about 10k samples whatever the dataset's size.
     #[arg(long)]
     pub fast_per_user: Option<usize>,
-    /// The teacher is an LLM behind an OpenAI-compatible endpoint (STAR_LLM_BASE_URL,
-    /// STAR_LLM_MODEL, STAR_LLM_API_KEY) instead of the rule-based one; the student learns
-    /// from its trajectories and the evaluation includes it.
+    /// The teacher: rule-based, or an LLM (`--llm`); the student learns from its trajectories
+    /// and the evaluation includes it.
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// Start the student from this pretrained Hugging Face checkpoint (Llama, Qwen2, Qwen3,
+    /// Mistral, with its tokenizer.json) instead of a small random decoder; full fine-tuning.
     #[arg(long)]
-    pub llm: bool,
+    pub base: Option<PathBuf>,
     /// Teacher threads (requests in flight with --llm, capped by STAR_LLM_MAX_CONCURRENCY).
     #[arg(long, default_value_t = 2)]
     pub teach_threads: usize,
@@ -208,7 +211,7 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
 
     // 3. The teacher on training positions (resumable), then the outcome filter.
     let t = Instant::now();
-    let chat = chat_model(cfg.llm)?;
+    let chat = cfg.llm.chat_model()?;
     let teacher = build_teacher(teacher_resources(&p)?, chat.clone(), TeacherVariant::Full);
     let jobs = star_agents::teach::training_jobs(
         &p.ds,
@@ -256,6 +259,7 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
             max_trajectories: Some(cfg.trajectories),
             fast_per_user,
             vocab: 4000,
+            base: cfg.base.clone(),
             resume: student.join("sft/checkpoint").is_dir(),
             evidence: Default::default(),
             out: None,

@@ -34,8 +34,11 @@ pub struct DistillOptions {
     /// Fast-mode samples (prompt + `<recommend>`, ranking loss only): the last this many train
     /// positions of every user, each with the protocol's number of negatives.
     pub fast_per_user: usize,
-    /// Tokenizer vocabulary size.
+    /// Tokenizer vocabulary size (a tokenizer trained on the corpus; unused with `base`).
     pub vocab: usize,
+    /// Start from this pretrained Hugging Face checkpoint (its decoder and `tokenizer.json`,
+    /// with the STAR tokens added) instead of a small random decoder and a trained tokenizer.
+    pub base: Option<PathBuf>,
     /// Continue from the latest checkpoint.
     pub resume: bool,
     /// How the CST evidence enters the prompt (`EvidenceMode::None`: the no-CST ablation).
@@ -184,23 +187,32 @@ pub fn distill_sft(
     // a resumed run must tokenise exactly as its checkpoints were trained: keep the tokenizer
     let dir = opts.dir(p);
     let tok_path = dir.join("sft").join("tokenizer.json");
-    let tok = if opts.resume && tok_path.is_file() {
-        StarTokenizer::load(&tok_path)?
-    } else {
-        let binding = ItemBinding::new(&raw, &raw);
-        let corpus = tokenizer_corpus(&samples, &star, &binding, Some(&p.store))?;
-        let tok = StarTokenizer::train(corpus.into_iter(), opts.vocab)?;
-        std::fs::create_dir_all(dir.join("sft"))?;
-        tok.save(&tok_path)?;
-        tok
-    };
-    device.seed(opts.sft.seed);
-    let student = StarModel::init(
-        ModelConfig::new(DecoderConfig::student(tok.vocab_size()), star),
-        tok,
-        items,
-        device,
-    )?
+    let student = match &opts.base {
+        Some(base) => {
+            device.seed(opts.sft.seed);
+            StarModel::from_base(base, star, items, device)
+                .with_context(|| format!("--base {}", base.display()))?
+        }
+        None => {
+            let tok = if opts.resume && tok_path.is_file() {
+                StarTokenizer::load(&tok_path)?
+            } else {
+                let binding = ItemBinding::new(&raw, &raw);
+                let corpus = tokenizer_corpus(&samples, &star, &binding, Some(&p.store))?;
+                let tok = StarTokenizer::train(corpus.into_iter(), opts.vocab)?;
+                std::fs::create_dir_all(dir.join("sft"))?;
+                tok.save(&tok_path)?;
+                tok
+            };
+            device.seed(opts.sft.seed);
+            StarModel::init(
+                ModelConfig::new(DecoderConfig::student(tok.vocab_size()), star),
+                tok,
+                items,
+                device,
+            )?
+        }
+    }
     .bind(&raw, Some(p.store.clone()));
 
     // tokens

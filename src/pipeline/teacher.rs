@@ -3,9 +3,10 @@
 
 use super::baselines::{runner, trained_cf_models};
 use super::data::{scenario_tagger, Prepared};
+use super::layout::Compute;
 use anyhow::Result;
-use star_agents::chat::openai::{OpenAiClient, OpenAiConfig};
-use star_agents::chat::ChatModel;
+use star_agents::chat::local::DEFAULT_MAX_NEW_TOKENS;
+use star_agents::chat::{ChatBackend, ChatModel};
 use star_agents::teach::{Shard, TeachJob, TeachSummary};
 use star_agents::tools::ToolResources;
 use star_agents::trajectory::FilterStats;
@@ -152,14 +153,34 @@ pub fn build_teacher(
     }
 }
 
-/// The chat model for `--llm`: an OpenAI-compatible server from `STAR_LLM_*` variables, or
-/// `None` (the rule-based teacher) when `llm` is false.
-pub fn chat_model(llm: bool) -> Result<Option<Arc<dyn ChatModel>>> {
-    if !llm {
-        return Ok(None);
+/// Which chat model an LLM-prompted teacher uses (`--llm` and its options).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct LlmArgs {
+    /// An LLM-prompted teacher instead of the rule-based one: `--llm` or `--llm openai` for an
+    /// OpenAI-compatible endpoint (STAR_LLM_BASE_URL, STAR_LLM_MODEL, STAR_LLM_API_KEY),
+    /// `--llm local:DIR` for a Hugging Face chat checkpoint (Llama, Qwen2, Qwen3, Mistral, with
+    /// its tokenizer.json and chat template) run in-process, greedy.
+    #[arg(long, num_args = 0..=1, default_missing_value = "openai", value_name = "openai|local:DIR")]
+    pub llm: Option<ChatBackend>,
+    /// Device of a local chat checkpoint (default, flex, ndarray, wgpu, cuda[:N]).
+    #[arg(long, default_value = "default")]
+    pub llm_device: String,
+    /// Most tokens a local chat checkpoint generates per answer.
+    #[arg(long, default_value_t = DEFAULT_MAX_NEW_TOKENS)]
+    pub llm_max_new_tokens: usize,
+}
+
+impl LlmArgs {
+    /// The chat model, or `None` for the rule-based teacher.
+    pub fn chat_model(&self) -> Result<Option<Arc<dyn ChatModel>>> {
+        let Some(backend) = &self.llm else {
+            return Ok(None);
+        };
+        let compute = Compute::new(&self.llm_device)?;
+        Ok(Some(
+            backend.open(compute.device(), self.llm_max_new_tokens)?,
+        ))
     }
-    let cfg = OpenAiConfig::from_env()?;
-    Ok(Some(Arc::new(OpenAiClient::new(cfg))))
 }
 
 /// Evaluates the teacher and its two ablations on the prepared candidates.

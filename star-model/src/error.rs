@@ -91,6 +91,14 @@ pub enum Error {
         /// Every tensor left unused.
         tensors: Vec<String>,
     },
+    /// A chat template is missing, does not parse, or failed while rendering.
+    #[error("{}: chat template: {message}", path.display())]
+    Template {
+        /// The template file (or the model directory lacking one).
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// A tensor in the weights has another shape than the configuration implies.
     #[error("{}: tensor `{tensor}` is {found:?} in the weights, {expected}", path.display())]
     TensorShape {

@@ -1,8 +1,9 @@
 //! # star-model
 //!
 //! burn modules for STAR: the CF encoders (BPR-MF, LightGCN), SASRec, the student (a
-//! Llama/Qwen2-style decoder with CF item fusion and a ranking head) and the fused top-k scoring
-//! kernel. It depends on burn and on `star-cf`'s plain data types only, so other burn
+//! Llama/Qwen2/Qwen3/Mistral decoder that loads Hugging Face checkpoints exactly, with CF item
+//! fusion and a ranking head; [`student::ChatLm`] runs a Hugging Face chat checkpoint with its
+//! template) and the fused top-k scoring kernel. It depends on burn and on `star-cf`'s plain data types only, so other burn
 //! applications can embed it.
 //!
 //! Modules are backend-agnostic (burn 0.22 dispatches on the runtime [`burn::tensor::Device`]);

@@ -297,3 +297,72 @@ fn tensors_the_model_has_no_place_for_are_refused_by_name() {
     });
     assert!(message.contains("o_proj.bias"), "{message}");
 }
+
+#[derive(serde::Deserialize)]
+struct ChatReference {
+    conversation: serde_json::Value,
+    tools: serde_json::Value,
+    prompt_text: String,
+    prompt: Vec<u32>,
+    greedy: Vec<u32>,
+    greedy_text: String,
+    multi_turn: serde_json::Value,
+    multi_turn_text: String,
+}
+
+#[test]
+fn a_chat_checkpoint_renders_its_template_and_generates_as_transformers_does() {
+    use star_model::student::ChatLm;
+    let dir = fixture("chat");
+    let r: ChatReference =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    let chat = ChatLm::load(&dir, &Device::flex()).unwrap();
+    let template = chat.template();
+    let text = template
+        .render(&r.conversation, Some(&r.tools), true)
+        .unwrap();
+    assert_eq!(text, r.prompt_text);
+    assert_eq!(
+        template
+            .render(&r.multi_turn, Some(&r.tools), true)
+            .unwrap(),
+        r.multi_turn_text
+    );
+    let ids = chat.encode(&text).unwrap();
+    assert_eq!(ids, r.prompt);
+    let greedy = chat.generate(&ids, r.greedy.len(), false);
+    assert_eq!(greedy, r.greedy);
+    assert_eq!(chat.decode(&greedy).unwrap(), r.greedy_text);
+
+    // a directory without a template is refused, naming it
+    let tmp = tempfile::tempdir().unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(dir.join(f), tmp.path().join(f)).unwrap();
+    }
+    let err = ChatLm::load(tmp.path(), &Device::flex())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no chat template"), "{err}");
+}
+
+#[test]
+fn a_long_prompt_prefilled_in_chunks_generates_what_one_pass_does() {
+    use star_model::student::PREFILL_CHUNK;
+    // grouped-query attention and a sliding window: the cache must carry both across chunks
+    for name in ["llama", "mistral"] {
+        let (cfg, lm) = load(&fixture(name)).unwrap();
+        let prompt: Vec<u32> = (0..2 * PREFILL_CHUNK + 37)
+            .map(|i| ((i * 7919) % cfg.vocab_size) as u32)
+            .collect();
+        let chunked = lm.generate_greedy(&prompt, 3, &[]);
+        let mut seq = prompt.clone();
+        for _ in 0..3 {
+            let logits = lm.forward(row(&seq), None, None);
+            let [_, t, v] = logits.dims();
+            let last = logits.slice([0..1, t - 1..t, 0..v]).reshape([v]);
+            seq.push(last.argmax(0).into_scalar::<i64>() as u32);
+        }
+        assert_eq!(chunked, seq[prompt.len()..], "{name}");
+    }
+}

@@ -85,9 +85,14 @@ pub struct SftArgs {
     /// Ablation: no tool segments.
     #[arg(long)]
     no_tools: bool,
-    /// Tokenizer vocabulary size.
+    /// Tokenizer vocabulary size (ignored with --base).
     #[arg(long, default_value_t = 4000)]
     vocab: usize,
+    /// Start from a pretrained Hugging Face checkpoint (Llama, Qwen2, Qwen3, Mistral; with its
+    /// tokenizer.json) instead of a small random decoder: its tokenizer gains the STAR tokens,
+    /// its embeddings grow to them, and every weight is fine-tuned.
+    #[arg(long)]
+    base: Option<PathBuf>,
     /// Device: flex, ndarray, wgpu, cuda[:N].
     #[arg(long, default_value = "flex")]
     device: String,
@@ -126,6 +131,7 @@ impl SftArgs {
             max_trajectories: self.max_trajectories,
             fast_per_user: self.fast_per_user,
             vocab: self.vocab,
+            base: self.base.clone(),
             resume: self.resume,
             evidence: self.evidence.into(),
             out: self.out.clone(),

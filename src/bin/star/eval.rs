@@ -9,7 +9,7 @@ use star::pipeline::baselines::{
     add_comparisons, catalogue_markdown, eval_baselines, eval_full_catalogue,
 };
 use star::pipeline::student::eval_students;
-use star::pipeline::teacher::{chat_model, eval_teacher};
+use star::pipeline::teacher::{eval_teacher, LlmArgs};
 use star::pipeline::{Compute, Prepared};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -20,9 +20,8 @@ pub enum EvalCommand {
     Teacher {
         #[command(flatten)]
         on: EvalArgs,
-        /// Use the LLM-prompted teacher (STAR_LLM_* variables).
-        #[arg(long)]
-        llm: bool,
+        #[command(flatten)]
+        llm: LlmArgs,
     },
     /// Student model directories, each as NAME=DIR (or DIR, named student-fast /
     /// student-explain): student-fast, student-explain and the ablations student-no-grpo,
@@ -36,9 +35,6 @@ pub enum EvalCommand {
         /// Explain mode (generated trajectories, live tool calls) instead of fast mode.
         #[arg(long)]
         explain: bool,
-        /// Evaluate only the first this many cases (explain mode is slow on a CPU).
-        #[arg(long)]
-        limit: Option<usize>,
         /// Device: flex, ndarray, wgpu, cuda[:N].
         #[arg(long, default_value = "flex")]
         device: String,
@@ -73,12 +69,22 @@ pub struct EvalArgs {
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Evaluate only the first this many cases (the explain mode and LLM teachers are slow on
+    /// a CPU).
+    #[arg(long)]
+    limit: Option<usize>,
 }
 
 impl EvalArgs {
     /// The data prepared for the split.
     fn prepare(&self, home: &Option<PathBuf>) -> Result<Prepared> {
-        self.protocol.prepare(&self.data.spec(home), self.split)
+        let mut prepared = self.protocol.prepare(&self.data.spec(home), self.split)?;
+        if let Some(n) = self.limit {
+            // the report's header counts the cases evaluated
+            prepared.candidates.cases.truncate(n);
+            prepared.candidates.header.cases = prepared.candidates.cases.len();
+        }
+        Ok(prepared)
     }
 
     /// Prints a report and writes it to `--json` when given.
@@ -133,7 +139,7 @@ impl EvalCommand {
             }
             EvalCommand::Teacher { on, llm } => {
                 let prepared = on.prepare(home)?;
-                let report = eval_teacher(&prepared, chat_model(llm)?, on.threads)?;
+                let report = eval_teacher(&prepared, llm.chat_model()?, on.threads)?;
                 let path = format!("eval-teacher-{}.json", on.split);
                 report.save_json(&prepared.run.path().join(path))?;
                 on.print_and_save(&report)?;
@@ -142,16 +148,10 @@ impl EvalCommand {
                 on,
                 models,
                 explain,
-                limit,
                 device,
             } => {
                 let compute = Compute::new(&device)?;
-                let mut prepared = on.prepare(home)?;
-                if let Some(n) = limit {
-                    // the report's header counts the cases evaluated
-                    prepared.candidates.cases.truncate(n);
-                    prepared.candidates.header.cases = prepared.candidates.cases.len();
-                }
+                let prepared = on.prepare(home)?;
                 let default = if explain {
                     "student-explain"
                 } else {

@@ -7,7 +7,7 @@ use star::agents::teach::{candidate_jobs, training_jobs, Shard};
 use star::cf::split::SplitKind;
 use star::pipeline::run::TEACH_HISTORY;
 use star::pipeline::teacher::{
-    build_teacher, chat_model, teach_and_filter, teacher_resources, TeachScope, TeacherVariant,
+    build_teacher, teach_and_filter, teacher_resources, LlmArgs, TeachScope, TeacherVariant,
 };
 use std::path::PathBuf;
 
@@ -59,9 +59,8 @@ pub struct TeachArgs {
     /// Stop after this many episodes of the shard (for trials).
     #[arg(long)]
     limit: Option<usize>,
-    /// Use the LLM-prompted teacher (OpenAI-compatible server from STAR_LLM_BASE_URL, STAR_LLM_MODEL, STAR_LLM_API_KEY).
-    #[arg(long)]
-    llm: bool,
+    #[command(flatten)]
+    llm: LlmArgs,
     /// Ablation: no reflector.
     #[arg(long, conflicts_with = "no_cst")]
     no_reflection: bool,
@@ -104,7 +103,7 @@ impl TeachArgs {
         };
         let teacher = build_teacher(
             teacher_resources(&prepared)?,
-            chat_model(self.llm)?,
+            self.llm.chat_model()?,
             variant,
         );
         let shard = self.shard;

@@ -4,15 +4,17 @@
 //! assistant message out. Backends:
 //! - [`openai::OpenAiClient`]: any OpenAI-compatible chat-completions server (vLLM, llama.cpp
 //!   server, Ollama, hosted APIs), with timeouts, retries with back-off and a concurrency limit;
-//! - [`local::LocalDecoder`]: a burn decoder loaded from a Llama/Qwen2-style model directory
-//!   (not available until `star-model` can load such directories).
+//! - [`local::LocalDecoder`]: a Hugging Face chat checkpoint (Llama, Qwen2, Qwen3, Mistral) run
+//!   in-process by `star-model`'s decoder, with its own tokenizer and chat template.
 //!
 //! Model output is untrusted input: roles parse it tolerantly ([`parse`]) and never panic on it.
 
+pub mod backend;
 pub mod local;
 pub mod openai;
 pub mod parse;
 
+pub use backend::ChatBackend;
 use serde::{Deserialize, Serialize};
 
 /// Who said a message.

@@ -7,6 +7,7 @@
 //! `model.safetensors` (decoder tensors under Hugging Face names, the rest under `star.*`) and
 //! `tokenizer.json`.
 
+mod base;
 mod config;
 mod explain;
 mod features;

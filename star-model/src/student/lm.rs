@@ -12,6 +12,9 @@ use burn::store::{
 use std::collections::HashMap;
 use std::path::Path;
 
+/// Prompt positions run in one pass by [`CausalLm::generate_greedy`].
+pub const PREFILL_CHUNK: usize = 512;
+
 /// The weights file of a Hugging Face checkpoint directory (unsharded).
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 
@@ -58,12 +61,31 @@ impl CausalLm {
 
     /// Greedy generation of up to `max_new` tokens after `prompt`, with the KV cache; stops at
     /// any token of `stop`. Returns the new tokens.
+    ///
+    /// A long prompt is run in chunks of [`PREFILL_CHUNK`] positions through the cache, so the
+    /// attention scores of one chunk (not of the whole prompt squared) are in memory at a time.
+    /// Under dynamic rope scaling the prompt runs whole, as transformers runs it: its
+    /// frequencies depend on the length of the pass.
     pub fn generate_greedy(&self, prompt: &[u32], max_new: usize, stop: &[u32]) -> Vec<u32> {
         let device = self.model.embed_tokens.weight.device();
         let mut cache = KvCache::new();
         let ids = |v: &[u32]| token_row(v, &device);
         let mut out = Vec::new();
-        let mut logits = self.forward(ids(prompt), None, Some(&mut cache));
+        let chunk = if self.model.rotary.is_dynamic() {
+            prompt.len().max(1)
+        } else {
+            PREFILL_CHUNK
+        };
+        let mut chunks = prompt.chunks(chunk).peekable();
+        let mut logits = loop {
+            let part = chunks.next().unwrap_or(&[]);
+            if chunks.peek().is_none() {
+                break self.forward(ids(part), None, Some(&mut cache));
+            }
+            // only the cache matters for the chunks before the last
+            let x = self.model.embed(ids(part));
+            self.model.forward_embeddings(x, None, Some(&mut cache));
+        };
         for _ in 0..max_new {
             let [_, t, v] = logits.dims();
             let last = logits.slice([0..1, t - 1..t, 0..v]).reshape([v]);
@@ -75,6 +97,28 @@ impl CausalLm {
             logits = self.forward(ids(&[next]), None, Some(&mut cache));
         }
         out
+    }
+
+    /// The same model with `vocab` token rows (at least its present count): the embedding (and
+    /// an untied output head) gain rows set to the mean of the existing ones, as transformers'
+    /// `resize_token_embeddings` centres new rows, so new tokens start as an average token.
+    pub fn resize_vocab(mut self, vocab: usize) -> Self {
+        let grow = |w: Tensor<2>| {
+            let [rows, d] = w.dims();
+            if vocab <= rows {
+                return w;
+            }
+            let mean = w.clone().mean_dim(0).expand([vocab - rows, d]);
+            Tensor::cat(vec![w, mean], 0)
+        };
+        let embed = &mut self.model.embed_tokens;
+        embed.weight = burn::module::Param::from_tensor(grow(embed.weight.val()));
+        if let Some(head) = self.lm_head.as_mut() {
+            // burn's Linear weight is [in, out]: the vocabulary is the second dimension
+            let w = grow(head.weight.val().transpose()).transpose();
+            head.weight = burn::module::Param::from_tensor(w);
+        }
+        self
     }
 
     /// Loads weights from a Hugging Face safetensors file (`model.safetensors`, or the shards

@@ -222,6 +222,11 @@ impl Rotary {
         }
     }
 
+    /// Whether the frequencies depend on the length of the pass (dynamic scaling).
+    pub fn is_dynamic(&self) -> bool {
+        matches!(self.spec.scaling, Some(RopeScaling::Dynamic { .. }))
+    }
+
     /// Whether the precomputed tables cover positions `0..len`.
     pub(crate) fn covers(&self, len: usize) -> bool {
         len <= self.spec.max_positions

@@ -121,6 +121,17 @@ impl StarTokenizer {
         Ok(StarTokenizer { inner })
     }
 
+    /// Adds the STAR special tokens a foreign tokenizer (a pretrained base's) lacks, as
+    /// special tokens after its own ids; returns how many were added.
+    pub fn add_star_tokens(&mut self) -> usize {
+        let missing: Vec<AddedToken> = special_tokens()
+            .into_iter()
+            .filter(|t| self.inner.token_to_id(t).is_none())
+            .map(|t| AddedToken::from(t, true))
+            .collect();
+        self.inner.add_special_tokens(&missing)
+    }
+
     /// Writes `tokenizer.json` through a temporary file renamed into place, so a crash never
     /// leaves a file cut short.
     pub fn save(&self, path: &Path) -> Result<(), TokenizerError> {

@@ -1,0 +1,38 @@
+//! A student started from a pretrained Hugging Face checkpoint instead of random weights: the
+//! base's decoder weights and its own `tokenizer.json`, with the STAR special tokens added and
+//! the embeddings resized to them. The STAR head (item fusion, ranking) starts at random.
+
+use super::{ModelConfig, StarConfig, StarModel};
+use crate::error::Result;
+use crate::student::{DecoderConfig, StarTokenizer};
+use burn::prelude::*;
+use std::path::Path;
+
+impl StarModel {
+    /// A student whose decoder is the checkpoint in `base` (`config.json`, weights,
+    /// `tokenizer.json`; every architecture the decoder loads exactly) and whose item table
+    /// holds `cf_items` `[items, cf_dim]`. The tokenizer gains the STAR special tokens it lacks;
+    /// the vocabulary grows to hold them, new embedding rows starting at the mean row. Errors
+    /// name the file and what the loader does not implement.
+    pub fn from_base(
+        base: &Path,
+        star: StarConfig,
+        cf_items: Tensor<2>,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut decoder = DecoderConfig::load(&base.join("config.json"))?;
+        let mut tokenizer = StarTokenizer::load(&base.join(super::TOKENIZER_FILE))?;
+        tokenizer.add_star_tokens();
+        let lm = decoder
+            .init_lm(device)
+            .load_hf_weights(base)?
+            .resize_vocab(tokenizer.vocab_size());
+        decoder.vocab_size = decoder.vocab_size.max(tokenizer.vocab_size());
+        let config = ModelConfig::new(decoder, star);
+        let model = StarModel::init(config, tokenizer, cf_items, device)?;
+        let mut net = model.net().clone();
+        net.model = lm.model;
+        net.lm_head = lm.lm_head;
+        Ok(model.with_net(net))
+    }
+}

@@ -1,0 +1,212 @@
+//! Hugging Face chat templates: the Jinja template of a checkpoint (`chat_template.jinja`, or
+//! `chat_template` in `tokenizer_config.json`) rendered the way transformers'
+//! `apply_chat_template` renders it: `trim_blocks` and `lstrip_blocks`, loop controls, Python
+//! string methods (`startswith`, `strip`, `split`, …), `raise_exception`, and a `tojson` that
+//! writes what Python's `json.dumps` writes (`", "` and `": "` separators, non-ASCII kept).
+
+use crate::error::{Error, Result};
+use minijinja::value::Serde;
+use minijinja::{Environment, Value};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// A checkpoint's chat template with the special-token strings it may refer to.
+pub struct ChatTemplate {
+    env: Environment<'static>,
+    path: PathBuf,
+    bos_token: String,
+    eos_token: String,
+}
+
+impl std::fmt::Debug for ChatTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatTemplate")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The content of a special token in `tokenizer_config.json`: a string or `{"content": …}`.
+fn token_string(v: Option<&serde_json::Value>) -> String {
+    match v {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Object(o)) => o
+            .get("content")
+            .and_then(|c| c.as_str())
+            .unwrap_or_default()
+            .to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Python's `json.dumps` separators: `", "` between items, `": "` after keys.
+struct PythonJson;
+
+impl serde_json::ser::Formatter for PythonJson {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+    ) -> std::io::Result<()> {
+        writer.write_all(b": ")
+    }
+}
+
+/// transformers' `tojson`: `json.dumps(value, ensure_ascii=False, indent=indent)`.
+fn tojson(value: Value, kwargs: minijinja::value::Kwargs) -> Result<Value, minijinja::Error> {
+    let indent: Option<usize> = kwargs.get("indent")?;
+    kwargs.assert_all_used()?;
+    let json = serde_json::to_value(&value).map_err(|e| {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+    })?;
+    let mut out = Vec::new();
+    let written = match indent {
+        Some(n) => {
+            let pad = vec![b' '; n];
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(&pad);
+            json.serialize(&mut serde_json::Serializer::with_formatter(&mut out, fmt))
+        }
+        None => json.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut out, PythonJson,
+        )),
+    };
+    written.map_err(|e| {
+        minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+    })?;
+    Ok(Value::from_safe_string(
+        String::from_utf8(out).expect("serde_json writes UTF-8"),
+    ))
+}
+
+fn raise_exception(message: String) -> Result<Value, minijinja::Error> {
+    Err(minijinja::Error::new(
+        minijinja::ErrorKind::InvalidOperation,
+        message,
+    ))
+}
+
+impl ChatTemplate {
+    /// The chat template of model directory `dir`: `chat_template.jinja` (transformers 5), else
+    /// the `chat_template` of `tokenizer_config.json` (a string, or the entry named `default`
+    /// of a list). A directory without one is an error naming it.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let config_path = dir.join("tokenizer_config.json");
+        let config: serde_json::Value = match std::fs::read_to_string(&config_path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|source| Error::Json {
+                path: config_path.clone(),
+                source,
+            })?,
+            Err(_) => serde_json::Value::Null,
+        };
+        let jinja = dir.join("chat_template.jinja");
+        let (path, source) = if jinja.is_file() {
+            let text = std::fs::read_to_string(&jinja).map_err(|e| Error::io(&jinja, e))?;
+            (jinja, text)
+        } else {
+            let template = match config.get("chat_template") {
+                Some(serde_json::Value::String(s)) => Some(s.clone()),
+                Some(serde_json::Value::Array(list)) => list
+                    .iter()
+                    .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
+                    .and_then(|t| t.get("template"))
+                    .and_then(|t| t.as_str())
+                    .map(str::to_string),
+                _ => None,
+            };
+            let template = template.ok_or_else(|| Error::Template {
+                path: dir.to_path_buf(),
+                message: "no chat template (neither chat_template.jinja nor a `chat_template` in tokenizer_config.json)".into(),
+            })?;
+            (config_path, template)
+        };
+        Self::new(
+            source,
+            path,
+            token_string(config.get("bos_token")),
+            token_string(config.get("eos_token")),
+        )
+    }
+
+    /// A template from its source; `path` names it in errors.
+    pub fn new(
+        source: String,
+        path: PathBuf,
+        bos_token: String,
+        eos_token: String,
+    ) -> Result<Self> {
+        let mut env = Environment::new();
+        let syntax = minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()
+            .expect("the default delimiters are valid");
+        env.set_syntax(syntax);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_filter("tojson", tojson);
+        env.add_function("raise_exception", raise_exception);
+        env.add_template_owned("chat", source)
+            .map_err(|e| Error::Template {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(ChatTemplate {
+            env,
+            path,
+            bos_token,
+            eos_token,
+        })
+    }
+
+    /// The tokenizer's end-of-sequence token string, when `tokenizer_config.json` names one.
+    pub fn eos_token(&self) -> Option<&str> {
+        Some(self.eos_token.as_str()).filter(|t| !t.is_empty())
+    }
+
+    /// Renders `messages` (Hugging Face message dictionaries: `role`, `content`, `tool_calls`
+    /// with `function.name` and `function.arguments`) and `tools` (`{"type": "function",
+    /// "function": {…}}` entries), ending with the assistant's turn when
+    /// `add_generation_prompt`.
+    pub fn render(
+        &self,
+        messages: &serde_json::Value,
+        tools: Option<&serde_json::Value>,
+        add_generation_prompt: bool,
+    ) -> Result<String> {
+        let template = self.env.get_template("chat").expect("added in new");
+        template
+            .render(minijinja::context! {
+                messages => Value::from(Serde(messages)),
+                tools => tools.map(|t| Value::from(Serde(t))),
+                add_generation_prompt => add_generation_prompt,
+                bos_token => self.bos_token.as_str(),
+                eos_token => self.eos_token.as_str(),
+            })
+            .map_err(|e| Error::Template {
+                path: self.path.clone(),
+                message: format!("{e:#}"),
+            })
+    }
+}
