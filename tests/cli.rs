@@ -550,6 +550,22 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
     assert_eq!(config["model_type"], "qwen2");
     assert_eq!(config["architectures"][0], "Qwen2ForCausalLM");
     assert!(config["vocab_size"].as_u64().unwrap() > 320, "{config}");
+    // the base's chat template frames the prompt: the user's turn, then the assistant's
+    let chat = &config["star"]["chat"];
+    assert!(
+        chat["prefix"]
+            .as_str()
+            .unwrap()
+            .starts_with("<|im_start|>user"),
+        "{config}"
+    );
+    assert!(
+        chat["suffix"]
+            .as_str()
+            .unwrap()
+            .ends_with("<|im_start|>assistant\n"),
+        "{config}"
+    );
     let tokenizer = std::fs::read_to_string(based.join("model/tokenizer.json")).unwrap();
     assert!(tokenizer.contains("<|im_start|>") && tokenizer.contains("<recommend>"));
     let stdout = ok(&[
@@ -559,6 +575,52 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         based.join("model").to_str().unwrap(),
     ]);
     assert!(stdout.contains("| student-fast |"), "{stdout}");
+
+    // the same base with LoRA: saved merged (Hugging Face tensors only), reloads and ranks
+    let lora = run.join("student-lora");
+    ok(&[
+        &[
+            "distill",
+            "sft",
+            "--base",
+            base.to_str().unwrap(),
+            "--lora-rank",
+            "4",
+            "--lora-targets",
+            "q_proj,v_proj,down_proj",
+            "--out",
+            lora.to_str().unwrap(),
+        ],
+        SMALL_SFT,
+    ]
+    .concat());
+    let weights = std::fs::read(lora.join("model/model.safetensors")).unwrap();
+    let header = String::from_utf8_lossy(&weights[..weights.len().min(64 << 10)]);
+    assert!(header.contains("model.layers.0.self_attn.q_proj.weight"));
+    assert!(!header.contains("lora"), "adapters left in the saved model");
+    let stdout = ok(&[
+        "eval",
+        "student",
+        "--model",
+        lora.join("model").to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("| student-fast |"), "{stdout}");
+    let out = star(
+        h,
+        &[
+            "distill",
+            "sft",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--lora-rank",
+            "4",
+            "--lora-targets",
+            "lm_head",
+        ],
+    );
+    fails_with(&out, &["lm_head", "q_proj"]);
 
     // explain mode: generated trajectories with the teacher's tools, on a few cases
     let model_dir = run.join("student/model");

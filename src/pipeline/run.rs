@@ -13,7 +13,9 @@ use super::baselines::{
 use super::data::{prepare, DataSpec};
 use super::layout::{Compute, Protocol};
 use super::plots::write_plots;
-use super::student::{distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions};
+use super::student::{
+    distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions, LoraArgs,
+};
 use super::teacher::{
     build_teacher, eval_teacher, teach_and_filter, teacher_resources, LlmArgs, TeachScope,
     TeacherVariant,
@@ -76,6 +78,9 @@ pub struct RunConfig {
     /// Mistral, with its tokenizer.json) instead of a small random decoder; full fine-tuning.
     #[arg(long)]
     pub base: Option<PathBuf>,
+    /// LoRA instead of full fine-tuning of the student.
+    #[command(flatten)]
+    pub lora: LoraArgs,
     /// Teacher threads (requests in flight with --llm, capped by STAR_LLM_MAX_CONCURRENCY).
     #[arg(long, default_value_t = 2)]
     pub teach_threads: usize,
@@ -260,6 +265,7 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
             fast_per_user,
             vocab: 4000,
             base: cfg.base.clone(),
+            lora: cfg.lora.config(),
             resume: student.join("sft/checkpoint").is_dir(),
             evidence: Default::default(),
             out: None,

@@ -10,6 +10,7 @@ use star_cf::split::SplitKind;
 use star_eval::{baselines, EvalReport};
 use star_model::cf::CfEmbeddings;
 use star_model::model::{EvidenceMode, InferenceMode, StarModel, ToolExecutor};
+use star_model::student::{LoraConfig, LoraTarget};
 use star_train::cf::{CfModelKind, CfTrainConfig};
 use star_train::distill::{
     DistillItem, DistillSample, GrpoConfig, GrpoResult, SftConfig, SftResult, TrajectoryView,
@@ -21,6 +22,41 @@ use std::time::Instant;
 /// The history a fast-mode sample's request keeps (the prompt shows the last
 /// `StarConfig::history` of it; the evidence reads all of it).
 pub const FAST_HISTORY: usize = 50;
+
+/// LoRA fine-tuning (`--lora-rank` and its options).
+#[derive(clap::Args, Clone, Debug)]
+pub struct LoraArgs {
+    /// Fine-tune with LoRA adapters of this rank instead of every weight: the decoder's layers
+    /// are frozen, the adapters, the token embedding and the STAR head learn, and the adapters
+    /// are folded into the weights when the model is saved.
+    #[arg(long)]
+    pub lora_rank: Option<usize>,
+    /// LoRA α: the adapters' output is scaled by α / rank (default 2 × rank).
+    #[arg(long, requires = "lora_rank")]
+    pub lora_alpha: Option<f64>,
+    /// The projections that get adapters (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj,
+    /// down_proj).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "q_proj,k_proj,v_proj,o_proj",
+        requires = "lora_rank"
+    )]
+    pub lora_targets: Vec<LoraTarget>,
+}
+
+impl LoraArgs {
+    /// The LoRA configuration, or `None` for full fine-tuning.
+    pub fn config(&self) -> Option<LoraConfig> {
+        let rank = self.lora_rank?;
+        let mut cfg = LoraConfig::new(rank);
+        if let Some(alpha) = self.lora_alpha {
+            cfg.alpha = alpha;
+        }
+        cfg.targets = self.lora_targets.clone();
+        Some(cfg)
+    }
+}
 
 /// How to distil the teacher into the student (`star distill sft`).
 #[derive(Clone, Debug)]
@@ -39,6 +75,8 @@ pub struct DistillOptions {
     /// Start from this pretrained Hugging Face checkpoint (its decoder and `tokenizer.json`,
     /// with the STAR tokens added) instead of a small random decoder and a trained tokenizer.
     pub base: Option<PathBuf>,
+    /// Fine-tune with LoRA adapters (decoder layers frozen) instead of every weight.
+    pub lora: Option<LoraConfig>,
     /// Continue from the latest checkpoint.
     pub resume: bool,
     /// How the CST evidence enters the prompt (`EvidenceMode::None`: the no-CST ablation).
@@ -212,6 +250,10 @@ pub fn distill_sft(
                 device,
             )?
         }
+    };
+    let student = match &opts.lora {
+        Some(cfg) => student.with_lora(cfg)?,
+        None => student,
     }
     .bind(&raw, Some(p.store.clone()));
 

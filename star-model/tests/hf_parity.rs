@@ -335,6 +335,15 @@ fn a_chat_checkpoint_renders_its_template_and_generates_as_transformers_does() {
     assert_eq!(greedy, r.greedy);
     assert_eq!(chat.decode(&greedy).unwrap(), r.greedy_text);
 
+    // the text around one user message: what frames a pretrained student's prompt
+    let (prefix, suffix) = template.user_turn().unwrap();
+    let one = serde_json::json!([{"content": "History: 42", "role": "user"}]);
+    assert_eq!(
+        format!("{prefix}History: 42{suffix}"),
+        template.render(&one, None, true).unwrap()
+    );
+    assert!(prefix.starts_with("<|im_start|>user") && suffix.ends_with("<|im_start|>assistant\n"));
+
     // a directory without a template is refused, naming it
     let tmp = tempfile::tempdir().unwrap();
     for f in ["config.json", "model.safetensors", "tokenizer.json"] {

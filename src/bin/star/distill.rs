@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use star::cf::split::SplitKind;
 use star::model::model::EvidenceMode;
 use star::pipeline::student::{
-    distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions,
+    distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions, LoraArgs,
 };
 use star::pipeline::{Compute, DataSpec};
 use star::train::distill::{GrpoConfig, LossWeights, SftConfig, TrajectoryView};
@@ -93,6 +93,8 @@ pub struct SftArgs {
     /// its embeddings grow to them, and every weight is fine-tuned.
     #[arg(long)]
     base: Option<PathBuf>,
+    #[command(flatten)]
+    lora: LoraArgs,
     /// Device: flex, ndarray, wgpu, cuda[:N].
     #[arg(long, default_value = "flex")]
     device: String,
@@ -132,6 +134,7 @@ impl SftArgs {
             fast_per_user: self.fast_per_user,
             vocab: self.vocab,
             base: self.base.clone(),
+            lora: self.lora.config(),
             resume: self.resume,
             evidence: self.evidence.into(),
             out: self.out.clone(),

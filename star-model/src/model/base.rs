@@ -1,10 +1,11 @@
 //! A student started from a pretrained Hugging Face checkpoint instead of random weights: the
 //! base's decoder weights and its own `tokenizer.json`, with the STAR special tokens added and
-//! the embeddings resized to them. The STAR head (item fusion, ranking) starts at random.
+//! the embeddings resized to them, and its chat template (when it has one) around the prompt.
+//! The STAR head (item fusion, ranking) starts at random.
 
-use super::{ModelConfig, StarConfig, StarModel};
+use super::{ChatWrap, ModelConfig, StarConfig, StarModel};
 use crate::error::Result;
-use crate::student::{DecoderConfig, StarTokenizer};
+use crate::student::{ChatTemplate, DecoderConfig, LoraConfig, StarTokenizer};
 use burn::prelude::*;
 use std::path::Path;
 
@@ -16,11 +17,19 @@ impl StarModel {
     /// name the file and what the loader does not implement.
     pub fn from_base(
         base: &Path,
-        star: StarConfig,
+        mut star: StarConfig,
         cf_items: Tensor<2>,
         device: &Device,
     ) -> Result<Self> {
         let mut decoder = DecoderConfig::load(&base.join("config.json"))?;
+        // the base's chat template, when it has one, frames the prompt as the user's turn
+        star.chat = match ChatTemplate::find(base)? {
+            Some(template) => {
+                let (prefix, suffix) = template.user_turn()?;
+                Some(ChatWrap { prefix, suffix })
+            }
+            None => None,
+        };
         let mut tokenizer = StarTokenizer::load(&base.join(super::TOKENIZER_FILE))?;
         tokenizer.add_star_tokens();
         let lm = decoder
@@ -34,5 +43,21 @@ impl StarModel {
         net.model = lm.model;
         net.lm_head = lm.lm_head;
         Ok(model.with_net(net))
+    }
+
+    /// The model with LoRA adapters on its decoder (`cfg.targets` of every layer), the
+    /// decoder's layer weights frozen; the token embedding and the STAR head stay trainable.
+    /// [`StarModel::save`] folds the adapters into the weights.
+    pub fn with_lora(self, cfg: &LoraConfig) -> Result<Self> {
+        if cfg.rank == 0 || cfg.targets.is_empty() {
+            return Err(crate::error::Error::config(
+                "lora",
+                "LoRA needs a positive rank and at least one target",
+            ));
+        }
+        let device = self.device();
+        let mut net = self.net().clone();
+        net.model = net.model.with_lora(cfg, &device);
+        Ok(self.with_net(net))
     }
 }

@@ -19,6 +19,16 @@ pub enum EvidenceMode {
     None,
 }
 
+/// A pretrained base's chat template around the STAR prompt: the prompt is the user's turn,
+/// and the answer (`<recommend>`, or a trajectory) the assistant's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatWrap {
+    /// The template's text before the user's message (system turn, user turn header).
+    pub prefix: String,
+    /// The text after it: the end of the user's turn and the assistant's turn header.
+    pub suffix: String,
+}
+
 /// The STAR-specific part of `config.json` (key `star`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StarConfig {
@@ -38,6 +48,10 @@ pub struct StarConfig {
     /// Raw ids of the rows of the item table, in row order (a dataset's items are matched to
     /// rows by raw id; unknown items get a zero CF embedding).
     pub items: Vec<String>,
+    /// A pretrained base's chat template around the prompt; `None`: the prompt starts with
+    /// `<s>` (the small student trained from scratch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat: Option<ChatWrap>,
 }
 
 fn default_history() -> usize {
@@ -57,6 +71,7 @@ impl StarConfig {
             evidence: EvidenceMode::default(),
             max_new_tokens: default_max_new(),
             items,
+            chat: None,
         }
     }
 }

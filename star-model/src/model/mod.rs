@@ -14,7 +14,7 @@ mod features;
 mod net;
 mod prompt;
 
-pub use config::{EvidenceMode, ModelConfig, StarConfig};
+pub use config::{ChatWrap, EvidenceMode, ModelConfig, StarConfig};
 pub use explain::{Decoding, Explanation, Greedy, Sampling, ToolExecutor};
 pub use features::{evidence_features, evidence_text, EVIDENCE_FEATURES, NUM_EVIDENCE_FEATURES};
 pub use net::{BatchRow, PromptBatch, StarHead, StarNet};
@@ -190,7 +190,14 @@ impl StarModel {
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
         self.config.save(&tmp.join(CONFIG_FILE))?;
         self.tokenizer.save(&tmp.join(TOKENIZER_FILE))?;
-        save_hf(&self.net, &tmp)?;
+        if self.net.model.has_lora() {
+            // a saved model is a plain checkpoint: the adapters folded into the weights
+            let mut merged = self.net.clone();
+            merged.model = merged.model.merge_lora();
+            save_hf(&merged, &tmp)?;
+        } else {
+            save_hf(&self.net, &tmp)?;
+        }
         let had_old = dir.exists();
         if had_old {
             std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;

@@ -273,7 +273,10 @@ impl<'a> PromptBuilder<'a> {
             markers: Vec::with_capacity(shown.len() + request.candidates.len()),
             marker,
         };
-        p.special("<s>")?;
+        match &self.config.chat {
+            Some(chat) => p.piece(&chat.prefix, true)?,
+            None => p.special("<s>")?,
+        }
         p.piece("History:", true)?;
         let mut rows = Vec::with_capacity(shown.len() + request.candidates.len());
         for &i in shown {
@@ -312,6 +315,9 @@ impl<'a> PromptBuilder<'a> {
             p.piece(&piece, cacheable)?;
             p.marker();
             rows.push(self.items.row_or_zero(c));
+        }
+        if let Some(chat) = &self.config.chat {
+            p.piece(&chat.suffix, true)?;
         }
         let (text, tokens, markers) = (p.text, p.tokens, p.markers);
         Ok(Prompt {

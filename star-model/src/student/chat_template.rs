@@ -150,6 +150,42 @@ impl ChatTemplate {
         )
     }
 
+    /// The chat template of `dir` if it has one (`Ok(None)` when it has none; an error when
+    /// the one it has does not parse).
+    pub fn find(dir: &Path) -> Result<Option<Self>> {
+        let in_config = std::fs::read_to_string(dir.join("tokenizer_config.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|c| c.get("chat_template").is_some());
+        if in_config || dir.join("chat_template.jinja").is_file() {
+            Self::load(dir).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// The text around a single user message, ending with the assistant's turn header:
+    /// `(prefix, suffix)` such that `prefix + content + suffix` is what the template renders
+    /// for `[{"role": "user", "content": content}]` with the generation prompt.
+    pub fn user_turn(&self) -> Result<(String, String)> {
+        const HOLE: &str = "\u{1}STAR-PROMPT\u{1}";
+        let text = self.render(
+            &serde_json::json!([{"content": HOLE, "role": "user"}]),
+            None,
+            true,
+        )?;
+        match text.split_once(HOLE) {
+            Some((prefix, suffix)) if !suffix.contains(HOLE) => {
+                Ok((prefix.to_string(), suffix.to_string()))
+            }
+            _ => Err(Error::Template {
+                path: self.path.clone(),
+                message: "the template does not write a user message's content once, as it is"
+                    .into(),
+            }),
+        }
+    }
+
     /// A template from its source; `path` names it in errors.
     pub fn new(
         source: String,

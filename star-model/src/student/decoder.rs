@@ -5,6 +5,7 @@
 //! name.
 
 use super::config::DecoderConfig;
+use super::lora::{project, LoraAdapter};
 use super::rope::Rotary;
 use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
@@ -52,6 +53,14 @@ pub struct SelfAttention {
     pub v_proj: Linear,
     /// Output projection.
     pub o_proj: Linear,
+    /// LoRA adapters of the projections (`None`: plain projection).
+    pub q_lora: Option<LoraAdapter>,
+    /// See `q_lora`.
+    pub k_lora: Option<LoraAdapter>,
+    /// See `q_lora`.
+    pub v_lora: Option<LoraAdapter>,
+    /// See `q_lora`.
+    pub o_lora: Option<LoraAdapter>,
     /// Qwen3: RMSNorm of each query head `[head_dim]`.
     pub q_norm: Option<LlamaRmsNorm>,
     /// Qwen3: RMSNorm of each key head `[head_dim]`.
@@ -72,6 +81,12 @@ pub struct Mlp {
     pub up_proj: Linear,
     /// Down projection.
     pub down_proj: Linear,
+    /// LoRA adapters of the projections (`None`: plain projection).
+    pub gate_lora: Option<LoraAdapter>,
+    /// See `gate_lora`.
+    pub up_lora: Option<LoraAdapter>,
+    /// See `gate_lora`.
+    pub down_lora: Option<LoraAdapter>,
 }
 
 /// One pre-norm decoder block.
@@ -141,6 +156,10 @@ impl DecoderConfig {
                     k_proj: lin(d, self.kv_heads() * hd, bias),
                     v_proj: lin(d, self.kv_heads() * hd, bias),
                     o_proj: lin(self.num_attention_heads * hd, d, self.o_bias()),
+                    q_lora: None,
+                    k_lora: None,
+                    v_lora: None,
+                    o_lora: None,
                     q_norm: head_norm(),
                     k_norm: head_norm(),
                     heads: self.num_attention_heads,
@@ -152,6 +171,9 @@ impl DecoderConfig {
                     gate_proj: lin(d, self.intermediate_size, self.mlp_bias),
                     up_proj: lin(d, self.intermediate_size, self.mlp_bias),
                     down_proj: lin(self.intermediate_size, d, self.mlp_bias),
+                    gate_lora: None,
+                    up_lora: None,
+                    down_lora: None,
                 },
                 input_layernorm: LlamaRmsNorm::new(d, self.rms_norm_eps, device),
                 post_attention_layernorm: LlamaRmsNorm::new(d, self.rms_norm_eps, device),
@@ -192,11 +214,19 @@ impl SelfAttention {
             y.swap_dims(1, 2)
         };
         let positions = &at.positions;
-        let q = split(self.q_proj.forward(x.clone()), h, &self.q_norm);
+        let q = split(
+            project(&self.q_proj, &self.q_lora, x.clone()),
+            h,
+            &self.q_norm,
+        );
         let q = rotary.apply(q, positions, at.seq_len);
-        let k = split(self.k_proj.forward(x.clone()), kvh, &self.k_norm);
+        let k = split(
+            project(&self.k_proj, &self.k_lora, x.clone()),
+            kvh,
+            &self.k_norm,
+        );
         let mut k = rotary.apply(k, positions, at.seq_len);
-        let mut v = split(self.v_proj.forward(x), kvh, &None);
+        let mut v = split(project(&self.v_proj, &self.v_lora, x), kvh, &None);
         if let Some(slot) = cache {
             if let Some((pk, pv)) = slot.take() {
                 k = Tensor::cat(vec![pk, k], 2);
@@ -222,7 +252,7 @@ impl SelfAttention {
             .mask_fill(at.mask(self.window), -1.0e9);
         let attn = activation::softmax(scores, 3);
         let out = attn.matmul(v).swap_dims(1, 2).reshape([b, t, h * hd]);
-        self.o_proj.forward(out)
+        project(&self.o_proj, &self.o_lora, out)
     }
 }
 
@@ -261,9 +291,9 @@ impl Decoder {
             h = h + a;
             let m = &layer.mlp;
             let y = layer.post_attention_layernorm.forward(h.clone());
-            let ff = m
-                .down_proj
-                .forward(activation::silu(m.gate_proj.forward(y.clone())) * m.up_proj.forward(y));
+            let gate = project(&m.gate_proj, &m.gate_lora, y.clone());
+            let up = project(&m.up_proj, &m.up_lora, y);
+            let ff = project(&m.down_proj, &m.down_lora, activation::silu(gate) * up);
             h = h + ff;
         }
         if let Some(c) = cache {

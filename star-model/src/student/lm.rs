@@ -109,13 +109,13 @@ impl CausalLm {
                 return w;
             }
             let mean = w.clone().mean_dim(0).expand([vocab - rows, d]);
-            Tensor::cat(vec![w, mean], 0)
+            Tensor::cat(vec![w, mean], 0).detach()
         };
         let embed = &mut self.model.embed_tokens;
         embed.weight = burn::module::Param::from_tensor(grow(embed.weight.val()));
         if let Some(head) = self.lm_head.as_mut() {
             // burn's Linear weight is [in, out]: the vocabulary is the second dimension
-            let w = grow(head.weight.val().transpose()).transpose();
+            let w = grow(head.weight.val().transpose()).transpose().detach();
             head.weight = burn::module::Param::from_tensor(w);
         }
         self
