@@ -566,6 +566,27 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
             .ends_with("<|im_start|>assistant\n"),
         "{config}"
     );
+    // the decoder's tensors: transformers' names, dtypes and shapes (the vocabulary grown)
+    let header = |path: &Path| -> serde_json::Map<String, serde_json::Value> {
+        let bytes = std::fs::read(path).unwrap();
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        serde_json::from_slice(&bytes[8..8 + n]).unwrap()
+    };
+    let theirs = header(&base.join("model.safetensors"));
+    let ours = header(&based.join("model/model.safetensors"));
+    let vocab = config["vocab_size"].as_u64().unwrap();
+    for (name, t) in theirs.iter().filter(|(n, _)| *n != "__metadata__") {
+        let o = ours.get(name).unwrap_or_else(|| panic!("{name} missing"));
+        assert_eq!(o["dtype"], t["dtype"], "{name}");
+        let mut shape = t["shape"].clone();
+        if name == "model.embed_tokens.weight" || name == "lm_head.weight" {
+            shape[0] = vocab.into();
+        }
+        assert_eq!(o["shape"], shape, "{name}");
+    }
+    assert!(ours
+        .keys()
+        .all(|n| theirs.contains_key(n) || n.starts_with("star.") || n == "__metadata__"));
     let tokenizer = std::fs::read_to_string(based.join("model/tokenizer.json")).unwrap();
     assert!(tokenizer.contains("<|im_start|>") && tokenizer.contains("<recommend>"));
     let stdout = ok(&[
@@ -575,6 +596,32 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         based.join("model").to_str().unwrap(),
     ]);
     assert!(stdout.contains("| student-fast |"), "{stdout}");
+
+    // GRPO continues from it, and `recommend` ranks with the result
+    ok(&[
+        &[
+            "distill",
+            "grpo",
+            "--from",
+            based.join("model").to_str().unwrap(),
+            "--out",
+            based.join("grpo").to_str().unwrap(),
+        ],
+        SMALL_GRPO,
+    ]
+    .concat());
+    let stdout = ok(&[
+        "recommend",
+        "--user",
+        "u3",
+        "--model",
+        based.join("grpo/model").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains(" — ")).count(),
+        20,
+        "{stdout}"
+    );
 
     // the same base with LoRA: saved merged (Hugging Face tensors only), reloads and ranks
     let lora = run.join("student-lora");

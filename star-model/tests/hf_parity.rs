@@ -67,6 +67,7 @@ fn every_fixture_matches_transformers_logits_and_greedy_generation() {
             .zip(&reference.logits)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
+        eprintln!("{name}: logits within {worst:.1e} of transformers'");
         assert!(worst < 1e-4, "{name}: logits differ by up to {worst}");
         let greedy = lm.generate_greedy(&reference.prompt, reference.greedy.len(), &[]);
         assert_eq!(greedy, reference.greedy, "{name}: greedy generation");
@@ -373,5 +374,28 @@ fn a_long_prompt_prefilled_in_chunks_generates_what_one_pass_does() {
             seq.push(last.argmax(0).into_scalar::<i64>() as u32);
         }
         assert_eq!(chunked, seq[prompt.len()..], "{name}");
+    }
+}
+
+#[test]
+fn saved_checkpoints_read_back_to_the_same_logits() {
+    // STAR_HF_SAVED=DIR keeps the saved directories there, for
+    // scripts/fixtures/check_saved.py to load them in transformers
+    let keep = std::env::var_os("STAR_HF_SAVED").map(PathBuf::from);
+    let tmp = tempfile::tempdir().unwrap();
+    for name in FIXTURES {
+        let (cfg, lm) = load(&fixture(name)).unwrap();
+        let out = keep.as_deref().unwrap_or(tmp.path()).join(name);
+        lm.save_hf_weights(&out).unwrap();
+        std::fs::write(
+            out.join("config.json"),
+            serde_json::to_string_pretty(&cfg).unwrap(),
+        )
+        .unwrap();
+        let (again, back) = load(&out).unwrap();
+        assert_eq!(again, cfg, "{name}");
+        let t = row(&[3, 1, 4, 1, 5, 9, 2, 6]);
+        let a = lm.forward(t.clone(), None, None).into_data();
+        assert_eq!(a, back.forward(t, None, None).into_data(), "{name}");
     }
 }
