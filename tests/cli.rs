@@ -1108,23 +1108,23 @@ fn the_teacher_runs_on_a_local_hugging_face_checkpoint_and_reports_its_repairs()
     let run = tmp.path().join("run");
     let json = tmp.path().join("teacher.json");
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fixtures/hf/chat");
-    let out = star(
-        tmp.path(),
+    let teacher = |dir: &Path, extra: &[&str]| {
+        let llm = format!("local:{}", dir.display());
+        let mut args = vec!["eval", "teacher", "--dataset", "synthetic", "--run-dir"];
+        args.extend([run.to_str().unwrap(), "--llm", &llm]);
+        args.extend(extra);
+        star(tmp.path(), &args)
+    };
+    let json_s = json.to_str().unwrap();
+    let out = teacher(
+        &model,
         &[
-            "eval",
-            "teacher",
-            "--dataset",
-            "synthetic",
-            "--run-dir",
-            run.to_str().unwrap(),
-            "--llm",
-            &format!("local:{}", model.display()),
             "--llm-max-new-tokens",
             "4",
             "--limit",
             "1",
             "--json",
-            json.to_str().unwrap(),
+            json_s,
         ],
     );
     assert!(
@@ -1146,18 +1146,6 @@ fn the_teacher_runs_on_a_local_hugging_face_checkpoint_and_reports_its_repairs()
         assert!(m["metrics"]["MRR"].as_f64().unwrap() > 0.0, "{method}: {m}");
     }
     // a directory that is not a chat checkpoint is refused, naming it
-    let out = star(
-        tmp.path(),
-        &[
-            "eval",
-            "teacher",
-            "--dataset",
-            "synthetic",
-            "--run-dir",
-            run.to_str().unwrap(),
-            "--llm",
-            &format!("local:{}", tmp.path().display()),
-        ],
-    );
+    let out = teacher(tmp.path(), &[]);
     fails_with(&out, &["local model", &tmp.path().display().to_string()]);
 }
