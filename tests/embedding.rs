@@ -92,3 +92,37 @@ fn the_embedding_example_ranks_with_a_model_directory() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("tokenizer.json"), "{stderr}");
 }
+
+#[test]
+fn the_embedding_example_ranks_with_a_student_from_a_pretrained_base() {
+    // a Hugging Face checkpoint written by transformers, grown to the STAR tokens, with LoRA
+    // adapters that the save folds into the weights
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fixtures/hf/chat");
+    let ds = generate(&Default::default()).unwrap();
+    let raw: Vec<String> = ds.items.iter().map(|i| i.raw_id.clone()).collect();
+    let device = Device::flex();
+    let cf = Tensor::random([raw.len(), 8], burn::tensor::Distribution::Default, &device);
+    let model = StarModel::from_base(&base, StarConfig::new(raw, 8), cf, &device)
+        .unwrap()
+        .with_lora(&star_model::student::LoraConfig::new(2))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = dir.path().join("student");
+    model.save(&model_dir).unwrap();
+    let user = ds.users[3].raw_id.clone();
+    let out = Command::new(example())
+        .args(["--model", model_dir.to_str().unwrap(), "--synthetic"])
+        .args(["--user", &user])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(" 20. ") && !stdout.contains(" 21. "),
+        "{stdout}"
+    );
+}

@@ -345,6 +345,20 @@ fn a_chat_checkpoint_renders_its_template_and_generates_as_transformers_does() {
     );
     assert!(prefix.starts_with("<|im_start|>user") && suffix.ends_with("<|im_start|>assistant\n"));
 
+    // a template saved with Windows line endings renders as Jinja2 renders it: `\n` only
+    let source = std::fs::read_to_string(dir.join("chat_template.jinja")).unwrap();
+    let crlf = star_model::student::ChatTemplate::new(
+        source.replace('\n', "\r\n"),
+        dir.join("chat_template.jinja"),
+        String::new(),
+        "<|im_end|>".into(),
+    )
+    .unwrap();
+    assert_eq!(
+        crlf.render(&r.multi_turn, Some(&r.tools), true).unwrap(),
+        r.multi_turn_text
+    );
+
     // a directory without a template is refused, naming it
     let tmp = tempfile::tempdir().unwrap();
     for f in ["config.json", "model.safetensors", "tokenizer.json"] {

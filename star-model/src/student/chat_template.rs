@@ -1,7 +1,8 @@
 //! Hugging Face chat templates: the Jinja template of a checkpoint (`chat_template.jinja`, or
 //! `chat_template` in `tokenizer_config.json`) rendered the way transformers'
 //! `apply_chat_template` renders it: `trim_blocks` and `lstrip_blocks`, loop controls, Python
-//! string methods (`startswith`, `strip`, `split`, …), `raise_exception`, and a `tojson` that
+//! string methods (`startswith`, `strip`, `split`, …), `raise_exception`, `strftime_now`, and a
+//! `tojson` that
 //! writes what Python's `json.dumps` writes (`", "` and `": "` separators, non-ASCII kept).
 
 use crate::error::{Error, Result};
@@ -102,6 +103,93 @@ fn tojson(value: Value, kwargs: minijinja::value::Kwargs) -> Result<Value, minij
     ))
 }
 
+/// transformers' `strftime_now(format)` (Llama 3 templates write today's date with it): the
+/// current time in UTC (transformers takes the local time: the same on a machine whose clock
+/// is UTC) through the `strftime` directives chat templates use (`%d %m %y %Y %b %B %a %A %H %M %S %j %%`); any other
+/// directive is an error naming it, not a guess.
+fn strftime_now(format: String) -> Result<Value, minijinja::Error> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    strftime(secs, &format).map(Value::from)
+}
+
+/// `format` for the UTC time `secs` after the Unix epoch (see [`strftime_now`]).
+pub(crate) fn strftime(secs: u64, format: &str) -> Result<String, minijinja::Error> {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    const DAYS: [&str; 7] = [
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+    ];
+    let days = (secs / 86_400) as i64;
+    let (h, mi, se) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+    // civil date from days since 1970-01-01 (Howard Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let before = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334][(m - 1) as usize];
+    let yday = before + d + i64::from(leap && m > 2);
+    let (month, weekday) = (MONTHS[(m - 1) as usize], DAYS[days.rem_euclid(7) as usize]);
+    let mut out = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out.push_str(&format!("{d:02}")),
+            Some('m') => out.push_str(&format!("{m:02}")),
+            Some('y') => out.push_str(&format!("{:02}", y % 100)),
+            Some('Y') => out.push_str(&y.to_string()),
+            Some('b') => out.push_str(&month[..3]),
+            Some('B') => out.push_str(month),
+            Some('a') => out.push_str(&weekday[..3]),
+            Some('A') => out.push_str(weekday),
+            Some('H') => out.push_str(&format!("{h:02}")),
+            Some('M') => out.push_str(&format!("{mi:02}")),
+            Some('S') => out.push_str(&format!("{se:02}")),
+            Some('j') => out.push_str(&format!("{yday:03}")),
+            Some('%') => out.push('%'),
+            other => {
+                return Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!(
+                        "strftime_now: the directive %{} is not implemented",
+                        other.map(String::from).unwrap_or_default()
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn raise_exception(message: String) -> Result<Value, minijinja::Error> {
     Err(minijinja::Error::new(
         minijinja::ErrorKind::InvalidOperation,
@@ -194,6 +282,9 @@ impl ChatTemplate {
         bos_token: String,
         eos_token: String,
     ) -> Result<Self> {
+        // Jinja2 (transformers) turns every line ending of the source into `\n`, inside string
+        // literals too; templates saved on Windows would otherwise render `\r\n`
+        let source = source.replace("\r\n", "\n").replace('\r', "\n");
         let mut env = Environment::new();
         let syntax = minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)
@@ -204,6 +295,7 @@ impl ChatTemplate {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_filter("tojson", tojson);
         env.add_function("raise_exception", raise_exception);
+        env.add_function("strftime_now", strftime_now);
         env.add_template_owned("chat", source)
             .map_err(|e| Error::Template {
                 path: path.clone(),
@@ -245,5 +337,35 @@ impl ChatTemplate {
                 path: self.path.clone(),
                 message: format!("{e:#}"),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strftime;
+
+    #[test]
+    fn strftime_writes_what_python_writes() {
+        // from Python: datetime.fromtimestamp(s, timezone.utc).strftime(...)
+        let f = "%d %b %Y %a %A %B %m %y %H:%M:%S %j %%";
+        for (secs, want) in [
+            (0, "01 Jan 1970 Thu Thursday January 01 70 00:00:00 001 %"),
+            (
+                1_700_000_000,
+                "14 Nov 2023 Tue Tuesday November 11 23 22:13:20 318 %",
+            ),
+            (
+                951_782_400,
+                "29 Feb 2000 Tue Tuesday February 02 00 00:00:00 060 %",
+            ),
+            (
+                4_102_444_800,
+                "01 Jan 2100 Fri Friday January 01 00 00:00:00 001 %",
+            ),
+        ] {
+            assert_eq!(strftime(secs, f).unwrap(), want, "{secs}");
+        }
+        let err = strftime(0, "%Z").unwrap_err().to_string();
+        assert!(err.contains("%Z"), "{err}");
     }
 }
