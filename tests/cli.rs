@@ -485,7 +485,7 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
     assert!(m["avg_HR"].as_f64().unwrap() > 0.0);
 
     // the remaining commands all run on this synthetic run directory
-    let ok = |args: &[&str]| -> String {
+    let on_run = |args: &[&str]| -> (Vec<String>, std::process::Output) {
         let mut all = vec!["--dataset", "synthetic", "--run-dir", run_s];
         all.splice(
             0..0,
@@ -493,6 +493,10 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         );
         all.extend(args.iter().skip_while(|a| !a.starts_with("--")).copied());
         let out = star(h, &all);
+        (all.iter().map(|a| a.to_string()).collect(), out)
+    };
+    let ok = |args: &[&str]| -> String {
+        let (all, out) = on_run(args);
         assert!(
             out.status.success(),
             "{all:?}: {}",
@@ -652,21 +656,14 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         lora.join("model").to_str().unwrap(),
     ]);
     assert!(stdout.contains("| student-fast |"), "{stdout}");
-    let out = star(
-        h,
-        &[
-            "distill",
-            "sft",
-            "--dataset",
-            "synthetic",
-            "--run-dir",
-            run_s,
-            "--lora-rank",
-            "4",
-            "--lora-targets",
-            "lm_head",
-        ],
-    );
+    let (_, out) = on_run(&[
+        "distill",
+        "sft",
+        "--lora-rank",
+        "4",
+        "--lora-targets",
+        "lm_head",
+    ]);
     fails_with(&out, &["lm_head", "q_proj"]);
 
     // explain mode: generated trajectories with the teacher's tools, on a few cases
@@ -699,18 +696,7 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
     let stdout = ok(&["recommend", "--user", "u3", "--explain"]);
     assert!(stdout.starts_with("trajectory ("), "{stdout}");
     assert!(stdout.contains("student-explain for user u3"), "{stdout}");
-    let out = star(
-        h,
-        &[
-            "recommend",
-            "--dataset",
-            "synthetic",
-            "--run-dir",
-            run_s,
-            "--user",
-            "nobody",
-        ],
-    );
+    let (_, out) = on_run(&["recommend", "--user", "nobody"]);
     fails_with(&out, &["user `nobody` is not in the dataset"]);
 
     // without trajectories the error says what to run

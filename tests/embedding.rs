@@ -24,6 +24,16 @@ fn example() -> PathBuf {
     bin
 }
 
+/// The example on a model directory and a user of the synthetic data, with more arguments.
+fn run_example(model_dir: &std::path::Path, user: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(example())
+        .args(["--model", model_dir.to_str().unwrap(), "--synthetic"])
+        .args(["--user", user])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn the_embedding_example_ranks_with_a_model_directory() {
     let ds = generate(&Default::default()).unwrap();
@@ -48,14 +58,7 @@ fn the_embedding_example_ranks_with_a_model_directory() {
 
     let user = ds.users[3].raw_id.clone();
     // the example on this model directory and user, with more arguments
-    let run = |extra: &[&str]| {
-        Command::new(example())
-            .args(["--model", model_dir.to_str().unwrap(), "--synthetic"])
-            .args(["--user", &user])
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let run = |extra: &[&str]| run_example(&model_dir, &user, extra);
     let out = run(&["--explain"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -110,11 +113,7 @@ fn the_embedding_example_ranks_with_a_student_from_a_pretrained_base() {
     let model_dir = dir.path().join("student");
     model.save(&model_dir).unwrap();
     let user = ds.users[3].raw_id.clone();
-    let out = Command::new(example())
-        .args(["--model", model_dir.to_str().unwrap(), "--synthetic"])
-        .args(["--user", &user])
-        .output()
-        .unwrap();
+    let out = run_example(&model_dir, &user, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
