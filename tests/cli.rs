@@ -665,6 +665,18 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         "lm_head",
     ]);
     fails_with(&out, &["lm_head", "q_proj"]);
+    let base_s = base.to_str().unwrap();
+    let (_, out) = on_run(&[
+        "distill",
+        "sft",
+        "--base",
+        base_s,
+        "--lora-rank",
+        "4",
+        "--lora-alpha",
+        "0",
+    ]);
+    fails_with(&out, &["LoRA", "alpha 0"]);
 
     // explain mode: generated trajectories with the teacher's tools, on a few cases
     let model_dir = run.join("student/model");

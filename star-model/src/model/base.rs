@@ -37,22 +37,28 @@ impl StarModel {
             .load_hf_weights(base)?
             .resize_vocab(tokenizer.vocab_size());
         decoder.vocab_size = decoder.vocab_size.max(tokenizer.vocab_size());
-        let config = ModelConfig::new(decoder, star);
-        let model = StarModel::init(config, tokenizer, cf_items, device)?;
-        let mut net = model.net().clone();
-        net.model = lm.model;
-        net.lm_head = lm.lm_head;
-        Ok(model.with_net(net))
+        StarModel::around(
+            lm,
+            ModelConfig::new(decoder, star),
+            tokenizer,
+            cf_items,
+            device,
+        )
     }
 
     /// The model with LoRA adapters on its decoder (`cfg.targets` of every layer), the
     /// decoder's layer weights frozen; the token embedding and the STAR head stay trainable.
     /// [`StarModel::save`] folds the adapters into the weights.
     pub fn with_lora(self, cfg: &LoraConfig) -> Result<Self> {
-        if cfg.rank == 0 || cfg.targets.is_empty() {
+        if cfg.rank == 0 || cfg.targets.is_empty() || !(cfg.alpha.is_finite() && cfg.alpha > 0.0) {
             return Err(crate::error::Error::config(
                 "lora",
-                "LoRA needs a positive rank and at least one target",
+                format!(
+                    "LoRA needs a positive rank, a positive finite alpha and at least one target (rank {}, alpha {}, {} targets)",
+                    cfg.rank,
+                    cfg.alpha,
+                    cfg.targets.len()
+                ),
             ));
         }
         let device = self.device();

@@ -124,6 +124,18 @@ impl StarModel {
         cf_items: Tensor<2>,
         device: &Device,
     ) -> Result<Self> {
+        let lm = config.decoder.init_lm(device);
+        Self::around(lm, config, tokenizer, cf_items, device)
+    }
+
+    /// [`StarModel::init`] around a given causal LM (random, or a pretrained base's).
+    fn around(
+        lm: crate::student::CausalLm,
+        config: ModelConfig,
+        tokenizer: StarTokenizer,
+        cf_items: Tensor<2>,
+        device: &Device,
+    ) -> Result<Self> {
         let [n, dim] = cf_items.dims();
         if n != config.star.items.len() || dim != config.star.cf_dim {
             return Err(Error::mismatch(format!(
@@ -132,7 +144,7 @@ impl StarModel {
                 config.star.cf_dim
             )));
         }
-        let mut net = config.init_net(device);
+        let mut net = config.net_with(lm, device);
         let table = Tensor::cat(
             vec![cf_items.to_device(device), Tensor::zeros([1, dim], device)],
             0,

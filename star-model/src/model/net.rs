@@ -6,7 +6,7 @@
 use super::config::ModelConfig;
 use super::features::NUM_EVIDENCE_FEATURES;
 use super::prompt::Prompt;
-use crate::student::{Decoder, KvCache};
+use crate::student::{CausalLm, Decoder, KvCache};
 use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -44,7 +44,12 @@ pub struct StarNet {
 impl ModelConfig {
     /// Initialises a network with random weights and a zero item table.
     pub fn init_net(&self, device: &Device) -> StarNet {
-        let lm = self.decoder.init_lm(device);
+        self.net_with(self.decoder.init_lm(device), device)
+    }
+
+    /// A network around the causal LM `lm` (random or pretrained): a random STAR head and a
+    /// zero item table.
+    pub fn net_with(&self, lm: CausalLm, device: &Device) -> StarNet {
         let (d, s) = (self.decoder.hidden_size, &self.star);
         let lin = |i, o, b| LinearConfig::new(i, o).with_bias(b).init(device);
         StarNet {

@@ -3,19 +3,18 @@
 //! its end-of-turn tokens.
 
 use super::chat_template::ChatTemplate;
-use super::config::DecoderConfig;
+use super::config::{read_optional_json, DecoderConfig};
 use super::lm::CausalLm;
-use super::tokenizer::TokenizerError;
+use super::tokenizer::StarTokenizer;
 use crate::error::{Error, Result};
 use burn::prelude::*;
 use std::path::{Path, PathBuf};
-use tokenizers::Tokenizer;
 
 /// A chat model loaded from a Hugging Face checkpoint directory.
 #[derive(Debug)]
 pub struct ChatLm {
     lm: CausalLm,
-    tokenizer: Tokenizer,
+    tokenizer: StarTokenizer,
     template: ChatTemplate,
     stop: Vec<u32>,
     dir: PathBuf,
@@ -33,50 +32,34 @@ fn ids(v: Option<&serde_json::Value>) -> Vec<u32> {
     }
 }
 
-fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|source| Error::Json {
-                path: path.to_path_buf(),
-                source,
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, e)),
-    }
-}
-
 impl ChatLm {
     /// Loads `dir` (`config.json`, weights, `tokenizer.json`, a chat template) on `device`.
     /// Generation stops at the `eos_token_id`s of `generation_config.json` (else of
     /// `config.json`) and at the tokenizer's `eos_token`.
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let cfg = DecoderConfig::load(&dir.join("config.json"))?;
-        let tokenizer_path = dir.join("tokenizer.json");
-        let tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| TokenizerError {
-            path: Some(tokenizer_path.clone()),
-            message: e.to_string(),
-        })?;
-        if tokenizer.get_vocab_size(true) > cfg.vocab_size {
+        // the hardened loader: a damaged tokenizer.json is an error naming it, never a panic
+        let tokenizer = StarTokenizer::load(&dir.join("tokenizer.json"))?;
+        if tokenizer.vocab_size() > cfg.vocab_size {
             return Err(Error::Mismatch {
                 path: Some(dir.to_path_buf()),
                 message: format!(
                     "tokenizer.json has {} tokens, config.json's vocab_size is {}",
-                    tokenizer.get_vocab_size(true),
+                    tokenizer.vocab_size(),
                     cfg.vocab_size
                 ),
             });
         }
         let template = ChatTemplate::load(dir)?;
-        let mut stop = ids(read_json(&dir.join("generation_config.json"))?
+        let mut stop = ids(read_optional_json(&dir.join("generation_config.json"))?
             .as_ref()
             .and_then(|g| g.get("eos_token_id")));
         if stop.is_empty() {
-            stop = ids(read_json(&dir.join("config.json"))?
+            stop = ids(read_optional_json(&dir.join("config.json"))?
                 .as_ref()
                 .and_then(|c| c.get("eos_token_id")));
         }
-        if let Some(eos) = template.eos_token().and_then(|t| tokenizer.token_to_id(t)) {
+        if let Some(eos) = template.eos_token().and_then(|t| tokenizer.token_id(t)) {
             if !stop.contains(&eos) {
                 stop.push(eos);
             }
@@ -109,27 +92,12 @@ impl ChatLm {
 
     /// Token ids of rendered text (the template writes the special tokens itself).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        self.tokenizer
-            .encode(text, false)
-            .map(|e| e.get_ids().to_vec())
-            .map_err(|e| {
-                TokenizerError {
-                    path: Some(self.dir.join("tokenizer.json")),
-                    message: e.to_string(),
-                }
-                .into()
-            })
+        Ok(self.tokenizer.encode(text)?)
     }
 
     /// Text of generated ids, special tokens left out.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.tokenizer.decode(ids, true).map_err(|e| {
-            TokenizerError {
-                path: Some(self.dir.join("tokenizer.json")),
-                message: e.to_string(),
-            }
-            .into()
-        })
+        Ok(self.tokenizer.decode_text(ids)?)
     }
 
     /// Greedy continuation of `prompt`: up to `max_new` tokens, stopping after an end-of-turn

@@ -5,6 +5,7 @@
 //! `tojson` that
 //! writes what Python's `json.dumps` writes (`", "` and `": "` separators, non-ASCII kept).
 
+use super::config::read_optional_json;
 use crate::error::{Error, Result};
 use minijinja::value::Serde;
 use minijinja::{Environment, Value};
@@ -202,33 +203,38 @@ impl ChatTemplate {
     /// the `chat_template` of `tokenizer_config.json` (a string, or the entry named `default`
     /// of a list). A directory without one is an error naming it.
     pub fn load(dir: &Path) -> Result<Self> {
+        Self::find(dir)?.ok_or_else(|| Error::Template {
+            path: dir.to_path_buf(),
+            message: "no chat template (neither chat_template.jinja nor a `chat_template` in tokenizer_config.json)".into(),
+        })
+    }
+
+    /// The chat template of `dir` if it has one (`Ok(None)` when it has none; an error when
+    /// the one it has is not a template the loader can read, naming the file).
+    pub fn find(dir: &Path) -> Result<Option<Self>> {
         let config_path = dir.join("tokenizer_config.json");
-        let config: serde_json::Value = match std::fs::read_to_string(&config_path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|source| Error::Json {
-                path: config_path.clone(),
-                source,
-            })?,
-            Err(_) => serde_json::Value::Null,
-        };
+        let config = read_optional_json(&config_path)?.unwrap_or_default();
         let jinja = dir.join("chat_template.jinja");
         let (path, source) = if jinja.is_file() {
             let text = std::fs::read_to_string(&jinja).map_err(|e| Error::io(&jinja, e))?;
             (jinja, text)
         } else {
+            let bad = |message: &str| Error::Template {
+                path: config_path.clone(),
+                message: message.into(),
+            };
             let template = match config.get("chat_template") {
-                Some(serde_json::Value::String(s)) => Some(s.clone()),
+                None | Some(serde_json::Value::Null) => return Ok(None),
+                Some(serde_json::Value::String(s)) => s.clone(),
                 Some(serde_json::Value::Array(list)) => list
                     .iter()
                     .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
                     .and_then(|t| t.get("template"))
                     .and_then(|t| t.as_str())
-                    .map(str::to_string),
-                _ => None,
+                    .ok_or_else(|| bad("`chat_template` is a list without a `default` template"))?
+                    .to_string(),
+                Some(_) => return Err(bad("`chat_template` is neither a string nor a list")),
             };
-            let template = template.ok_or_else(|| Error::Template {
-                path: dir.to_path_buf(),
-                message: "no chat template (neither chat_template.jinja nor a `chat_template` in tokenizer_config.json)".into(),
-            })?;
             (config_path, template)
         };
         Self::new(
@@ -237,20 +243,7 @@ impl ChatTemplate {
             token_string(config.get("bos_token")),
             token_string(config.get("eos_token")),
         )
-    }
-
-    /// The chat template of `dir` if it has one (`Ok(None)` when it has none; an error when
-    /// the one it has does not parse).
-    pub fn find(dir: &Path) -> Result<Option<Self>> {
-        let in_config = std::fs::read_to_string(dir.join("tokenizer_config.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .is_some_and(|c| c.get("chat_template").is_some());
-        if in_config || dir.join("chat_template.jinja").is_file() {
-            Self::load(dir).map(Some)
-        } else {
-            Ok(None)
-        }
+        .map(Some)
     }
 
     /// The text around a single user message, ending with the assistant's turn header:

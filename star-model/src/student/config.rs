@@ -320,3 +320,17 @@ pub(crate) fn load_config<T: serde::de::DeserializeOwned>(
     validate(&cfg).map_err(|e| e.at(path))?;
     Ok(cfg)
 }
+
+/// A JSON file's value, or `None` when the file does not exist (errors name the file).
+pub(crate) fn read_optional_json(path: &Path) -> Result<Option<serde_json::Value>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|source| Error::Json {
+                path: path.to_path_buf(),
+                source,
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}

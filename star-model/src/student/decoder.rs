@@ -6,7 +6,7 @@
 
 use super::config::DecoderConfig;
 use super::lora::{project, LoraAdapter};
-use super::rope::Rotary;
+use super::rope::{rotate, Rotary};
 use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -199,7 +199,6 @@ impl SelfAttention {
     fn forward(
         &self,
         x: Tensor<3>,
-        rotary: &Rotary,
         at: &Positions,
         cache: Option<&mut Option<(Tensor<4>, Tensor<4>)>>,
     ) -> Tensor<3> {
@@ -213,19 +212,18 @@ impl SelfAttention {
             };
             y.swap_dims(1, 2)
         };
-        let positions = &at.positions;
         let q = split(
             project(&self.q_proj, &self.q_lora, x.clone()),
             h,
             &self.q_norm,
         );
-        let q = rotary.apply(q, positions, at.seq_len);
+        let q = rotate(q, &at.cos, &at.sin);
         let k = split(
             project(&self.k_proj, &self.k_lora, x.clone()),
             kvh,
             &self.k_norm,
         );
-        let mut k = rotary.apply(k, positions, at.seq_len);
+        let mut k = rotate(k, &at.cos, &at.sin);
         let mut v = split(project(&self.v_proj, &self.v_lora, x), kvh, &None);
         if let Some(slot) = cache {
             if let Some((pk, pv)) = slot.take() {
@@ -282,12 +280,9 @@ impl Decoder {
         let mut h = x;
         for (i, layer) in self.layers.iter().enumerate() {
             let slot = cache.as_mut().map(|c| &mut c.entries[i]);
-            let a = layer.self_attn.forward(
-                layer.input_layernorm.forward(h.clone()),
-                &self.rotary,
-                &at,
-                slot,
-            );
+            let a = layer
+                .self_attn
+                .forward(layer.input_layernorm.forward(h.clone()), &at, slot);
             h = h + a;
             let m = &layer.mlp;
             let y = layer.post_attention_layernorm.forward(h.clone());
@@ -303,12 +298,13 @@ impl Decoder {
     }
 }
 
-/// Positions and attention masks of one forward pass.
+/// Rotary angles and attention masks of one forward pass, built once and shared by every
+/// layer. Positions count from each row's first real token.
 struct Positions {
-    /// `[B, T]`, counted from each row's first real token.
-    positions: Tensor<2, Int>,
-    /// Largest position + 1 (what the rotary tables must cover).
-    seq_len: usize,
+    /// Rotary `cos` of the positions `[B, 1, T, hd]`.
+    cos: Tensor<4>,
+    /// Rotary `sin` of the positions `[B, 1, T, hd]`.
+    sin: Tensor<4>,
     /// Cached plus new positions, padding included (the keys' length).
     seq_len_with_pad: usize,
     /// Query rows in key space: `past + i` for query `i`.
@@ -348,9 +344,10 @@ impl Positions {
                 s,
             ),
         };
+        let (cos, sin) = rotary.at(&positions, seq_len);
         Positions {
-            positions,
-            seq_len,
+            cos,
+            sin,
             seq_len_with_pad: s,
             past,
             mask,

@@ -245,23 +245,26 @@ impl Rotary {
         )
     }
 
-    /// Applies the rotation to `x` `[B, H, T, hd]` at `positions` `[B, T]`, whose largest value
-    /// is below `seq_len`.
-    pub(crate) fn apply(
-        &self,
-        x: Tensor<4>,
-        positions: &Tensor<2, Int>,
-        seq_len: usize,
-    ) -> Tensor<4> {
-        let [b, h, t, hd] = x.dims();
-        let (cos, sin) = self.tables_for(seq_len, &x.device());
+    /// `cos` and `sin` `[B, 1, T, hd]` at `positions` `[B, T]`, whose largest value is below
+    /// `seq_len`: gathered once per forward pass, shared by every layer's q and k.
+    pub(crate) fn at(&self, positions: &Tensor<2, Int>, seq_len: usize) -> (Tensor<4>, Tensor<4>) {
+        let [b, t] = positions.dims();
+        let (cos, sin) = self.tables_for(seq_len, &positions.device());
+        let hd = self.spec.dim;
         let flat = positions.clone().reshape([b * t]);
-        let cos = cos.select(0, flat.clone()).reshape([b, 1, t, hd]);
-        let sin = sin.select(0, flat).reshape([b, 1, t, hd]);
-        let half = hd / 2;
-        let x1 = x.clone().slice([0..b, 0..h, 0..t, 0..half]);
-        let x2 = x.clone().slice([0..b, 0..h, 0..t, half..hd]);
-        let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
-        x * cos + rotated * sin
+        (
+            cos.select(0, flat.clone()).reshape([b, 1, t, hd]),
+            sin.select(0, flat).reshape([b, 1, t, hd]),
+        )
     }
+}
+
+/// Rotates `x` `[B, H, T, hd]` by the angles of [`Rotary::at`] (`rotate_half` pairing).
+pub(crate) fn rotate(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
+    let [b, h, t, hd] = x.dims();
+    let half = hd / 2;
+    let x1 = x.clone().slice([0..b, 0..h, 0..t, 0..half]);
+    let x2 = x.clone().slice([0..b, 0..h, 0..t, half..hd]);
+    let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
+    x * cos.clone() + rotated * sin.clone()
 }

@@ -159,6 +159,11 @@ impl StarTokenizer {
         self.inner.decode(ids, false).map_err(|e| err(None, e))
     }
 
+    /// Text of `ids` with special tokens left out (a chat model's answer).
+    pub fn decode_text(&self, ids: &[u32]) -> Result<String, TokenizerError> {
+        self.inner.decode(ids, true).map_err(|e| err(None, e))
+    }
+
     /// The id of a token (e.g. `<recommend>`).
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
