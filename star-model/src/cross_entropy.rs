@@ -67,7 +67,7 @@ pub trait CrossEntropy: Backend {
 }
 
 /// `lse[r] − logits[r, targets[r]]`.
-fn nll_from_lse<B: Backend>(
+pub(crate) fn nll_from_lse<B: Backend>(
     logits: FloatTensor<B>,
     lse: FloatTensor<B>,
     targets: IntTensor<B>,
@@ -144,7 +144,7 @@ pub fn exp_f32(x: f32) -> f32 {
 const LANES: usize = 8;
 
 /// `log Σ exp(row)`, with the maximum taken out first.
-fn row_lse(row: &[f32]) -> f32 {
+pub(crate) fn row_lse(row: &[f32]) -> f32 {
     let mut max = [f32::NEG_INFINITY; LANES];
     let chunks = row.chunks_exact(LANES);
     let tail = chunks.remainder();

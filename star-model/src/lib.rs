@@ -17,10 +17,13 @@ pub mod dropout;
 pub mod error;
 #[cfg(feature = "flex")]
 mod flex_host;
+pub mod linear_cross_entropy;
 pub mod model;
 mod parallel;
 pub mod sasrec;
+pub mod softmax;
 pub mod student;
+pub mod swiglu;
 pub mod topk;
 
 pub use device::{available_devices, device_from_name};

@@ -28,7 +28,6 @@ use star_cf::data::synthetic::{generate, SyntheticConfig};
 use star_cf::graph::CfGraph;
 use star_cf::split::Split;
 use star_model::cf::{Adjacency, BprBatch, LightGcnConfig};
-use star_model::cross_entropy::cross_entropy;
 use star_model::student::{CausalLm, DecoderConfig};
 use star_train::cf::CfLearner;
 use star_train::parallel::split_step;
@@ -100,16 +99,20 @@ fn student_lm(steps: usize, device: &Device, parts: usize) {
             )
         })
         .collect();
-    // the mean cross-entropy of one block, as its share of the batch's
+    // the mean cross-entropy of one block, as its share of the batch's: every token weighs
+    // 1 / (b · t); the head and its cross-entropy fused (`CausalLm::token_loss`)
+    let weights = Tensor::<1>::full([rows * t], 1.0 / (b * t) as f64, device);
     let loss = |m: &CausalLm, (input, target): &(Tensor<2, Int>, Tensor<1, Int>)| {
-        cross_entropy(
-            m.forward(input.clone(), None, None)
-                .reshape([rows * t, vocab]),
+        let hidden = m
+            .model
+            .forward_embeddings(m.model.embed(input.clone()), None, None);
+        let d = hidden.dims()[2];
+        m.token_loss(
+            hidden.reshape([rows * t, d]),
             target.clone(),
+            weights.clone(),
         )
-        .mean()
-        .div_scalar(parts as f64)
-        .reshape([1])
+        .loss
     };
     let s = median_secs(steps, || {
         let m = model.take().unwrap();

@@ -195,6 +195,23 @@ impl StarNet {
         crate::student::lm_logits(&self.model, self.lm_head.as_ref(), hidden)
     }
 
+    /// The weighted next-token loss of hidden states `[N, d]` against `targets [N]`
+    /// (see [`crate::student::lm_token_loss`]).
+    pub fn token_loss(
+        &self,
+        hidden: Tensor<2>,
+        targets: Tensor<1, Int>,
+        row_weights: Tensor<1>,
+    ) -> crate::linear_cross_entropy::TokenLoss {
+        crate::student::lm_token_loss(
+            &self.model,
+            self.lm_head.as_ref(),
+            hidden,
+            targets,
+            row_weights,
+        )
+    }
+
     /// Ranking queries `[B, r]` of hidden states at `<recommend>` `[B, d]`.
     pub fn query(&self, h: Tensor<2>) -> Tensor<2> {
         self.star.query.forward(h)

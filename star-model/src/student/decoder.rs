@@ -10,7 +10,6 @@ use super::rope::{rotate, Rotary};
 use burn::module::Param;
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation;
 
 /// RMSNorm with Hugging Face's parameter name (`weight`).
 #[derive(Module, Debug)]
@@ -248,7 +247,7 @@ impl SelfAttention {
             .matmul(k.swap_dims(2, 3))
             .div_scalar((hd as f64).sqrt())
             .mask_fill(at.mask(self.window), -1.0e9);
-        let attn = activation::softmax(scores, 3);
+        let attn = crate::softmax::softmax_last(scores);
         let out = attn.matmul(v).swap_dims(1, 2).reshape([b, t, h * hd]);
         project(&self.o_proj, &self.o_lora, out)
     }
@@ -288,7 +287,7 @@ impl Decoder {
             let y = layer.post_attention_layernorm.forward(h.clone());
             let gate = project(&m.gate_proj, &m.gate_lora, y.clone());
             let up = project(&m.up_proj, &m.up_lora, y);
-            let ff = project(&m.down_proj, &m.down_lora, activation::silu(gate) * up);
+            let ff = project(&m.down_proj, &m.down_lora, crate::swiglu::swiglu(gate, up));
             h = h + ff;
         }
         if let Some(c) = cache {

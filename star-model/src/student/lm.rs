@@ -2,7 +2,9 @@
 
 use super::config::DecoderConfig;
 use super::decoder::{Decoder, KvCache};
+use crate::cross_entropy::cross_entropy;
 use crate::error::{Error, Result};
+use crate::linear_cross_entropy::{linear_cross_entropy, TokenLoss};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::store::{
@@ -46,6 +48,22 @@ impl CausalLm {
     /// Vocabulary logits `[B, T, V]` of hidden states `[B, T, d]`.
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         lm_logits(&self.model, self.lm_head.as_ref(), hidden)
+    }
+
+    /// The weighted next-token loss of hidden states `[N, d]` (see [`lm_token_loss`]).
+    pub fn token_loss(
+        &self,
+        hidden: Tensor<2>,
+        targets: Tensor<1, Int>,
+        row_weights: Tensor<1>,
+    ) -> TokenLoss {
+        lm_token_loss(
+            &self.model,
+            self.lm_head.as_ref(),
+            hidden,
+            targets,
+            row_weights,
+        )
     }
 
     /// Logits of `tokens` `[B, T]` (see [`Decoder::forward_embeddings`] for `pad` and `cache`).
@@ -162,6 +180,35 @@ pub fn lm_logits(model: &Decoder, lm_head: Option<&Linear>, hidden: Tensor<3>) -
                 .reshape([b, t, v])
         }
     }
+}
+
+/// The weighted next-token loss of hidden states `[N, d]` against `targets [N]`, with
+/// `row_weights [N]` (see [`linear_cross_entropy`]): the head and its cross-entropy fused, so the
+/// `[N, V]` logits are never stored. A head with a bias (never built here) goes through its
+/// logits.
+pub fn lm_token_loss(
+    model: &Decoder,
+    lm_head: Option<&Linear>,
+    hidden: Tensor<2>,
+    targets: Tensor<1, Int>,
+    row_weights: Tensor<1>,
+) -> TokenLoss {
+    let weight = match lm_head {
+        Some(head) if head.bias.is_some() => {
+            let [n, d] = hidden.dims();
+            let logits = lm_logits(model, Some(head), hidden.reshape([1, n, d]));
+            let v = logits.dims()[2];
+            let nll = cross_entropy(logits.reshape([n, v]), targets);
+            return TokenLoss {
+                loss: (nll.clone() * row_weights.detach()).sum(),
+                nll: nll.detach(),
+            };
+        }
+        // burn's Linear keeps [in, out]; the fused loss takes the embedding's [V, d]
+        Some(head) => head.weight.val().transpose(),
+        None => model.embed_tokens.weight.val(),
+    };
+    linear_cross_entropy(hidden, weight, targets, row_weights)
 }
 
 /// Loads a module's parameters from the Hugging Face safetensors file(s) of `dir` by name,

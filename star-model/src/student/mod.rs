@@ -18,7 +18,7 @@ pub(crate) use config::load_config;
 pub use config::{Architecture, DecoderConfig, LayerType, MAX_POSITIONS};
 pub use decoder::{Decoder, DecoderLayer, KvCache, LlamaRmsNorm, Mlp, SelfAttention};
 pub(crate) use lm::{check_weight_shapes, load_hf, save_hf};
-pub use lm::{lm_logits, token_row, CausalLm, PREFILL_CHUNK, WEIGHTS_FILE};
+pub use lm::{lm_logits, lm_token_loss, token_row, CausalLm, PREFILL_CHUNK, WEIGHTS_FILE};
 pub use lora::{LoraAdapter, LoraConfig, LoraTarget};
 pub use rope::{RopeScaling, RopeSpec, Rotary};
 pub use segment::Segment;

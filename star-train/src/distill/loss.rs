@@ -55,7 +55,8 @@ impl LossWeights {
 pub struct DistillLoss {
     /// The weighted sum `[1]`.
     pub total: Tensor<1>,
-    /// Each learned segment's mean cross-entropy `[1]` (zero when the batch has none of it).
+    /// Each learned segment's mean cross-entropy `[1]` (zero when the batch has none of it),
+    /// without a gradient (for logging: `total` carries it).
     pub segments: Vec<(Segment, Tensor<1>)>,
     /// The listwise ranking cross-entropy `[1]`.
     pub rank: Tensor<1>,
@@ -65,7 +66,9 @@ pub struct DistillLoss {
 
 /// Computes the trajectory-aligned loss of a batch. Vocabulary logits are only computed when
 /// some learned segment is present with a non-zero weight, and then only at the positions a
-/// segment mask covers ([`DistillBatch::learned_positions`]).
+/// segment mask covers ([`DistillBatch::learned_positions`]), through the fused head loss
+/// ([`StarNet::token_loss`]). The segment terms are reported without a gradient: the total
+/// carries it.
 pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> DistillLoss {
     let hidden = net.hidden(&batch.inputs);
     let scores = net.candidate_scores(hidden.clone(), &batch.inputs);
@@ -92,20 +95,24 @@ pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> Dis
             .clone()
             .reshape([bb * t])
             .select(0, rows.clone());
-        let logits = net.logits(h.reshape([1, n_rows, d]));
-        let vocab = logits.dims()[2];
-        let nll = cross_entropy(logits.reshape([n_rows, vocab]), targets);
+        // each learned row weighs Σ_s w_s · [row in s] / n_s, so the fused head loss is
+        // Σ_s w_s · CE_s; the terms themselves are read from the rows' losses
+        let mut row_weights = Tensor::<1>::zeros([n_rows], &device);
+        for (s, mask, n) in &batch.masks {
+            if *n > 0 && w.of(*s) != 0.0 {
+                row_weights = row_weights + flat(mask.clone()).mul_scalar(w.of(*s) / *n as f64);
+            }
+        }
+        let head = net.token_loss(h, targets, row_weights);
+        total = total + head.loss;
         for (s, mask, n) in &batch.masks {
             let term = if *n == 0 {
                 Tensor::zeros([1], &device)
             } else {
-                (nll.clone() * flat(mask.clone()))
+                (head.nll.clone() * flat(mask.clone()))
                     .sum()
                     .div_scalar(*n as f64)
             };
-            if *n > 0 && w.of(*s) != 0.0 {
-                total = total + term.clone().mul_scalar(w.of(*s));
-            }
             segments.push((*s, term));
         }
     } else {
