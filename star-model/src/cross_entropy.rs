@@ -18,7 +18,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn::backend::tensor::{FloatTensor, IntTensor};
-use burn::backend::{backend_extension, Autodiff, Backend, TensorMetadata};
+use burn::backend::{Autodiff, Backend, TensorMetadata};
 use burn::prelude::*;
 use burn::tensor::IndexingUpdateOp;
 
@@ -35,34 +35,30 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     ))
 }
 
-/// The fused cross-entropy as a backend operation.
-#[backend_extension(
-    Flex: cfg(feature = "flex"),
-    NdArray: cfg(feature = "ndarray"),
-    Cube: cfg(any(feature = "wgpu", feature = "cuda")),
-    Autodiff
-)]
-pub trait CrossEntropy: Backend {
-    /// `lse[r] − logits[r, targets[r]]` for logits `[N, K]`, targets `[N]`: `[N]`.
-    fn cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
-        let lse = Self::row_logsumexp(logits.clone());
-        nll_from_lse::<Self>(logits, lse, targets)
-    }
+backend_operation! {
+    /// The fused cross-entropy as a backend operation.
+    pub trait CrossEntropy: Backend {
+        /// `lse[r] − logits[r, targets[r]]` for logits `[N, K]`, targets `[N]`: `[N]`.
+        fn cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
+            let lse = Self::row_logsumexp(logits.clone());
+            nll_from_lse::<Self>(logits, lse, targets)
+        }
 
-    /// `log Σ_j exp(logits[r, j])` per row: `[N]`.
-    fn row_logsumexp(logits: FloatTensor<Self>) -> FloatTensor<Self> {
-        row_logsumexp_reference::<Self>(logits)
-    }
+        /// `log Σ_j exp(logits[r, j])` per row: `[N]`.
+        fn row_logsumexp(logits: FloatTensor<Self>) -> FloatTensor<Self> {
+            row_logsumexp_reference::<Self>(logits)
+        }
 
-    /// The gradient with respect to the logits for an output gradient `grad [N]`:
-    /// `grad[r] · (exp(logits[r, j] − lse[r]) − [j = targets[r]])`, `[N, K]`.
-    fn cross_entropy_backward(
-        logits: FloatTensor<Self>,
-        lse: FloatTensor<Self>,
-        targets: IntTensor<Self>,
-        grad: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
-        cross_entropy_backward_reference::<Self>(logits, lse, targets, grad)
+        /// The gradient with respect to the logits for an output gradient `grad [N]`:
+        /// `grad[r] · (exp(logits[r, j] − lse[r]) − [j = targets[r]])`, `[N, K]`.
+        fn cross_entropy_backward(
+            logits: FloatTensor<Self>,
+            lse: FloatTensor<Self>,
+            targets: IntTensor<Self>,
+            grad: FloatTensor<Self>,
+        ) -> FloatTensor<Self> {
+            cross_entropy_backward_reference::<Self>(logits, lse, targets, grad)
+        }
     }
 }
 
@@ -263,12 +259,6 @@ mod flex {
         }
     }
 }
-
-#[cfg(feature = "ndarray")]
-impl CrossEntropy for burn::backend::NdArray {}
-
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl CrossEntropy for burn_cubecl::CubeBackend {}
 
 impl<B: Backend + CrossEntropy, C: CheckpointStrategy> CrossEntropy for Autodiff<B, C> {
     fn cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {

@@ -10,6 +10,8 @@
 //! [`device`] turns a `--device` name into a device among the backends compiled in. Fallible
 //! functions return [`Error`], whose variants name the file, tensor, field or device at fault.
 
+#[macro_use]
+mod backend_operation;
 pub mod cf;
 pub mod cross_entropy;
 pub mod device;

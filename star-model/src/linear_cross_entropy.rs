@@ -14,15 +14,15 @@
 //! rather than per-row losses (those come back too, without a gradient, for logging).
 //!
 //! On Flex (f32) the blocks run on rayon's threads; their `d weight`s are added in block order,
-//! so a result depends on the thread count (the block size) but not on scheduling. Every other backend and dtype runs the composed
-//! reference ([`linear_cross_entropy_reference`]).
+//! so a result depends on the thread count (the block size) but not on scheduling. Every other
+//! backend and dtype runs the composed reference ([`linear_cross_entropy_reference`]).
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{binary, Backward, Ops, OpsKind};
 use burn::backend::tensor::{FloatTensor, IntTensor};
-use burn::backend::{backend_extension, Autodiff, Backend, TensorMetadata};
+use burn::backend::{Autodiff, Backend, TensorMetadata};
 use burn::prelude::*;
 
 /// The weighted token loss of a language-model head and each row's loss.
@@ -62,42 +62,38 @@ pub fn linear_cross_entropy(
     }
 }
 
-/// The fused projection + cross-entropy as a backend operation.
-#[backend_extension(
-    Flex: cfg(feature = "flex"),
-    NdArray: cfg(feature = "ndarray"),
-    Cube: cfg(any(feature = "wgpu", feature = "cuda")),
-    Autodiff
-)]
-pub trait LinearCrossEntropy: Backend {
-    /// `(Σ_r w_r · nll_r [1], nll [N])`.
-    fn linear_cross_entropy(
-        hidden: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        targets: IntTensor<Self>,
-        row_weights: FloatTensor<Self>,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let nll = Self::linear_nll(hidden, weight, targets);
-        (weighted_sum::<Self>(nll.clone(), row_weights), nll)
-    }
+backend_operation! {
+    /// The fused projection + cross-entropy as a backend operation.
+    pub trait LinearCrossEntropy: Backend {
+        /// `(Σ_r w_r · nll_r [1], nll [N])`.
+        fn linear_cross_entropy(
+            hidden: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            targets: IntTensor<Self>,
+            row_weights: FloatTensor<Self>,
+        ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+            let nll = Self::linear_nll(hidden, weight, targets);
+            (weighted_sum::<Self>(nll.clone(), row_weights), nll)
+        }
 
-    /// `nll [N]` alone (no gradient wanted).
-    fn linear_nll(
-        hidden: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        targets: IntTensor<Self>,
-    ) -> FloatTensor<Self> {
-        linear_nll_reference::<Self>(hidden, weight, targets)
-    }
+        /// `nll [N]` alone (no gradient wanted).
+        fn linear_nll(
+            hidden: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            targets: IntTensor<Self>,
+        ) -> FloatTensor<Self> {
+            linear_nll_reference::<Self>(hidden, weight, targets)
+        }
 
-    /// `(nll [N], ∂L/∂hidden [N, d], ∂L/∂weight [K, d])` for `L = Σ_r w_r · nll_r`.
-    fn linear_cross_entropy_grads(
-        hidden: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        targets: IntTensor<Self>,
-        row_weights: FloatTensor<Self>,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        linear_cross_entropy_reference::<Self>(hidden, weight, targets, row_weights)
+        /// `(nll [N], ∂L/∂hidden [N, d], ∂L/∂weight [K, d])` for `L = Σ_r w_r · nll_r`.
+        fn linear_cross_entropy_grads(
+            hidden: FloatTensor<Self>,
+            weight: FloatTensor<Self>,
+            targets: IntTensor<Self>,
+            row_weights: FloatTensor<Self>,
+        ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+            linear_cross_entropy_reference::<Self>(hidden, weight, targets, row_weights)
+        }
     }
 }
 
@@ -118,8 +114,8 @@ pub fn linear_nll_reference<B: Backend>(
 }
 
 /// The composed reference of [`LinearCrossEntropy::linear_cross_entropy_grads`]: the logits,
-/// [`crate::cross_entropy::CrossEntropy::cross_entropy_backward`] with the row weights as the incoming gradient, and
-/// the two gradient products.
+/// [`crate::cross_entropy::CrossEntropy::cross_entropy_backward`] with the row weights as the
+/// incoming gradient, and the two gradient products.
 pub fn linear_cross_entropy_reference<B: Backend>(
     hidden: FloatTensor<B>,
     weight: FloatTensor<B>,
@@ -349,12 +345,6 @@ mod flex {
         }
     }
 }
-
-#[cfg(feature = "ndarray")]
-impl LinearCrossEntropy for burn::backend::NdArray {}
-
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl LinearCrossEntropy for burn_cubecl::CubeBackend {}
 
 impl<B: Backend + LinearCrossEntropy, C: CheckpointStrategy> LinearCrossEntropy for Autodiff<B, C> {
     fn linear_cross_entropy(

@@ -13,7 +13,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{backend_extension, Autodiff, Backend, TensorMetadata};
+use burn::backend::{Autodiff, Backend, TensorMetadata};
 use burn::prelude::*;
 
 /// `softmax(x)` over the last dimension of `x`.
@@ -23,24 +23,23 @@ pub fn softmax_last<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     ))
 }
 
-/// Softmax over the last dimension with its own backward pass.
-#[backend_extension(
-    Flex: cfg(feature = "flex"),
-    NdArray: cfg(feature = "ndarray"),
-    Cube: cfg(any(feature = "wgpu", feature = "cuda")),
-    Autodiff
-)]
-pub trait SoftmaxLast: Backend {
-    /// `softmax(x)` over the last dimension.
-    fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        let last = x.shape().num_dims() - 1;
-        <Self as burn::backend::ops::ActivationOps<Self>>::softmax(x, last)
-    }
+backend_operation! {
+    /// Softmax over the last dimension with its own backward pass.
+    pub trait SoftmaxLast: Backend {
+        /// `softmax(x)` over the last dimension.
+        fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {
+            let last = x.shape().num_dims() - 1;
+            <Self as burn::backend::ops::ActivationOps<Self>>::softmax(x, last)
+        }
 
-    /// The gradient of the input for softmax output `y` and output gradient `grad`:
-    /// `y ⊙ (grad − Σ_last grad ⊙ y)`.
-    fn softmax_last_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        softmax_last_backward_reference::<Self>(y, grad)
+        /// The gradient of the input for softmax output `y` and output gradient `grad`:
+        /// `y ⊙ (grad − Σ_last grad ⊙ y)`.
+        fn softmax_last_backward(
+            y: FloatTensor<Self>,
+            grad: FloatTensor<Self>,
+        ) -> FloatTensor<Self> {
+            softmax_last_backward_reference::<Self>(y, grad)
+        }
     }
 }
 
@@ -142,12 +141,6 @@ mod flex {
         }
     }
 }
-
-#[cfg(feature = "ndarray")]
-impl SoftmaxLast for burn::backend::NdArray {}
-
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl SoftmaxLast for burn_cubecl::CubeBackend {}
 
 impl<B: Backend + SoftmaxLast, C: CheckpointStrategy> SoftmaxLast for Autodiff<B, C> {
     fn softmax_last(x: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -10,7 +10,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{backend_extension, Autodiff, Backend};
+use burn::backend::{Autodiff, Backend};
 use burn::prelude::*;
 
 /// `silu(gate) ⊙ up` (same shapes).
@@ -22,27 +22,23 @@ pub fn swiglu<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
     ))
 }
 
-/// The SwiGLU gate with its own backward pass.
-#[backend_extension(
-    Flex: cfg(feature = "flex"),
-    NdArray: cfg(feature = "ndarray"),
-    Cube: cfg(any(feature = "wgpu", feature = "cuda")),
-    Autodiff
-)]
-pub trait SwiGlu: Backend {
-    /// `silu(gate) ⊙ up`.
-    fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
-        let s = Self::sigmoid(gate.clone());
-        Self::float_mul(Self::float_mul(gate, s), up)
-    }
+backend_operation! {
+    /// The SwiGLU gate with its own backward pass.
+    pub trait SwiGlu: Backend {
+        /// `silu(gate) ⊙ up`.
+        fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
+            let s = Self::sigmoid(gate.clone());
+            Self::float_mul(Self::float_mul(gate, s), up)
+        }
 
-    /// `(∂gate, ∂up)` for the output gradient `grad`.
-    fn swiglu_backward(
-        gate: FloatTensor<Self>,
-        up: FloatTensor<Self>,
-        grad: FloatTensor<Self>,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        swiglu_backward_reference::<Self>(gate, up, grad)
+        /// `(∂gate, ∂up)` for the output gradient `grad`.
+        fn swiglu_backward(
+            gate: FloatTensor<Self>,
+            up: FloatTensor<Self>,
+            grad: FloatTensor<Self>,
+        ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+            swiglu_backward_reference::<Self>(gate, up, grad)
+        }
     }
 }
 
@@ -142,12 +138,6 @@ mod flex {
         }
     }
 }
-
-#[cfg(feature = "ndarray")]
-impl SwiGlu for burn::backend::NdArray {}
-
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl SwiGlu for burn_cubecl::CubeBackend {}
 
 impl<B: Backend + SwiGlu, C: CheckpointStrategy> SwiGlu for Autodiff<B, C> {
     fn swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {

@@ -19,27 +19,23 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn::backend::tensor::{FloatTensor, IntTensor};
-use burn::backend::{backend_extension, Autodiff, Backend, TensorMetadata};
+use burn::backend::{Autodiff, Backend, TensorMetadata};
 use burn::tensor::IndexingUpdateOp;
 
-/// `Â · x` for a symmetric sparse `Â` in CSR form, as a backend operation.
-#[backend_extension(
-    Flex: cfg(feature = "flex"),
-    NdArray: cfg(feature = "ndarray"),
-    Cube: cfg(any(feature = "wgpu", feature = "cuda")),
-    Autodiff
-)]
-pub trait SymmetricSpmm: Backend {
-    /// `Â · x` for `x [N, d]`: `Â`'s CSR `row_ptr [N + 1]`, and per entry its column, row and
-    /// value (`[nnz]` each).
-    fn symmetric_spmm(
-        x: FloatTensor<Self>,
-        _row_ptr: IntTensor<Self>,
-        cols: IntTensor<Self>,
-        rows: IntTensor<Self>,
-        values: FloatTensor<Self>,
-    ) -> FloatTensor<Self> {
-        spmm_reference::<Self>(x, cols, rows, values)
+backend_operation! {
+    /// `Â · x` for a symmetric sparse `Â` in CSR form, as a backend operation.
+    pub trait SymmetricSpmm: Backend {
+        /// `Â · x` for `x [N, d]`: `Â`'s CSR `row_ptr [N + 1]`, and per entry its column,
+        /// row and value (`[nnz]` each).
+        fn symmetric_spmm(
+            x: FloatTensor<Self>,
+            _row_ptr: IntTensor<Self>,
+            cols: IntTensor<Self>,
+            rows: IntTensor<Self>,
+            values: FloatTensor<Self>,
+        ) -> FloatTensor<Self> {
+            spmm_reference::<Self>(x, cols, rows, values)
+        }
     }
 }
 
@@ -58,12 +54,6 @@ pub fn spmm_reference<B: Backend>(
     let zeros = B::float_zeros(shape, &device, dtype.into());
     B::float_select_assign(zeros, 0, rows, messages, IndexingUpdateOp::Add)
 }
-
-#[cfg(feature = "ndarray")]
-impl SymmetricSpmm for burn::backend::NdArray {}
-
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl SymmetricSpmm for burn_cubecl::CubeBackend {}
 
 #[cfg(feature = "flex")]
 mod flex {

@@ -11,8 +11,8 @@ mod block;
 
 pub use block::SasRecBlock;
 
-use crate::cross_entropy::cross_entropy;
 use crate::dropout::DropoutDraws;
+use crate::linear_cross_entropy::linear_cross_entropy;
 use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig};
 use burn::prelude::*;
 use burn::tensor::activation;
@@ -202,11 +202,20 @@ impl SasRec {
         let n = self.item_embedding.weight.dims()[0] - 1;
         // every item, without the padding row: logit j is item model id j + 1
         let items = self.item_embedding.weight.val().slice([1..n + 1, 0..d]);
-        let logits = h.reshape([b * l, d]).matmul(items.transpose());
         let targets = positives.reshape([b * l]);
         let mask = targets.clone().not_equal_elem(0).float();
-        let nll = cross_entropy(logits, targets.sub_scalar(1).clamp_min(0));
-        per_position_mean((nll * mask.clone()).sum(), mask, positions)
+        // each non-padding position weighs 1 / positions: the head and its cross-entropy fused
+        let weights = match positions {
+            None => mask.clone() / mask.sum().clamp_min(1.0),
+            Some(n) => mask.div_scalar(n.max(1) as f64),
+        };
+        linear_cross_entropy(
+            h.reshape([b * l, d]),
+            items,
+            targets.sub_scalar(1).clamp_min(0),
+            weights,
+        )
+        .loss
     }
 
     /// Scores `[B, C]` of candidate model ids `[B, C]` after sequences `[B, L]`.

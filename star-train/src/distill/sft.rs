@@ -8,7 +8,7 @@ use super::loss::{distill_loss, LossWeights};
 use crate::loader::EpochLoader;
 use crate::metrics::{host_f32, NumericMetric, NumericSource, RankingMetric, RankingOutput};
 use crate::outcome::{select_best, TrainOutcome};
-use crate::parallel::split_step;
+use crate::parallel::{split_forward, split_step};
 use crate::run::{fit, prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
 use burn::module::Module;
@@ -179,17 +179,37 @@ impl TrainStep for SftLearner {
 }
 
 impl InferenceStep for SftLearner {
-    type Input = DistillBatch;
+    type Input = Vec<DistillBatch>;
     type Output = RankingOutput;
 
-    fn step(&self, b: DistillBatch) -> RankingOutput {
-        // validation ranks; the language-model terms are training-only
-        let out = distill_loss(&self.net, &b, &LossWeights::rank_only());
-        RankingOutput {
-            loss: out.rank,
-            scores: out.scores,
-            positive: b.positive,
-        }
+    fn step(&self, parts: Vec<DistillBatch>) -> RankingOutput {
+        rank_parts(&self.net, parts)
+    }
+}
+
+/// The validation step of SFT and GRPO: the rank-only loss and candidate scores of a batch's
+/// parts ([`valid_loader`]), on rayon's threads, put back together in item order (the
+/// language-model terms are training-only).
+pub(crate) fn rank_parts(net: &StarNet, parts: Vec<DistillBatch>) -> RankingOutput {
+    let outs = split_forward(net, parts, |net, b| {
+        let out = distill_loss(net, &b, &LossWeights::rank_only());
+        (out.rank, out.scores, b.positive)
+    });
+    let mut loss = None;
+    let (mut scores, mut positive) = (Vec::new(), Vec::new());
+    for (l, s, p) in outs {
+        // each part's rank term is already divided by the whole batch's rows
+        loss = Some(match loss {
+            None => l,
+            Some(sum) => sum + l,
+        });
+        scores.push(s);
+        positive.push(p);
+    }
+    RankingOutput {
+        loss: loss.expect("a validation batch has at least one part"),
+        scores: Tensor::cat(scores, 0),
+        positive: Tensor::cat(positive, 0),
     }
 }
 
@@ -258,15 +278,24 @@ pub(crate) fn batch_loader<T: Send + Sync + 'static>(
     )
 }
 
-/// The validation loader of SFT and GRPO: the same whole batches of 64 items every epoch.
+/// The validation loader of SFT and GRPO: the same whole batches of 64 items every epoch, each
+/// cut into `parts` contiguous slices ranked on threads of their own ([`rank_parts`]).
 pub(crate) fn valid_loader(
     items: Arc<Vec<DistillItem>>,
     seed: u64,
     pad: u32,
+    parts: usize,
     device: &Device,
-) -> Arc<dyn DataLoader<DistillBatch>> {
+) -> Arc<dyn DataLoader<Vec<DistillBatch>>> {
     Arc::new(batch_loader(items, 64, seed, device, move |xs, d| {
-        collate(xs, pad, d)
+        let per = xs.len().div_ceil(parts.max(1)).max(1);
+        xs.chunks(per)
+            .map(|slice| {
+                let mut b = collate(slice, pad, d);
+                b.rank_rows = xs.len();
+                b
+            })
+            .collect()
     }))
 }
 
@@ -315,7 +344,7 @@ pub fn train_sft(
     );
     // validation: the same batches every epoch
     let vitems = Arc::new(valid);
-    let valid_loader = valid_loader(vitems.clone(), cfg.seed, pad, device);
+    let valid_loader = valid_loader(vitems.clone(), cfg.seed, pad, cfg.parts, device);
 
     let t = Instant::now();
     let ad = device.clone().autodiff();

@@ -5,7 +5,6 @@ use super::config::GrpoConfig;
 use super::objective::{grpo_loss, GrpoLoss};
 use super::reward::group_advantages;
 use crate::distill::data::{DistillBatch, DistillItem, DistillSample};
-use crate::distill::loss::LossWeights;
 use crate::distill::sft::DistillOutput;
 use crate::metrics::RankingOutput;
 use crate::parallel::split_step;
@@ -177,15 +176,10 @@ impl TrainStep for GrpoLearner {
 }
 
 impl InferenceStep for GrpoLearner {
-    type Input = DistillBatch;
+    type Input = Vec<DistillBatch>;
     type Output = RankingOutput;
 
-    fn step(&self, b: DistillBatch) -> RankingOutput {
-        let out = crate::distill::loss::distill_loss(&self.net, &b, &LossWeights::rank_only());
-        RankingOutput {
-            loss: out.rank,
-            scores: out.scores,
-            positive: b.positive,
-        }
+    fn step(&self, parts: Vec<DistillBatch>) -> RankingOutput {
+        crate::distill::sft::rank_parts(&self.net, parts)
     }
 }

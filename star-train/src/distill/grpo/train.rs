@@ -94,7 +94,7 @@ pub fn train_grpo(
         .starting_at(start_epoch),
     );
     let vitems = Arc::new(valid);
-    let valid_loader = valid_loader(vitems.clone(), cfg.seed, pad, device);
+    let valid_loader = valid_loader(vitems.clone(), cfg.seed, pad, cfg.parts, device);
 
     let start_avg_hr = avg_hr(model.net(), &vitems, pad, device);
     eprintln!(
