@@ -3,8 +3,10 @@
 //! burn modules for STAR: the CF encoders (BPR-MF, LightGCN), SASRec, the student (a
 //! Llama/Qwen2/Qwen3/Mistral decoder that loads Hugging Face checkpoints exactly, with CF item
 //! fusion and a ranking head; [`student::ChatLm`] runs a Hugging Face chat checkpoint with its
-//! template) and the fused top-k scoring kernel. It depends on burn and on `star-cf`'s plain data types only, so other burn
-//! applications can embed it.
+//! template), the fused top-k scoring kernel, and the fused training operations with their own
+//! backward passes ([`cross_entropy`], [`linear_cross_entropy`], [`softmax`], [`swiglu`], the
+//! LightGCN propagation in [`cf::spmm`]). It depends on burn and on `star-cf`'s plain data
+//! types only, so other burn applications can embed it.
 //!
 //! Modules are backend-agnostic (burn 0.22 dispatches on the runtime [`burn::tensor::Device`]);
 //! [`device`] turns a `--device` name into a device among the backends compiled in. Fallible
