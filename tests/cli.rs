@@ -23,6 +23,8 @@ fn stats(home: &Path, dir: &str) -> Output {
 
 /// `star distill sft` flags for a small, quick student.
 const SMALL_SFT: &[&str] = &[
+    "--fusion",
+    "mf",
     "--epochs",
     "1",
     "--fast-per-user",
@@ -465,7 +467,36 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         "--run-dir",
         run_s,
     ];
-    let out = star(h, &[&args[..], SMALL_SFT].concat());
+    // BPR-MF's and SASRec's item embeddings (the default): without a trained SASRec that is
+    // an error that says what to run
+    assert_eq!(SMALL_SFT[..2], ["--fusion", "mf"]);
+    let fused = [&args[..], &SMALL_SFT[2..], &["--fusion", "mf-sasrec"]].concat();
+    let out = star(h, &fused);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("star train sasrec") && stderr.contains("sasrec"),
+        "{stderr}"
+    );
+    let out = star(
+        h,
+        &[
+            "train",
+            "sasrec",
+            "--dataset",
+            "synthetic",
+            "--run-dir",
+            run_s,
+            "--epochs",
+            "1",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = star(h, &fused);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -473,6 +504,15 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("| student-fast |"), "{stdout}");
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("student/model/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        config["star"]["cf_dim"],
+        64 + 64,
+        "BPR-MF's 64 and SASRec's 64"
+    );
     for f in ["config.json", "model.safetensors", "tokenizer.json"] {
         assert!(run.join("student/model").join(f).is_file(), "{f}");
     }
@@ -772,6 +812,8 @@ fn killing_distill_at_random_points_changes_no_result() {
             &[
                 "distill",
                 "sft",
+                "--fusion",
+                "mf",
                 "--epochs",
                 "2",
                 "--fast-per-user",

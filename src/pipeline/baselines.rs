@@ -13,7 +13,7 @@ use star_eval::baselines;
 use star_eval::catalogue::{evaluate_catalogue, CatalogueResult};
 use star_eval::{EvalReport, ProtocolRunner};
 use star_model::cf::{CfEmbeddings, EmbeddingRanker};
-use star_model::sasrec::{SasRecConfig, SasRecRanker};
+use star_model::sasrec::{SasRec, SasRecConfig, SasRecRanker};
 use star_train::cf::{train_cf, CfModelKind, CfTrainConfig};
 use star_train::outcome::TrainOutcome;
 use star_train::sasrec::{train_sasrec, SasRecTrainConfig};
@@ -116,6 +116,12 @@ pub fn train_sasrec_model(
 
 /// The trained SASRec of the run directory, if there is one, loaded on the CPU for ranking.
 pub fn trained_sasrec(run: &RunDir, num_items: usize) -> Result<Option<SasRecRanker>> {
+    Ok(sasrec_model(run, num_items)?.map(|m| SasRecRanker::new(m, num_items)))
+}
+
+/// The trained SASRec network of the run directory (on the CPU), if there is one; errors name
+/// the file that is damaged or was trained for another catalogue.
+pub fn sasrec_model(run: &RunDir, num_items: usize) -> Result<Option<SasRec>> {
     let dir = run.sasrec();
     let (cfg_path, model_path) = (dir.join("model-config.json"), dir.join("model.bpk"));
     if !model_path.is_file() {
@@ -135,7 +141,7 @@ pub fn trained_sasrec(run: &RunDir, num_items: usize) -> Result<Option<SasRecRan
         .init(&device)
         .try_load_file(&model_path)
         .map_err(|e| anyhow::anyhow!("{}: {e}", model_path.display()))?;
-    Ok(Some(SasRecRanker::new(model, num_items)))
+    Ok(Some(model))
 }
 
 /// The trained CF models in the run directory (those with `embeddings.safetensors`), loaded on
@@ -223,15 +229,18 @@ pub fn catalogue_markdown(results: &[CatalogueResult]) -> String {
     s
 }
 
+/// The role of the strongest baseline's comparison in a report.
+pub const STRONGEST: &str = "strongest baseline";
+
 /// Adds the paired comparisons every report carries ([`EvalReport::compare_against`]):
-/// against the strongest of `baselines` (by avg-HR) and against the teacher, when either was
-/// evaluated.
+/// against the strongest of `baselines` (by avg-HR, role [`STRONGEST`]) and against the
+/// teacher, when either was evaluated.
 pub fn add_comparisons(report: &mut EvalReport, baselines: &[String]) -> Result<()> {
     if let Some(best) = report
         .strongest(baselines.iter().map(String::as_str))
         .map(str::to_string)
     {
-        report.compare_against(&best, "strongest baseline")?;
+        report.compare_against(&best, STRONGEST)?;
     }
     if report.method("teacher").is_some() {
         report.compare_against("teacher", "teacher")?;

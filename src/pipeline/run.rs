@@ -8,25 +8,25 @@
 
 use super::baselines::{
     add_comparisons, catalogue_markdown, eval_baselines, eval_full_catalogue, train_cf_model,
-    train_sasrec_model,
+    train_sasrec_model, STRONGEST,
 };
 use super::data::{prepare, DataSpec};
 use super::layout::{Compute, Protocol};
 use super::plots::write_plots;
 use super::student::{
-    distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions, LoraArgs,
+    distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions, ItemFusion, LoraArgs,
 };
 use super::teacher::{
     build_teacher, eval_teacher, teach_and_filter, teacher_resources, LlmArgs, TeachScope,
     TeacherVariant,
 };
-use anyhow::Result;
+use anyhow::{Context, Result};
 use star_cf::split::SplitKind;
-use star_eval::EvalReport;
+use star_eval::{EvalReport, SeedSpread};
 use star_train::cf::{CfModelKind, CfTrainConfig};
 use star_train::distill::{GrpoConfig, LossWeights, SftConfig, TrajectoryView};
 use star_train::sasrec::SasRecTrainConfig;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The longest history the teacher sees for a training position.
@@ -66,8 +66,8 @@ pub struct RunConfig {
     #[arg(long, default_value_t = 300)]
     pub trajectories: usize,
     /// Fast-mode samples per user (prompt → ranking) for SFT, and as many GRPO prompts per
-    /// user before them. Default: 10 000 / users, between 2 and 10 (10 on MovieLens-100K, 2
-    /// on MovieLens-1M), so SFT and GRPO see about 10k samples whatever the dataset's size.
+    /// user before them. Default: 20 000 / users, between 2 and 20 (20 on MovieLens-100K, 3
+    /// on MovieLens-1M), so SFT and GRPO see about 20k samples whatever the dataset's size.
     #[arg(long)]
     pub fast_per_user: Option<usize>,
     /// The teacher: rule-based, or an LLM (`--llm`); the student learns from its trajectories
@@ -81,6 +81,14 @@ pub struct RunConfig {
     /// LoRA instead of full fine-tuning of the student.
     #[command(flatten)]
     pub lora: LoraArgs,
+    /// The student's item table: BPR-MF's item embeddings, or BPR-MF's and SASRec's.
+    #[arg(long, value_enum, default_value_t = ItemFusion::default())]
+    pub fusion: ItemFusion,
+    /// Train every model this many times, with the training seeds seed, seed + 1, … (the test
+    /// candidates stay those of --seed); the runs after the first go to <run dir>/seeds/<seed>/,
+    /// and report.md gains each method's mean ± sd over the seeds (also in seeds.json).
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(1..), |n| n as usize))]
+    pub train_seeds: usize,
     /// Teacher threads (requests in flight with --llm, capped by STAR_LLM_MAX_CONCURRENCY).
     #[arg(long, default_value_t = 2)]
     pub teach_threads: usize,
@@ -132,11 +140,64 @@ impl RunOutcome {
     }
 }
 
-/// Runs (or resumes) the whole pipeline; `home` is the dataset cache.
+/// Runs (or resumes) the whole pipeline; `home` is the dataset cache. With
+/// [`RunConfig::train_seeds`] above 1, every model is trained again with the training seeds
+/// `seed + 1, …` in `<run dir>/seeds/<seed>/` (the same test candidates), and report.md and
+/// `seeds.json` get each method's mean ± sd over the seeds ([`SeedSpread`]).
 pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
+    let t0 = Instant::now();
+    let mut outcome = run_seed(cfg, &home, cfg.seed, cfg.run_dir.clone())?;
+    if cfg.train_seeds <= 1 {
+        return Ok(outcome);
+    }
+    let reference = outcome
+        .report
+        .comparisons
+        .iter()
+        .find(|c| c.role == STRONGEST)
+        .map(|c| c.against.clone())
+        .context("the report names no strongest baseline to compare the seeds against")?;
+    let mut runs = vec![(cfg.seed, outcome.report.clone())];
+    let t = Instant::now();
+    for i in 1..cfg.train_seeds as u64 {
+        let seed = cfg.seed + i;
+        let dir = outcome.run_dir.join("seeds").join(seed.to_string());
+        tracing::info!(
+            "training seed {seed} ({} of {}): {}",
+            i + 1,
+            cfg.train_seeds,
+            dir.display()
+        );
+        let o = run_seed(cfg, &home, seed, Some(dir))?;
+        runs.push((seed, o.report));
+    }
+    let spread = SeedSpread::of(&runs, &reference)?;
+    let json = serde_json::to_string_pretty(&spread)?;
+    star_cf::fsutil::write_atomic(&outcome.run_dir.join("seeds.json"), |w| {
+        std::io::Write::write_all(w, json.as_bytes())
+    })?;
+    outcome.markdown = format!("{}\n{}", outcome.markdown, spread.to_markdown());
+    star_cf::fsutil::write_atomic(&outcome.run_dir.join("report.md"), |w| {
+        std::io::Write::write_all(w, outcome.markdown.as_bytes())
+    })?;
+    outcome
+        .stages
+        .push(("other training seeds".into(), t.elapsed().as_secs_f64()));
+    outcome.total_s = t0.elapsed().as_secs_f64();
+    Ok(outcome)
+}
+
+/// One run of the pipeline into `run_dir` (default `runs/<dataset>`): the candidate files
+/// from the protocol seed [`RunConfig::seed`], every model trained with `train_seed`.
+fn run_seed(
+    cfg: &RunConfig,
+    home: &Path,
+    train_seed: u64,
+    run_dir: Option<PathBuf>,
+) -> Result<RunOutcome> {
     let mut spec = DataSpec::named(&cfg.dataset);
     spec.data_dir = cfg.data.clone();
-    spec.home = home;
+    spec.home = home.to_path_buf();
     let protocol = Protocol {
         seed: cfg.seed,
         negatives: cfg.negatives,
@@ -147,14 +208,14 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
 
     // 1. Data, split, candidate files (valid and test), evidence store.
     let t = Instant::now();
-    let p = prepare(&spec, cfg.run_dir.as_deref(), SplitKind::Test, protocol)?;
+    let p = prepare(&spec, run_dir.as_deref(), SplitKind::Test, protocol)?;
     let valid = p.for_split(SplitKind::Valid)?;
     stages.push(("prepare".into(), t.elapsed().as_secs_f64()));
     let run = &p.run;
 
     let fast_per_user = cfg
         .fast_per_user
-        .unwrap_or_else(|| (10_000 / p.ds.num_users().max(1)).clamp(2, 10));
+        .unwrap_or_else(|| (20_000 / p.ds.num_users().max(1)).clamp(2, 20));
 
     // 2. Neural baselines, each skipped when its summary exists and resumed when interrupted.
     // The CF encoders (one after the other) and SASRec train on two threads at once: each
@@ -174,7 +235,7 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
                 continue;
             }
             let t = Instant::now();
-            let rec = CfTrainConfig::recommended(kind).with_seed(cfg.seed);
+            let rec = CfTrainConfig::recommended(kind).with_seed(train_seed);
             let train = rec.clone().with_max_epochs(cap(rec.max_epochs));
             let resume = dir.join("checkpoint").is_dir();
             train_cf_model(&p.ds, &p.split, run, &train, protocol, &compute, resume)?;
@@ -192,7 +253,7 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
             return Ok(Vec::new());
         }
         let t = Instant::now();
-        let rec = SasRecTrainConfig::new().with_seed(cfg.seed);
+        let rec = SasRecTrainConfig::new().with_seed(train_seed);
         let train = rec.clone().with_max_epochs(cap(rec.max_epochs));
         let resume = dir.join("checkpoint").is_dir();
         train_sasrec_model(&p.ds, &p.split, run, &train, protocol, &compute, resume)?;
@@ -224,7 +285,7 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
         cfg.teach_per_user,
         TEACH_HISTORY,
         protocol.negatives,
-        cfg.seed,
+        train_seed,
     );
     let scope = TeachScope {
         shard: star_agents::teach::Shard::ALL,
@@ -250,12 +311,19 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
     } else {
         let t = Instant::now();
         let opts = DistillOptions {
-            sft: SftConfig::new(LossWeights::new())
-                .with_max_epochs(cap(6))
-                .with_batch_size(16)
-                .with_learning_rate(2e-3)
-                .with_patience(2)
-                .with_seed(cfg.seed),
+            sft: SftConfig::new(
+                LossWeights::new().with_next_item(
+                    std::env::var("STAR_EXP_NEXT_W")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(1.0),
+                ),
+            )
+            .with_max_epochs(cap(6))
+            .with_batch_size(16)
+            .with_learning_rate(2e-3)
+            .with_patience(2)
+            .with_seed(train_seed),
             view: TrajectoryView {
                 max_segment_chars: 100,
                 max_tool_calls: 4,
@@ -268,6 +336,7 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
             lora: cfg.lora.config(),
             resume: student.join("sft/checkpoint").is_dir(),
             evidence: Default::default(),
+            fusion: cfg.fusion,
             out: None,
             trajectories: Some(taught.kept_path.clone()),
         };
@@ -292,7 +361,7 @@ pub fn run(cfg: &RunConfig, home: PathBuf) -> Result<RunOutcome> {
                 .with_kl(0.04)
                 .with_group(16)
                 .with_batch_size(64)
-                .with_seed(cfg.seed),
+                .with_seed(train_seed),
             from: run.sft_model(),
             out: grpo.clone(),
             per_user: fast_per_user,

@@ -1,11 +1,12 @@
 //! The student: distillation samples, SFT on the teacher's kept trajectories, GRPO after it,
 //! loading model directories and evaluating them.
 
-use super::baselines::{runner, train_cf_model};
+use super::baselines::{runner, sasrec_model, train_cf_model};
 use super::data::{scenario_tagger, Prepared};
 use super::layout::Compute;
 use super::teacher::teacher_resources;
 use anyhow::{bail, Context, Result};
+use burn::prelude::Tensor;
 use star_cf::split::SplitKind;
 use star_eval::{baselines, EvalReport};
 use star_model::cf::CfEmbeddings;
@@ -58,6 +59,19 @@ impl LoraArgs {
     }
 }
 
+/// Where the student's item table comes from: the CF embeddings fused into its `<item>`
+/// markers and behind its catalogue keys.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ItemFusion {
+    /// BPR-MF's item embeddings.
+    Mf,
+    /// BPR-MF's and SASRec's item embeddings side by side, SASRec's scaled to BPR-MF's mean
+    /// row norm: the student sees what the sequential model learned of each item (SASRec
+    /// must be trained first).
+    #[default]
+    MfSasrec,
+}
+
 /// How to distil the teacher into the student (`star distill sft`).
 #[derive(Clone, Debug)]
 pub struct DistillOptions {
@@ -81,6 +95,8 @@ pub struct DistillOptions {
     pub resume: bool,
     /// How the CST evidence enters the prompt (`EvidenceMode::None`: the no-CST ablation).
     pub evidence: EvidenceMode,
+    /// Where the item table comes from.
+    pub fusion: ItemFusion,
     /// The student directory (`sft/`, `model/`); `None`: the run's `student/`.
     pub out: Option<PathBuf>,
     /// The kept trajectories (JSONL); `None`: the rule-based teacher's,
@@ -166,7 +182,8 @@ fn raw_items(p: &Prepared) -> Vec<String> {
 
 /// Distils the teacher's kept trajectories ([`DistillOptions::trajectories`]) into a student
 /// with SFT on `compute`, validating on the valid candidates of `p` (prepared with
-/// `SplitKind::Valid`). The CF item embeddings are BPR-MF's, trained first if missing. Writes
+/// `SplitKind::Valid`). The item table is BPR-MF's item embeddings (trained first if missing)
+/// and, by default, the trained SASRec's ([`ItemFusion`]). Writes
 /// the model directory to `model/` of [`DistillOptions::dir`].
 pub fn distill_sft(
     p: &Prepared,
@@ -215,7 +232,7 @@ pub fn distill_sft(
         )?;
     }
     let emb = CfEmbeddings::load_safetensors(&mf_path, device)?;
-    let items = emb.items.val();
+    let items = fused_items(p, emb.items.val(), opts.fusion)?;
     let cf_dim = items.dims()[1];
 
     // tokenizer: prompts and trajectories (a bounded sample of each)
@@ -286,6 +303,36 @@ pub fn distill_sft(
     )?;
     result.model.save(&dir.join("model"))?;
     Ok((result.model.clone(), result))
+}
+
+/// The student's item table `[items, dim]` from BPR-MF's item embeddings `mf` and, for
+/// [`ItemFusion::MfSasrec`], the run's trained SASRec (an error naming the directory when the
+/// run has none: SASRec takes minutes to train, so it is not trained behind the user's back).
+fn fused_items(p: &Prepared, mf: Tensor<2>, fusion: ItemFusion) -> Result<Tensor<2>> {
+    if fusion == ItemFusion::Mf {
+        return Ok(mf);
+    }
+    let n = p.ds.num_items();
+    let sasrec = sasrec_model(&p.run, n)?.with_context(|| {
+        format!(
+            "--fusion mf-sasrec needs a trained SASRec and {} has none: run `star train sasrec` first (or pass --fusion mf)",
+            p.run.sasrec().display()
+        )
+    })?;
+    // row 0 of SASRec's table is the padding item
+    let w = sasrec.item_embedding.weight.val();
+    let d = w.dims()[1];
+    let seq = Tensor::<2>::from_data(w.slice([1..n + 1, 0..d]).into_data(), &mf.device());
+    let mean_norm = |t: &Tensor<2>| -> f32 {
+        t.clone()
+            .powi_scalar(2)
+            .sum_dim(1)
+            .sqrt()
+            .mean()
+            .into_scalar()
+    };
+    let scale = mean_norm(&mf) / mean_norm(&seq).max(f32::MIN_POSITIVE);
+    Ok(Tensor::cat(vec![mf, seq.mul_scalar(scale)], 1))
 }
 
 /// Options of GRPO after SFT.

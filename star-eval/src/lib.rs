@@ -47,9 +47,11 @@ pub mod paired;
 pub mod plots;
 pub mod report;
 pub mod runner;
+pub mod seeds;
 
 pub use error::{EvalError, Result};
 pub use metrics::{CaseOutcome, Metrics};
 pub use paired::{Comparison, Difference};
 pub use report::{EvalReport, MethodReport};
 pub use runner::{CaseResult, Latency, MethodResult, ProtocolRunner, ScenarioResult};
+pub use seeds::{SeedSpread, Spread};

@@ -1,6 +1,7 @@
-//! Training SASRec with burn-train's `Learner`: one training sequence per user (the train
-//! sequence shifted by one: inputs `i_1..i_{n-1}`, targets `i_2..i_n`, the last `max_len`
-//! positions); at every position the softmax cross-entropy of the next item against the whole
+//! Training SASRec with burn-train's `Learner`: each user's train sequence shifted by one
+//! (inputs `i_1..i_{n-1}`, targets `i_2..i_n`), cut into windows of `max_len` so that every
+//! target is trained once an epoch ([`windows`]; or only the last `max_len` positions); at
+//! every position the softmax cross-entropy of the next item against the whole
 //! catalogue (default) or the paper's binary cross-entropy against one fresh negative per
 //! position and epoch ([`SasRecLoss`]); validation on the valid candidate file; early
 //! stopping, checkpoints and resume as for the CF encoders.
@@ -53,6 +54,12 @@ pub struct SasRecTrainConfig {
     /// Seed of initialisation, negatives and dropout.
     #[config(default = 42)]
     pub seed: u64,
+    /// Train every next-item target of every user, as RecBole does: long histories are cut into
+    /// windows of `max_len` with a stride of `max_len / 2`, each target trained in one window
+    /// only, with at least `max_len / 2` items before it there when it has them. `false`: each
+    /// user's last `max_len` positions only (one sequence per user).
+    #[config(default = true)]
+    pub every_position: bool,
     /// Each batch is cut into this many parts (sequence `i` to part `i % parts`) whose forward
     /// and backward passes run on threads of their own; the loss is averaged over the whole
     /// batch's positions, and each part draws its dropout masks from its first sequence's seed.
@@ -168,11 +175,33 @@ struct Example {
     dropout_seed: u64,
 }
 
-/// The training examples of one epoch (one per user with at least two train items), shuffled.
+/// The windows `(start, end, first)` of a sequence with `t` transitions (input `i` → target
+/// `i + 1`, `i` in `0..t`): inputs `start..end` (at most `max_len`), of which those from
+/// `first` on are trained. With `every_position` the windows end at `t`, `t − max_len/2`, …
+/// and each trains its last `max_len/2` targets (the first window all of its own), so every
+/// target is trained once; otherwise one window, the last `max_len`.
+pub fn windows(t: usize, max_len: usize, every_position: bool) -> Vec<(usize, usize, usize)> {
+    let stride = (max_len / 2).max(1);
+    let mut out = Vec::new();
+    let mut end = t;
+    loop {
+        let start = end.saturating_sub(max_len);
+        if !every_position || start == 0 {
+            out.push((start, end, start));
+            return out;
+        }
+        out.push((start, end, end - stride));
+        end -= stride;
+    }
+}
+
+/// The training examples of one epoch ([`windows`] of every user with at least two train
+/// items), shuffled.
 fn epoch_examples(
     split: &Split,
     graph: &CfGraph,
     max_len: usize,
+    every_position: bool,
     seed: u64,
     epoch: usize,
 ) -> Vec<Example> {
@@ -185,25 +214,30 @@ fn epoch_examples(
         if n < 2 || graph.items_of(UserId::from(u)).len() >= n_items {
             continue;
         }
-        let input = left_pad(&us.train[..n - 1], max_len);
-        let positives = left_pad(&us.train[1..], max_len);
         let sampler = NegativeSampler::new(n_items, |i| graph.has_edge(UserId::from(u), i));
-        let negatives = positives
-            .iter()
-            .map(|&p| {
-                if p == 0 {
-                    0
-                } else {
-                    sampler.one(&mut rng).0 as i64 + 1
-                }
-            })
-            .collect();
-        out.push(Example {
-            input,
-            positives,
-            negatives,
-            dropout_seed: 0,
-        });
+        for (start, end, first) in windows(n - 1, max_len, every_position) {
+            let input = left_pad(&us.train[start..end], max_len);
+            let mut positives = left_pad(&us.train[start + 1..end + 1], max_len);
+            // targets before `first` are trained in the window after this one
+            let pad = max_len - (end - start);
+            positives[pad..pad + (first - start)].fill(0);
+            let negatives = positives
+                .iter()
+                .map(|&p| {
+                    if p == 0 {
+                        0
+                    } else {
+                        sampler.one(&mut rng).0 as i64 + 1
+                    }
+                })
+                .collect();
+            out.push(Example {
+                input,
+                positives,
+                negatives,
+                dropout_seed: 0,
+            });
+        }
     }
     out.shuffle(&mut rng);
     for x in &mut out {
@@ -308,14 +342,19 @@ pub fn train_sasrec(
             positive: c.positive_index,
         })
         .collect();
-    let n_train = split.users.iter().filter(|u| u.train.len() >= 2).count();
-    let (seed, max_len) = (cfg.seed, cfg.model.max_len);
+    let (seed, max_len, every) = (cfg.seed, cfg.model.max_len, cfg.every_position);
+    let n_train: usize = split
+        .users
+        .iter()
+        .filter(|u| u.train.len() >= 2)
+        .map(|u| windows(u.train.len() - 1, max_len, every).len())
+        .sum();
     let (g, s) = (graph.clone(), split_arc.clone());
     let parts = cfg.parts;
     let train_loader: Arc<dyn DataLoader<Vec<SeqBatch>>> = Arc::new(
         EpochLoader::new(
             // the dropout seeds come with the examples, so a resumed run replays the same masks
-            move |epoch| epoch_examples(&s, &g, max_len, seed, epoch),
+            move |epoch| epoch_examples(&s, &g, max_len, every, seed, epoch),
             move |xs: &[Example], d: &Device| seq_parts(xs, parts, d),
             cfg.batch_size,
             n_train,

@@ -356,7 +356,9 @@ fn each_weight_scales_exactly_its_term() {
             .into_scalar()
     };
     let rank: f32 = out.rank.into_scalar();
-    let mut sum = rank;
+    let next: f32 = out.next_item.into_scalar();
+    assert!(next > 0.0, "the batch has next-item targets");
+    let mut sum = rank + next;
     for s in Segment::LEARNED {
         let t = term(s);
         assert!(t > 0.0, "{s:?} has tokens in the batch");
@@ -378,6 +380,8 @@ fn each_weight_scales_exactly_its_term() {
             1.5 * term(Segment::Recommend),
         ),
         (unit.clone().with_rank(4.0), 3.0 * rank),
+        (unit.clone().with_next_item(0.0), -next),
+        (unit.clone().with_next_item(2.0), next),
     ];
     for (wts, delta) in cases {
         let got: f32 = distill_loss(m.net(), &batch, &wts).total.into_scalar();
@@ -389,13 +393,77 @@ fn each_weight_scales_exactly_its_term() {
 }
 
 #[test]
+fn next_item_targets_are_the_following_history_item_then_the_true_candidate() {
+    let w = world();
+    let dev = Device::flex();
+    let m = model(&w, &corpus(&w), &dev);
+    for it in items(&w, &m) {
+        let p = &it.prompt;
+        let history = p.candidates[0];
+        assert!(history > 1, "{}: a history to predict along", it.id);
+        let want: Vec<(usize, u32)> = (0..history)
+            .map(|k| {
+                let next = if k + 1 < history {
+                    p.rows[k + 1]
+                } else {
+                    p.rows[p.candidates[it.positive]]
+                };
+                (p.markers[k], next)
+            })
+            .collect();
+        assert_eq!(it.next_items, want, "{}", it.id);
+    }
+    // in a batch the positions move with the left padding
+    let its = items(&w, &m);
+    let b = collate(&its, 0, &dev);
+    let t = its.iter().map(|i| i.len()).max().unwrap();
+    let (at, rows) = b.next_items.clone().unwrap();
+    let at: Vec<i64> = at.into_data().iter::<i64>().collect();
+    let rows: Vec<i64> = rows.into_data().iter::<i64>().collect();
+    let mut want = (Vec::new(), Vec::new());
+    for (i, it) in its.iter().enumerate() {
+        for &(q, r) in &it.next_items {
+            want.0.push((i * t + t - it.len() + q) as i64);
+            want.1.push(r as i64);
+        }
+    }
+    assert_eq!((at, rows), want);
+    assert_eq!(b.next_rows, want.0.len());
+}
+
+#[test]
+fn the_next_item_term_learns_the_following_item() {
+    let w = world();
+    let dev = Device::flex().autodiff();
+    let m = model(&w, &corpus(&w), &dev);
+    let batch = collate(&items(&w, &m), 0, &dev);
+    let only_next = LossWeights::rank_only().with_rank(0.0).with_next_item(1.0);
+    let mut net = m.net().clone();
+    let mut optim = AdamConfig::new().init();
+    let first: f32 = distill_loss(&net, &batch, &only_next).total.into_scalar();
+    for _ in 0..100 {
+        let out = distill_loss(&net, &batch, &only_next);
+        let grads = GradientsParams::from_grads(out.total.backward(), &net);
+        net = optim.step(0.01, net, grads);
+    }
+    let last: f32 = distill_loss(&net, &batch, &only_next).total.into_scalar();
+    // 120 items: a uniform guess is ln 120 ≈ 4.8
+    assert!(
+        first > 3.0 && last < first / 3.0,
+        "next-item loss {first} → {last}"
+    );
+}
+
+#[test]
 fn a_tiny_student_overfits_a_handful_of_trajectories() {
     let w = world();
     let dev = Device::flex().autodiff();
     let m = model(&w, &corpus(&w), &dev);
     let its = items(&w, &m);
     let batch = collate(&its, 0, &dev);
-    let weights = LossWeights::new();
+    // the trajectory and ranking terms (the next-item term ranks the whole catalogue: it is
+    // checked to learn in `the_next_item_term_learns_the_following_item`)
+    let weights = LossWeights::new().with_next_item(0.0);
     let mut net = m.net().clone();
     let mut optim = AdamConfig::new().init();
     let first: f32 = distill_loss(&net, &batch, &weights).total.into_scalar();
@@ -500,6 +568,7 @@ fn sft_runs_on_the_learner_checkpoints_and_resumes() {
             "loss_reflection",
             "loss_recommend",
             "loss_rank",
+            "loss_next_item",
         ],
     );
     // the trained weights differ from the start and rank the valid requests

@@ -165,3 +165,32 @@ fn unsupported_settings_are_refused_by_name() {
     }
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn every_position_trains_each_target_once_with_context_before_it() {
+    use star_train::sasrec::windows;
+    for max_len in [1, 2, 5, 50] {
+        for t in 0..180 {
+            let ws = windows(t, max_len, true);
+            let mut trained = vec![0usize; t];
+            for &(start, end, first) in &ws {
+                assert!(end - start <= max_len && start <= first && first <= end);
+                for (i, n) in trained.iter_mut().enumerate().take(end).skip(first) {
+                    *n += 1;
+                    // at least half a window before each trained target, or all there is
+                    assert!(i - start >= (max_len / 2).min(i), "{t} {max_len} {i}");
+                }
+            }
+            assert!(
+                trained.iter().all(|&n| n == 1),
+                "t {t}, max_len {max_len}: {ws:?}"
+            );
+            // only the last window: the old behaviour
+            let last = windows(t, max_len, false);
+            assert_eq!(
+                last,
+                [(t.saturating_sub(max_len), t, t.saturating_sub(max_len))]
+            );
+        }
+    }
+}

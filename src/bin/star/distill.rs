@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use star::cf::split::SplitKind;
 use star::model::model::EvidenceMode;
 use star::pipeline::student::{
-    distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions, LoraArgs,
+    distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions, ItemFusion, LoraArgs,
 };
 use star::pipeline::{Compute, DataSpec};
 use star::train::distill::{GrpoConfig, LossWeights, SftConfig, TrajectoryView};
@@ -71,7 +71,7 @@ pub struct SftArgs {
     #[arg(long)]
     max_trajectories: Option<usize>,
     /// Fast-mode samples: the last this many train positions of every user.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 20)]
     fast_per_user: usize,
     /// Cut each trajectory segment after this many characters (0: no cut).
     #[arg(long, default_value_t = 200)]
@@ -104,6 +104,9 @@ pub struct SftArgs {
     /// How CST evidence enters the prompt.
     #[arg(long, value_enum, default_value_t = EvidenceArg::Features)]
     evidence: EvidenceArg,
+    /// The student's item table: BPR-MF's item embeddings, or BPR-MF's and SASRec's.
+    #[arg(long, value_enum, default_value_t = ItemFusion::default())]
+    fusion: ItemFusion,
     /// Student directory (sft/ and model/); default runs/<dataset>/student.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -137,6 +140,7 @@ impl SftArgs {
             lora: self.lora.config(),
             resume: self.resume,
             evidence: self.evidence.into(),
+            fusion: self.fusion,
             out: self.out.clone(),
             trajectories: self.trajectories.clone(),
         }

@@ -137,6 +137,10 @@ pub struct SasRecArgs {
     /// Training loss at each position.
     #[arg(long, value_enum, default_value_t = SasRecLossArg::Ce)]
     loss: SasRecLossArg,
+    /// Train only each user's last --max-len positions (one sequence per user) instead of
+    /// every target of every user.
+    #[arg(long)]
+    last_positions_only: bool,
     /// Adam learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
@@ -171,6 +175,7 @@ impl SasRecArgs {
                     .with_dropout(self.dropout),
             )
             .with_loss(self.loss.into())
+            .with_every_position(!self.last_positions_only)
             .with_learning_rate(self.lr)
             .with_batch_size(self.batch_size)
             .with_patience(self.patience)

@@ -216,6 +216,10 @@ pub struct DistillItem {
     pub recommend: usize,
     /// Index of the true item among the candidates.
     pub positive: usize,
+    /// The next-item targets: for each history marker, its position in the sequence and the
+    /// item-table row of the item that came next (the following history item; for the last,
+    /// the true candidate). Items the model does not know are left out.
+    pub next_items: Vec<(usize, u32)>,
 }
 
 impl DistillItem {
@@ -297,14 +301,38 @@ pub fn item_from_tokens(
         .iter()
         .rposition(|&t| t == recommend_id)
         .ok_or_else(|| err("the trajectory has no <recommend>".into()))?;
+    let next_items = next_items(&prompt, sample.positive, model.config().star.items.len());
     Ok(DistillItem {
         id: sample.id.clone(),
         recommend: prompt.tokens.len() + at,
+        next_items,
         prompt,
         continuation,
         segments,
         positive: sample.positive,
     })
+}
+
+/// The next-item targets of a prompt whose true candidate is `positive` (see
+/// [`DistillItem::next_items`]); rows from `known` on are items the model does not know.
+fn next_items(prompt: &Prompt, positive: usize, known: usize) -> Vec<(usize, u32)> {
+    let history = prompt
+        .candidates
+        .first()
+        .copied()
+        .unwrap_or(prompt.markers.len());
+    let truth = prompt.candidates.get(positive).map(|&m| prompt.rows[m]);
+    (0..history)
+        .filter_map(|k| {
+            let next = if k + 1 < history {
+                Some(prompt.rows[k + 1])
+            } else {
+                truth
+            };
+            let known_item = |r: &u32| (*r as usize) < known;
+            Some((prompt.markers[k], next.filter(known_item)?))
+        })
+        .collect()
 }
 
 /// Samples as a burn dataset.
@@ -348,6 +376,11 @@ pub struct DistillBatch {
     /// The rows the ranking term is averaged over: `B`, or the whole step's rows when the batch
     /// is one part of a split step.
     pub rank_rows: usize,
+    /// The next-item targets of every row ([`DistillItem::next_items`]): flat positions into
+    /// `B·T` `[M]` and item-table rows `[M]`; `None` when there are none.
+    pub next_items: Option<(Tensor<1, Int>, Tensor<1, Int>)>,
+    /// The targets the next-item term is averaged over (this batch's, or the whole step's).
+    pub next_rows: usize,
 }
 
 /// Collates [`DistillItem`]s (all with the same number of candidates).
@@ -392,8 +425,10 @@ pub fn collate_parts(
     let totals: Vec<usize> = (0..learned)
         .map(|s| batches.iter().map(|b| b.masks[s].2).sum())
         .collect();
+    let next_rows: usize = items.iter().map(|it| it.next_items.len()).sum();
     for b in &mut batches {
         b.rank_rows = items.len();
+        b.next_rows = next_rows;
         for (m, &total) in b.masks.iter_mut().zip(&totals) {
             m.2 = total;
         }
@@ -421,9 +456,14 @@ pub fn collate(items: &[DistillItem], pad_id: u32, device: &Device) -> DistillBa
     let mut masks = vec![vec![0.0f32; b * t]; learned.len()];
     let mut counts = vec![0usize; learned.len()];
     let mut positions = Vec::new();
+    let (mut next_at, mut next_row) = (Vec::new(), Vec::new());
     for (i, it) in items.iter().enumerate() {
         let (n, p) = (it.len(), it.prompt.tokens.len());
         let off = t - n;
+        for &(q, row) in &it.next_items {
+            next_at.push((i * t + off + q) as i64);
+            next_row.push(row as i64);
+        }
         // position off + q predicts token q + 1 of the sequence
         for q in 0..n - 1 {
             let next = q + 1;
@@ -467,5 +507,13 @@ pub fn collate(items: &[DistillItem], pad_id: u32, device: &Device) -> DistillBa
             device,
         ),
         rank_rows: b,
+        next_rows: next_at.len(),
+        next_items: (!next_at.is_empty()).then(|| {
+            let m = next_at.len();
+            (
+                Tensor::from_data(TensorData::new(next_at, [m]), device),
+                Tensor::from_data(TensorData::new(next_row, [m]), device),
+            )
+        }),
     }
 }

@@ -1,11 +1,14 @@
 //! The trajectory-aligned loss: `Σ_s w_s · CE_s + w_rank · CE_rank`, where `CE_s` is the mean
 //! next-token cross-entropy over the tokens of segment `s` (plan, tool call, reflection,
 //! recommend; prompt and tool responses are conditioned on, never predicted) and `CE_rank` the
-//! listwise cross-entropy of the candidate scores at `<recommend>` against the true item.
+//! listwise cross-entropy of the candidate scores at `<recommend>` against the true item,
+//! plus `w_next · CE_next`, the next-item cross-entropy over the whole catalogue at every
+//! history marker (the item that came next as the target, as SASRec learns).
 
 use super::data::{DistillBatch, Segment};
 use burn::prelude::*;
 use star_model::cross_entropy::cross_entropy;
+use star_model::linear_cross_entropy::linear_cross_entropy;
 use star_model::model::StarNet;
 
 /// Weights of the loss terms.
@@ -26,6 +29,10 @@ pub struct LossWeights {
     /// The listwise ranking loss at `<recommend>`.
     #[config(default = 1.0)]
     pub rank: f64,
+    /// The next-item loss: at each history marker, the ranking query against every item's
+    /// catalogue key, with the item that came next as the target.
+    #[config(default = 1.0)]
+    pub next_item: f64,
 }
 
 impl LossWeights {
@@ -36,6 +43,7 @@ impl LossWeights {
             .with_tool_call(0.0)
             .with_reflection(0.0)
             .with_recommend(0.0)
+            .with_next_item(0.0)
     }
 
     /// The weight of a learned segment.
@@ -60,6 +68,9 @@ pub struct DistillLoss {
     pub segments: Vec<(Segment, Tensor<1>)>,
     /// The listwise ranking cross-entropy `[1]`.
     pub rank: Tensor<1>,
+    /// The next-item cross-entropy over the catalogue `[1]` (zero when not computed), without a
+    /// gradient (for logging).
+    pub next_item: Tensor<1>,
     /// Candidate scores `[B, C]`.
     pub scores: Tensor<2>,
 }
@@ -78,6 +89,21 @@ pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> Dis
         .sum()
         .div_scalar(batch.rank_rows.max(1) as f64);
     let mut total = rank.clone().mul_scalar(w.rank);
+    let mut next_item = Tensor::zeros([1], &device);
+    if let Some((at, rows)) = batch.next_items.as_ref().filter(|_| w.next_item != 0.0) {
+        let [bb, t, d] = hidden.dims();
+        let m = at.dims()[0];
+        let q = net.query(hidden.clone().reshape([bb * t, d]).select(0, at.clone()));
+        let per_row = w.next_item / batch.next_rows.max(1) as f64;
+        let ce = linear_cross_entropy(
+            q,
+            net.catalogue_keys(),
+            rows.clone(),
+            Tensor::ones([m], &device).mul_scalar(per_row),
+        );
+        total = total + ce.loss;
+        next_item = ce.nll.sum().div_scalar(batch.next_rows.max(1) as f64);
+    }
     let needs_lm = batch
         .masks
         .iter()
@@ -124,6 +150,7 @@ pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> Dis
         total,
         segments,
         rank,
+        next_item,
         scores,
     }
 }

@@ -137,12 +137,13 @@ impl TermLossMetric {
 }
 
 /// The loss terms, in the order of the metrics.
-pub const TERMS: [&str; 5] = [
+pub const TERMS: [&str; 6] = [
     star_model::student::Segment::LEARNED[0].name(),
     star_model::student::Segment::LEARNED[1].name(),
     star_model::student::Segment::LEARNED[2].name(),
     star_model::student::Segment::LEARNED[3].name(),
     "rank",
+    "next_item",
 ];
 
 impl TrainStep for SftLearner {
@@ -160,6 +161,7 @@ impl TrainStep for SftLearner {
                 .map(|(s, t)| (s.name(), t.clone()))
                 .collect();
             terms.push(("rank", out.rank));
+            terms.push(("next_item", out.next_item));
             (out.total, terms)
         });
         // the parts' terms add up to the batch's
