@@ -1,44 +1,11 @@
 //! Paired comparisons: the bootstrap interval on hand-checkable cases, the strongest baseline,
 //! and what a report writes (JSON round trip, the Markdown tables).
 
-use star_cf::candidates::CandidateHeader;
-use star_cf::split::SplitKind;
+mod support;
+
 use star_eval::paired::{compare_cases, Resamples, COMPARED, RESAMPLES, SEED};
-use star_eval::{CaseResult, EvalReport, MethodResult};
-
-/// Case `i` is user `u{i}`, with the true item at `ranks[i]`.
-fn cases(ranks: &[usize]) -> Vec<CaseResult> {
-    let cases: Vec<serde_json::Value> = ranks
-        .iter()
-        .enumerate()
-        .map(|(i, &rank)| {
-            serde_json::json!({"user": i, "user_raw": format!("u{i}"), "rank": rank,
-                               "valid": true, "latency_ms": 1.0, "scenarios": []})
-        })
-        .collect();
-    serde_json::from_value(serde_json::Value::Array(cases)).expect("case results")
-}
-
-fn result(name: &str, ranks: &[usize]) -> MethodResult {
-    MethodResult::from_cases(name.into(), cases(ranks), 0.5, &[])
-}
-
-fn report(methods: &[(&str, &[usize])]) -> EvalReport {
-    let n = methods[0].1.len();
-    let mut r = EvalReport::new(&CandidateHeader {
-        format: star_cf::candidates::FORMAT.into(),
-        dataset: "tiny".into(),
-        fingerprint: "0".into(),
-        split: SplitKind::Test,
-        seed: 42,
-        num_candidates: 20,
-        cases: n,
-    });
-    for (name, ranks) in methods {
-        r.push(result(name, ranks));
-    }
-    r
-}
+use star_eval::{CaseResult, EvalReport};
+use support::{cases, report};
 
 #[test]
 fn constant_differences_have_a_point_interval_and_equal_methods_zero() {

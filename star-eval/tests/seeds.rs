@@ -1,39 +1,10 @@
 //! The spread over training seeds: mean and sample sd checked by hand, differences paired by
 //! seed, and the errors that name the offending seed.
 
-use star_cf::candidates::CandidateHeader;
-use star_cf::split::SplitKind;
-use star_eval::{CaseResult, EvalReport, MethodResult, SeedSpread, Spread};
+mod support;
 
-/// One report on `n` cases of `seed`'s candidates: each method with every case's true item at
-/// the given rank (0: first).
-fn report(seed: u64, methods: &[(&str, &[usize])]) -> EvalReport {
-    let n = methods[0].1.len();
-    let mut r = EvalReport::new(&CandidateHeader {
-        format: star_cf::candidates::FORMAT.into(),
-        dataset: "tiny".into(),
-        fingerprint: "0".into(),
-        split: SplitKind::Test,
-        seed,
-        num_candidates: 20,
-        cases: n,
-    });
-    for (name, ranks) in methods {
-        let cases: Vec<CaseResult> = serde_json::from_value(serde_json::Value::Array(
-            ranks
-                .iter()
-                .enumerate()
-                .map(|(i, &rank)| {
-                    serde_json::json!({"user": i, "user_raw": format!("u{i}"), "rank": rank,
-                                       "valid": true, "latency_ms": 1.0, "scenarios": []})
-                })
-                .collect(),
-        ))
-        .unwrap();
-        r.push(MethodResult::from_cases(name.to_string(), cases, 0.5, &[]));
-    }
-    r
-}
+use star_eval::{SeedSpread, Spread};
+use support::report_of_seed as report;
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-12
