@@ -311,19 +311,12 @@ fn run_seed(
     } else {
         let t = Instant::now();
         let opts = DistillOptions {
-            sft: SftConfig::new(
-                LossWeights::new().with_next_item(
-                    std::env::var("STAR_EXP_NEXT_W")
-                        .ok()
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(1.0),
-                ),
-            )
-            .with_max_epochs(cap(6))
-            .with_batch_size(16)
-            .with_learning_rate(2e-3)
-            .with_patience(2)
-            .with_seed(train_seed),
+            sft: SftConfig::new(LossWeights::new())
+                .with_max_epochs(cap(6))
+                .with_batch_size(16)
+                .with_learning_rate(2e-3)
+                .with_patience(2)
+                .with_seed(train_seed),
             view: TrajectoryView {
                 max_segment_chars: 100,
                 max_tool_calls: 4,
