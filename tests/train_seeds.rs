@@ -1,14 +1,17 @@
 //! `star run --train-seeds 2`: the second run trains every model again with the next seed on
 //! the same test candidates, and the report gains each method's mean ± sd over the seeds.
 
+mod support;
+
 use std::process::Command;
+use support::run_to_end;
 
 #[test]
 fn a_second_training_seed_retrains_on_the_same_candidates_and_reports_the_spread() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let out = Command::new(env!("CARGO_BIN_EXE_star"))
-        .env("STAR_HOME", tmp.path().join("home"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_star"));
+    cmd.env("STAR_HOME", tmp.path().join("home"))
         .env("RUST_LOG", "warn")
         .args(["run", "--dataset", "synthetic", "--run-dir"])
         .arg(&run)
@@ -20,14 +23,8 @@ fn a_second_training_seed_retrains_on_the_same_candidates_and_reports_the_spread
             "--trajectories",
             "5",
         ])
-        .args(["--fast-per-user", "1", "--train-seeds", "2"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(["--fast-per-user", "1", "--train-seeds", "2"]);
+    run_to_end(cmd, "star run --train-seeds 2");
     let second = run.join("seeds/43");
     // the same test candidates (drawn with --seed), trained again with seed 43
     let read = |p: std::path::PathBuf| {

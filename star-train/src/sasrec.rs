@@ -317,6 +317,8 @@ pub fn train_sasrec(
     let a = &cfg.model;
     let invalid = if cfg.parts == 0 {
         Some("parts must be at least 1".to_string())
+    } else if a.max_len == 0 {
+        Some("max_len must be at least 1".to_string())
     } else if !(0.0..1.0).contains(&a.dropout) {
         Some(format!("dropout {} is not in [0, 1)", a.dropout))
     } else if a.heads == 0 || !a.dim.is_multiple_of(a.heads) {

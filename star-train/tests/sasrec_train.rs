@@ -156,6 +156,10 @@ fn unsupported_settings_are_refused_by_name() {
             "3 heads do not divide width 10",
         ),
         (SasRecTrainConfig::new().with_parts(0), "parts"),
+        (
+            SasRecTrainConfig::new().with_model(SasRecArch::new().with_max_len(0)),
+            "max_len must be at least 1",
+        ),
     ] {
         let Err(err) = train_sasrec(&cfg, &split, &valid, dir.path(), &Device::flex(), false)
         else {
