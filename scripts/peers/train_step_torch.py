@@ -42,15 +42,11 @@ def student_lm(steps):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     b, t, vocab = 16, 80, 4000
+    # the student's decoder shape (star-model's `DecoderConfig::student`)
     cfg = LlamaConfig(
-        vocab_size=vocab,
-        hidden_size=96,
-        intermediate_size=288,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        vocab_size=vocab, hidden_size=96, intermediate_size=288, tie_word_embeddings=True,
+        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
         max_position_embeddings=4096,
-        tie_word_embeddings=True,
     )
     model = LlamaForCausalLM(cfg).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)

@@ -5,8 +5,8 @@ use crate::episode::{serialise, Episode, EpisodeStats, Step};
 use crate::origin::Origin;
 use crate::roles::rule::{RuleAnalyst, RulePlanner, RuleRanker, RuleReflector};
 use crate::roles::{
-    Analysis, Analyst, EpisodeView, FinalRanker, Flag, Planner, Reflector, RoleError, ToolEnv,
-    Transcript,
+    Analysis, Analyst, Deliberation, EpisodeView, FinalRanker, Flag, Planner, Reflector, Revision,
+    RoleError, ToolEnv, Transcript,
 };
 use crate::tools::{ToolContext, ToolRegistry, ToolResources};
 use star_cf::rank_metrics::rank_in;
@@ -174,27 +174,38 @@ impl Teacher {
         )
     }
 
-    /// One pass of `analyst` (round 0, or a revision of `previous` after `feedback`) with its
-    /// own tool-turn budget, its summary recorded as a step.
+    /// One pass of `analyst` (round 0, or a revision) with its own tool-turn budget, its
+    /// summary recorded as a step.
     fn analyse(
         &self,
         analyst: &dyn Analyst,
         view: &EpisodeView,
         t: &mut Transcript,
         round: usize,
-        feedback: &[Flag],
-        previous: Option<&Analysis>,
+        revise: Option<Revision>,
     ) -> Result<Analysis, RoleError> {
         let kind = analyst.kind();
         let turns = self.config.max_tool_turns;
-        let mut env = ToolEnv::new(view.ctx, &self.tools, t, kind.title(), turns);
-        let a = analyst.analyse(view, &mut env, feedback, previous)?;
+        let a = analyst.analyse(
+            &mut ToolEnv::new(view, &self.tools, t, kind.title(), turns),
+            revise,
+        )?;
         t.push_text(Step::Analysis {
             analyst: kind,
             round,
             text: a.summary.clone(),
         });
         Ok(a)
+    }
+
+    /// The environment of a role that calls no tools.
+    fn env<'a, 'b>(
+        &'a self,
+        view: &'a EpisodeView<'a, 'b>,
+        t: &'a mut Transcript,
+        role: &str,
+    ) -> ToolEnv<'a, 'b> {
+        ToolEnv::new(view, &self.tools, t, role, 0)
     }
 
     /// Runs one episode.
@@ -211,20 +222,24 @@ impl Teacher {
         };
         let mut t = Transcript::default();
 
-        let plan = self.roles.planner.plan(&view, &mut t)?;
+        let plan = self
+            .roles
+            .planner
+            .plan(&mut self.env(&view, &mut t, "planner"))?;
         t.push_text(Step::Plan {
             text: plan.text.clone(),
         });
 
         let mut analyses: Vec<Analysis> = Vec::with_capacity(self.roles.analysts.len());
         for analyst in &self.roles.analysts {
-            analyses.push(self.analyse(analyst.as_ref(), &view, &mut t, 0, &[], None)?);
+            analyses.push(self.analyse(analyst.as_ref(), &view, &mut t, 0, None)?);
         }
 
         let mut revisions = 0;
         if self.config.reflection {
             for round in 0..=self.config.max_revisions {
-                let r = self.roles.reflector.reflect(&view, &analyses, &mut t)?;
+                let mut env = self.env(&view, &mut t, "reflector");
+                let r = self.roles.reflector.reflect(&mut env, &analyses)?;
                 t.push_text(Step::Reflection {
                     round,
                     text: r.text.clone(),
@@ -239,25 +254,30 @@ impl Teacher {
                     if !r.revise.contains(&kind) {
                         continue;
                     }
-                    let feedback: Vec<Flag> = r
+                    let flags: Vec<Flag> = r
                         .flags
                         .iter()
                         .filter(|f| f.analyst == kind)
                         .cloned()
                         .collect();
-                    *analysis = self.analyse(
-                        analyst.as_ref(),
-                        &view,
-                        &mut t,
-                        round + 1,
-                        &feedback,
-                        Some(analysis),
-                    )?;
+                    let revise = Revision {
+                        previous: analysis,
+                        flags: &flags,
+                    };
+                    *analysis =
+                        self.analyse(analyst.as_ref(), &view, &mut t, round + 1, Some(revise))?;
                 }
             }
         }
 
-        let fr = self.roles.ranker.rank(&view, &plan, &analyses, &mut t)?;
+        let d = Deliberation {
+            plan: &plan,
+            analyses: &analyses,
+        };
+        let fr = self
+            .roles
+            .ranker
+            .rank(&mut self.env(&view, &mut t, "ranker"), d)?;
         let raw = |i: &ItemId| ctx.raw(*i).to_string();
         let ranking: Vec<String> = fr.items.iter().map(raw).collect();
         t.push_text(Step::Recommend {

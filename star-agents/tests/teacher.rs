@@ -6,7 +6,7 @@ use star_agents::episode::Step;
 use star_agents::orchestrator::{resources, Roles};
 use star_agents::roles::rule::{RuleAnalyst, RulePlanner, RuleRanker, RuleReflector};
 use star_agents::roles::{
-    Analysis, Analyst, AnalystKind, Claim, EpisodeView, Fact, Flag, FlagKind, RoleError, ToolEnv,
+    Analysis, Analyst, AnalystKind, Claim, Fact, FlagKind, Revision, RoleError, ToolEnv,
 };
 use star_agents::tools::{ToolContext, ToolRegistry, ToolResources};
 use star_agents::{EpisodeMeta, Teacher, TeacherConfig};
@@ -261,13 +261,8 @@ impl Analyst for Misquoting {
     fn kind(&self) -> AnalystKind {
         AnalystKind::HistoricalInterest
     }
-    fn analyse(
-        &self,
-        ep: &EpisodeView,
-        env: &mut ToolEnv,
-        feedback: &[Flag],
-        _prev: Option<&Analysis>,
-    ) -> Result<Analysis, RoleError> {
+    fn analyse(&self, env: &mut ToolEnv, revise: Option<Revision>) -> Result<Analysis, RoleError> {
+        let ep = env.view;
         let cands = ep.ctx.request.candidates.clone();
         let calls: Vec<_> = cands
             .iter()
@@ -277,7 +272,8 @@ impl Analyst for Misquoting {
             role: "test".into(),
             message: e.to_string(),
         })?;
-        let told = feedback.iter().any(|f| f.kind == FlagKind::Contradiction);
+        let told =
+            revise.is_some_and(|r| r.flags.iter().any(|f| f.kind == FlagKind::Contradiction));
         let claims = outs
             .into_iter()
             .zip(&cands)

@@ -67,10 +67,8 @@ backend_operation! {
     pub trait LinearCrossEntropy: Backend {
         /// `(Σ_r w_r · nll_r [1], nll [N])`.
         fn linear_cross_entropy(
-            hidden: FloatTensor<Self>,
-            weight: FloatTensor<Self>,
-            targets: IntTensor<Self>,
-            row_weights: FloatTensor<Self>,
+            hidden: FloatTensor<Self>, weight: FloatTensor<Self>,
+            targets: IntTensor<Self>, row_weights: FloatTensor<Self>,
         ) -> (FloatTensor<Self>, FloatTensor<Self>) {
             let nll = Self::linear_nll(hidden, weight, targets);
             (weighted_sum::<Self>(nll.clone(), row_weights), nll)

@@ -61,10 +61,11 @@ impl LlmPlanner {
 }
 
 impl Planner for LlmPlanner {
-    fn plan(&self, ep: &EpisodeView, t: &mut Transcript) -> Result<Plan, RoleError> {
+    fn plan(&self, env: &mut ToolEnv) -> Result<Plan, RoleError> {
+        let ep = env.view;
         let r = chat(
             self.model.as_ref(),
-            t,
+            env.transcript,
             &[ChatMessage::system(PLANNER), ChatMessage::user(ep.prompt)],
             None,
         )?;
@@ -147,27 +148,24 @@ impl Analyst for LlmAnalyst {
         self.kind
     }
 
-    fn analyse(
-        &self,
-        ep: &EpisodeView,
-        env: &mut ToolEnv,
-        feedback: &[Flag],
-        previous: Option<&Analysis>,
-    ) -> Result<Analysis, RoleError> {
+    fn analyse(&self, env: &mut ToolEnv, revise: Option<Revision>) -> Result<Analysis, RoleError> {
+        let ep = env.view;
         let system = ANALYST
             .replace("{title}", self.kind.title())
             .replace("{focus}", focus(self.kind));
         let mut user = ep.prompt.to_string();
-        if let Some(prev) = previous {
+        if let Some(Revision { previous, flags }) = revise {
             user.push_str(&format!(
                 "\n\nYour previous analysis: {}\nThe reflector found: {}\nRevise: fix these problems and answer again.",
-                prev.summary,
-                feedback.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("; ")
+                previous.summary,
+                flags.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("; ")
             ));
         }
         let mut messages = vec![ChatMessage::system(system), ChatMessage::user(user)];
         let specs = env.tools.specs();
-        let mut examined: Vec<ItemId> = previous.map(|p| p.examined.clone()).unwrap_or_default();
+        let mut examined: Vec<ItemId> = revise
+            .map(|r| r.previous.examined.clone())
+            .unwrap_or_default();
         let answer = loop {
             let offer = (env.turns_left() > 0).then_some(specs.as_slice());
             if offer.is_none() {
@@ -247,13 +245,9 @@ impl LlmReflector {
 }
 
 impl Reflector for LlmReflector {
-    fn reflect(
-        &self,
-        ep: &EpisodeView,
-        analyses: &[Analysis],
-        t: &mut Transcript,
-    ) -> Result<Reflection, RoleError> {
-        let checked = RuleReflector.reflect(ep, analyses, t)?;
+    fn reflect(&self, env: &mut ToolEnv, analyses: &[Analysis]) -> Result<Reflection, RoleError> {
+        let checked = RuleReflector.reflect(env, analyses)?;
+        let (ep, t) = (env.view, &mut *env.transcript);
         let report = json!({
             "analyses": analyses.iter().map(|a| json!({"analyst": kind_key(a.analyst), "summary": a.summary, "claims": a.claims.len()})).collect::<Vec<_>>(),
             "problems": checked.flags.iter().map(|f| f.message.clone()).collect::<Vec<_>>(),
@@ -304,13 +298,9 @@ impl LlmRanker {
 }
 
 impl FinalRanker for LlmRanker {
-    fn rank(
-        &self,
-        ep: &EpisodeView,
-        plan: &Plan,
-        analyses: &[Analysis],
-        t: &mut Transcript,
-    ) -> Result<FinalRanking, RoleError> {
+    fn rank(&self, env: &mut ToolEnv, d: Deliberation) -> Result<FinalRanking, RoleError> {
+        let Deliberation { plan, analyses } = d;
+        let ep = env.view;
         let findings: Vec<String> = analyses
             .iter()
             .map(|a| {
@@ -343,7 +333,7 @@ impl FinalRanker for LlmRanker {
         );
         let r = chat(
             self.model.as_ref(),
-            t,
+            env.transcript,
             &[ChatMessage::system(RANKER), ChatMessage::user(user)],
             None,
         )?;
@@ -351,7 +341,7 @@ impl FinalRanker for LlmRanker {
         let parsed = parse_ranking(&r.message.content, cands, |raw| {
             ep.ctx.res.dataset.item_by_raw(raw)
         });
-        let fallback = RuleRanker.rank(ep, plan, analyses, t)?;
+        let fallback = RuleRanker.rank(env, d)?;
         let mut items = parsed.items.clone();
         for c in &fallback.items {
             if !items.contains(c) {

@@ -160,11 +160,12 @@ impl Transcript {
     }
 }
 
-/// A role's access to the tools during one episode: every call is logged (and recorded as
-/// `<tool_call>`/`<tool_response>` steps) and counted against a budget of tool turns.
+/// What a role acts in during one episode: the episode's view, the transcript it writes to, and
+/// the tools. Every tool call is logged (and recorded as `<tool_call>`/`<tool_response>` steps)
+/// and counted against the role's budget of tool turns (0 for a role that may not call tools).
 pub struct ToolEnv<'a, 'b> {
     /// The episode.
-    pub ctx: &'a ToolContext<'b>,
+    pub view: &'a EpisodeView<'a, 'b>,
     /// The tools.
     pub tools: &'a ToolRegistry,
     /// Where calls and steps go.
@@ -183,14 +184,14 @@ pub const MAX_CALLS_PER_TURN: usize = 20;
 impl<'a, 'b> ToolEnv<'a, 'b> {
     /// An environment with `turns` tool turns.
     pub fn new(
-        ctx: &'a ToolContext<'b>,
+        view: &'a EpisodeView<'a, 'b>,
         tools: &'a ToolRegistry,
         transcript: &'a mut Transcript,
         role: &str,
         turns: usize,
     ) -> Self {
         ToolEnv {
-            ctx,
+            view,
             tools,
             transcript,
             role: role.to_string(),
@@ -239,7 +240,7 @@ impl<'a, 'b> ToolEnv<'a, 'b> {
         {
             return (i, Ok(out.output.clone().expect("checked ok")));
         }
-        let out = self.tools.call(self.ctx, name, &args);
+        let out = self.tools.call(self.view.ctx, name, &args);
         let idx = self.transcript.calls.len();
         self.transcript.steps.push(Step::ToolCall {
             role: self.role.clone(),
@@ -284,7 +285,16 @@ impl EpisodeView<'_, '_> {
 /// Decides how to approach the request.
 pub trait Planner: Send + Sync {
     /// The plan.
-    fn plan(&self, ep: &EpisodeView, transcript: &mut Transcript) -> Result<Plan, RoleError>;
+    fn plan(&self, env: &mut ToolEnv) -> Result<Plan, RoleError>;
+}
+
+/// What a revising analyst works from: its previous analysis and the reflector's flags on it.
+#[derive(Clone, Copy, Debug)]
+pub struct Revision<'a> {
+    /// The analysis being revised.
+    pub previous: &'a Analysis,
+    /// The reflector's flags on it.
+    pub flags: &'a [Flag],
 }
 
 /// Examines the candidates from one angle.
@@ -292,36 +302,28 @@ pub trait Analyst: Send + Sync {
     /// Which analyst this is.
     fn kind(&self) -> AnalystKind;
 
-    /// Analyses the request with tools; `feedback` holds the reflector's flags on a previous
-    /// analysis (empty on the first pass), `previous` that analysis.
-    fn analyse(
-        &self,
-        ep: &EpisodeView,
-        env: &mut ToolEnv,
-        feedback: &[Flag],
-        previous: Option<&Analysis>,
-    ) -> Result<Analysis, RoleError>;
+    /// Analyses the request with tools: a first pass (`revise` = `None`), or a revision of a
+    /// previous analysis after the reflector's flags.
+    fn analyse(&self, env: &mut ToolEnv, revise: Option<Revision>) -> Result<Analysis, RoleError>;
 }
 
 /// Checks analyses against the tool results.
 pub trait Reflector: Send + Sync {
-    /// The verdict on one round of analyses.
-    fn reflect(
-        &self,
-        ep: &EpisodeView,
-        analyses: &[Analysis],
-        transcript: &mut Transcript,
-    ) -> Result<Reflection, RoleError>;
+    /// The verdict on one round of analyses (the tool results are in `env.transcript`).
+    fn reflect(&self, env: &mut ToolEnv, analyses: &[Analysis]) -> Result<Reflection, RoleError>;
+}
+
+/// What the ranker ranks from: the plan and the analyses after reflection.
+#[derive(Clone, Copy, Debug)]
+pub struct Deliberation<'a> {
+    /// The planner's plan.
+    pub plan: &'a Plan,
+    /// The analyses, as revised.
+    pub analyses: &'a [Analysis],
 }
 
 /// Orders the candidates.
 pub trait FinalRanker: Send + Sync {
     /// The final ranking of every candidate.
-    fn rank(
-        &self,
-        ep: &EpisodeView,
-        plan: &Plan,
-        analyses: &[Analysis],
-        transcript: &mut Transcript,
-    ) -> Result<FinalRanking, RoleError>;
+    fn rank(&self, env: &mut ToolEnv, d: Deliberation) -> Result<FinalRanking, RoleError>;
 }

@@ -25,15 +25,14 @@ use burn::backend::{backend_extension, Backend, IntDType};
 /// top-k); CubeCL backends run the kernels below.
 #[backend_extension(Cube)]
 pub trait ScoreTopK: Backend {
-    /// Top `k` of `queries [B, d] · items [N, d]ᵀ` per row: scores and indices `[B, k]`.
+    /// Top `k` of `queries [B, d] · items [N, d]ᵀ` per row: scores and `u32` indices `[B, k]`.
     fn score_topk(
         queries: FloatTensor<Self>,
         items: FloatTensor<Self>,
         k: usize,
-        idx_dtype: IntDType,
     ) -> (FloatTensor<Self>, IntTensor<Self>) {
         let scores = Self::float_matmul(queries, Self::float_transpose(items));
-        Self::float_topk_with_indices(scores, 1, k, idx_dtype)
+        Self::float_topk_with_indices(scores, 1, k, IntDType::U32)
     }
 }
 
@@ -70,17 +69,23 @@ mod kernels {
         }
     }
 
+    /// This thread's slot `q · S + s` of a `[B, S, k]` output, its `k` entries cleared; a
+    /// thread past the end stops here.
     #[cube]
-    fn clear<F: Float>(
+    fn own_slot<F: Float>(
         out_s: &mut Tensor<F>,
         out_j: &mut Tensor<u32>,
-        base: usize,
         #[comptime] k: usize,
-    ) {
-        for r in 0..k {
-            out_s[base + r] = F::min_value();
-            out_j[base + r] = u32::MAX;
+    ) -> usize {
+        let pos = ABSOLUTE_POS;
+        if pos >= out_s.shape(0) * out_s.shape(1) {
+            terminate!();
         }
+        for r in 0..k {
+            out_s[pos * k + r] = F::min_value();
+            out_j[pos * k + r] = u32::MAX;
+        }
+        pos
     }
 
     /// Thread `(q, c)`: the top `k` of query `q` over item chunk `c`.
@@ -94,20 +99,13 @@ mod kernels {
         #[comptime] dim: usize,
         #[define(F)] _dtype: ElemType,
     ) {
-        let b = queries.shape(0);
-        let n = items.shape(0);
-        let chunks = out_scores.shape(1);
-        let pos = ABSOLUTE_POS;
-        if pos >= b * chunks {
-            terminate!();
-        }
-        let q = pos / chunks;
-        let c = pos % chunks;
+        let pos = own_slot::<F>(out_scores, out_idx, k);
+        // the chunk: items lo..hi
+        let (n, chunks) = (items.shape(0), out_scores.shape(1));
         let span = n.div_ceil(chunks);
-        let lo = c * span;
+        let lo = (pos % chunks) * span;
         let hi = (lo + span).min(n);
-        let base = pos * k;
-        clear::<F>(out_scores, out_idx, base, k);
+        let q = pos / chunks;
         for j in lo..hi {
             let mut s = F::new(0.0);
             for t in 0..dim {
@@ -116,40 +114,33 @@ mod kernels {
             if f32::cast_from(s).is_nan() {
                 s = F::min_value();
             }
-            insert::<F>(out_scores, out_idx, base, s, u32::cast_from(j), k);
+            insert::<F>(out_scores, out_idx, pos * k, s, u32::cast_from(j), k);
         }
     }
 
-    /// Thread `(q, g)`: the top `k` of partial buffers `g·group ..` of query `q`.
+    /// Thread `(q, g)`: into its slot of `out`, the top `k` of partial buffers `g·group ..` of
+    /// query `q`.
     #[cube(launch)]
     pub fn merge_topk<F: Float>(
-        part_scores: &Tensor<F>,
-        part_idx: &Tensor<u32>,
         out_scores: &mut Tensor<F>,
         out_idx: &mut Tensor<u32>,
+        part_scores: &Tensor<F>,
+        part_idx: &Tensor<u32>,
         #[comptime] k: usize,
         #[comptime] group: usize,
         #[define(F)] _dtype: ElemType,
     ) {
-        let b = out_scores.shape(0);
-        let groups = out_scores.shape(1);
-        let chunks = part_scores.shape(1);
-        let pos = ABSOLUTE_POS;
-        if pos >= b * groups {
-            terminate!();
-        }
-        let q = pos / groups;
-        let g = pos % groups;
-        let first = g * group;
+        let pos = own_slot::<F>(out_scores, out_idx, k);
+        // partial buffers first..last of query q, from src on
+        let (groups, chunks) = (out_scores.shape(1), part_scores.shape(1));
+        let first = (pos % groups) * group;
         let last = (first + group).min(chunks);
-        let base = pos * k;
-        clear::<F>(out_scores, out_idx, base, k);
-        let src = q * chunks * k;
+        let src = (pos / groups) * chunks * k;
         for e in first * k..last * k {
             insert::<F>(
                 out_scores,
                 out_idx,
-                base,
+                pos * k,
                 part_scores[src + e],
                 part_idx[src + e],
                 k,
@@ -168,7 +159,6 @@ impl ScoreTopK for burn_cubecl::CubeBackend {
         queries: FloatTensor<Self>,
         items: FloatTensor<Self>,
         k: usize,
-        idx_dtype: IntDType,
     ) -> (FloatTensor<Self>, IntTensor<Self>) {
         use burn::backend::cubecl::dtype_to_storage_type;
         use burn::tensor::DType;
@@ -182,7 +172,6 @@ impl ScoreTopK for burn_cubecl::CubeBackend {
         let n = items.meta.shape()[0];
         let k = k.min(n).max(1);
         let fd = queries.dtype;
-        let id: DType = idx_dtype.into();
         let client = queries.client.clone();
         let device = queries.device.clone();
         // 64 threads a workgroup on a GPU; one on a device that is no card (Mesa's software
@@ -218,8 +207,7 @@ impl ScoreTopK for burn_cubecl::CubeBackend {
             d,
             dtype_to_storage_type(fd),
         );
-        // merge passes: MERGE_GROUP buffers into one, until one is left; the indices are cast to
-        // the dtype the caller wants at the end
+        // merge passes: MERGE_GROUP buffers into one, until one is left
         loop {
             let groups = chunks.div_ceil(MERGE_GROUP);
             let (out_s, out_i) = buffers(groups);
@@ -227,10 +215,10 @@ impl ScoreTopK for burn_cubecl::CubeBackend {
                 &client,
                 grid(b * groups),
                 CubeDim::new_1d(threads),
-                part_s.into_tensor_arg(),
-                part_i.into_tensor_arg(),
                 out_s.clone().into_tensor_arg(),
                 out_i.clone().into_tensor_arg(),
+                part_s.into_tensor_arg(),
+                part_i.into_tensor_arg(),
                 k,
                 MERGE_GROUP,
                 dtype_to_storage_type(fd),
@@ -241,8 +229,10 @@ impl ScoreTopK for burn_cubecl::CubeBackend {
             }
         }
         use burn_cubecl::ops::reshape;
-        let idx = burn_cubecl::kernel::cast(reshape(part_i, [b, k].into()), id);
-        (reshape(part_s, [b, k].into()), idx)
+        (
+            reshape(part_s, [b, k].into()),
+            reshape(part_i, [b, k].into()),
+        )
     }
 }
 

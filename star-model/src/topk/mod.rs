@@ -74,13 +74,11 @@ fn device_topk(queries: Tensor<2>, items: Tensor<2>, k: usize) -> (Tensor<2>, Te
         use burn::backend::Dispatch;
         use gpu::ScoreTopK;
         let idx_dtype = queries.device().settings().int_dtype;
-        let (s, i) = <Dispatch as ScoreTopK>::score_topk(
-            queries.into_dispatch(),
-            items.into_dispatch(),
-            k,
-            idx_dtype,
-        );
-        return (Tensor::from_dispatch(s), Tensor::from_dispatch(i));
+        let (s, i) =
+            <Dispatch as ScoreTopK>::score_topk(queries.into_dispatch(), items.into_dispatch(), k);
+        // the kernels' u32 indices, in the dtype the device's int tensors use
+        let idx = Tensor::<2, Int>::from_dispatch(i).cast(idx_dtype);
+        return (Tensor::from_dispatch(s), idx);
     }
     score_topk_tensor(queries, items, k)
 }

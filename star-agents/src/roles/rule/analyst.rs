@@ -2,9 +2,7 @@
 //! revision loop (keep the claims nobody objected to, re-examine what was flagged) and the
 //! summary are shared.
 
-use super::super::{
-    Analysis, Analyst, AnalystKind, Claim, EpisodeView, Flag, FlagKind, RoleError, ToolEnv,
-};
+use super::super::{Analysis, Analyst, AnalystKind, Claim, FlagKind, Revision, RoleError, ToolEnv};
 use super::{historical_interest, interest_divergence, recent_interest, user_profile};
 use crate::tools::ToolError;
 use star_cf::ItemId;
@@ -28,24 +26,26 @@ impl RuleAnalyst {
     }
 }
 
+/// What one pass of a rule analyst examines.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Pass<'a> {
+    /// The candidates to examine.
+    pub cands: &'a [ItemId],
+    /// The analysis being revised (`None` on the first pass).
+    pub previous: Option<&'a Analysis>,
+}
+
+/// A pass's claims and the candidates it examined.
+pub(super) type Findings = (Vec<Claim>, Vec<ItemId>);
+
 impl RuleAnalyst {
-    /// This analyst's claims about `todo` and the candidates it examined.
-    fn run(
-        &self,
-        ep: &EpisodeView,
-        env: &mut ToolEnv,
-        todo: &[ItemId],
-        previous: Option<&Analysis>,
-    ) -> Result<(Vec<Claim>, Vec<ItemId>), ToolError> {
+    /// This analyst's findings on one pass.
+    fn run(&self, env: &mut ToolEnv, pass: Pass) -> Result<Findings, ToolError> {
         match self.kind {
-            AnalystKind::UserProfile => user_profile::analyse(ep, env, todo, previous),
-            AnalystKind::HistoricalInterest => {
-                historical_interest::analyse(ep, env, todo, previous)
-            }
-            AnalystKind::RecentInterest => recent_interest::analyse(ep, env, todo, previous),
-            AnalystKind::InterestDivergence => {
-                interest_divergence::analyse(ep, env, todo, previous)
-            }
+            AnalystKind::UserProfile => user_profile::analyse(env, &pass),
+            AnalystKind::HistoricalInterest => historical_interest::analyse(env, &pass),
+            AnalystKind::RecentInterest => recent_interest::analyse(env, &pass),
+            AnalystKind::InterestDivergence => interest_divergence::analyse(env, &pass),
         }
     }
 }
@@ -55,26 +55,27 @@ impl Analyst for RuleAnalyst {
         self.kind
     }
 
-    fn analyse(
-        &self,
-        ep: &EpisodeView,
-        env: &mut ToolEnv,
-        feedback: &[Flag],
-        previous: Option<&Analysis>,
-    ) -> Result<Analysis, RoleError> {
+    fn analyse(&self, env: &mut ToolEnv, revise: Option<Revision>) -> Result<Analysis, RoleError> {
         let fail = |e: ToolError| RoleError::Failed {
             role: self.kind.title().into(),
             message: e.to_string(),
         };
-        let (mut claims, mut examined) = match previous {
+        let candidates = &env.view.ctx.request.candidates;
+        let (mut claims, mut examined) = match revise {
             None => self
-                .run(ep, env, &ep.ctx.request.candidates, None)
+                .run(
+                    env,
+                    Pass {
+                        cands: candidates,
+                        previous: None,
+                    },
+                )
                 .map_err(fail)?,
-            Some(prev) => {
+            Some(Revision { previous, flags }) => {
                 // Keep the claims nobody objected to; examine what was missed.
                 let bad: BTreeSet<(Option<ItemId>, FlagKind)> =
-                    feedback.iter().map(|f| (f.candidate, f.kind)).collect();
-                let keep: Vec<Claim> = prev
+                    flags.iter().map(|f| (f.candidate, f.kind)).collect();
+                let keep: Vec<Claim> = previous
                     .claims
                     .iter()
                     .filter(|c| {
@@ -83,7 +84,7 @@ impl Analyst for RuleAnalyst {
                     })
                     .cloned()
                     .collect();
-                let redo: Vec<ItemId> = feedback
+                let redo: Vec<ItemId> = flags
                     .iter()
                     .filter_map(|f| f.candidate)
                     .collect::<BTreeSet<_>>()
@@ -92,9 +93,13 @@ impl Analyst for RuleAnalyst {
                 let (new_claims, new_examined) = if redo.is_empty() {
                     (Vec::new(), Vec::new())
                 } else {
-                    self.run(ep, env, &redo, Some(prev)).map_err(fail)?
+                    let pass = Pass {
+                        cands: &redo,
+                        previous: Some(previous),
+                    };
+                    self.run(env, pass).map_err(fail)?
                 };
-                let mut examined = prev.examined.clone();
+                let mut examined = previous.examined.clone();
                 examined.extend(new_examined);
                 (
                     keep.into_iter()
@@ -121,7 +126,7 @@ impl Analyst for RuleAnalyst {
                 "{} (examined {} of {} candidates)",
                 top.join(" "),
                 examined.len(),
-                ep.ctx.request.candidates.len()
+                candidates.len()
             )
         };
         Ok(Analysis {

@@ -1,7 +1,8 @@
 //! The hand-made world the rule roles' unit tests run on: [`star_cf::data::hand`] with the
 //! teacher's tool resources.
 
-use super::super::{Analysis, EpisodeView, ToolEnv, Transcript};
+use super::super::{EpisodeView, ToolEnv, Transcript};
+use super::Pass;
 use crate::orchestrator::resources;
 use crate::tools::{ToolContext, ToolError, ToolRegistry, ToolResources};
 use star_cf::evidence::{EvidenceConfig, EvidenceStore};
@@ -38,14 +39,15 @@ impl Fixture {
         }
     }
 
-    /// Calls `f` with the episode view of `request` and a tool environment over `tools` (4
-    /// turns); returns its result and the transcript.
-    pub fn with_env<R>(
+    /// Calls `f` with a tool environment on `request` over `tools` with `turns` tool turns,
+    /// writing to `t`.
+    pub fn in_env<R>(
         &self,
         request: &RankRequest,
-        tools: &ToolRegistry,
-        f: impl FnOnce(&EpisodeView, &mut ToolEnv) -> R,
-    ) -> (R, Transcript) {
+        (tools, turns): (&ToolRegistry, usize),
+        t: &mut Transcript,
+        f: impl FnOnce(&mut ToolEnv) -> R,
+    ) -> R {
         let ctx = ToolContext {
             res: &self.res,
             request,
@@ -54,9 +56,19 @@ impl Fixture {
             ctx: &ctx,
             prompt: "",
         };
+        f(&mut ToolEnv::new(&view, tools, t, "test", turns))
+    }
+
+    /// Calls `f` with a tool environment over `tools` (4 turns) on `request`; returns its result
+    /// and the transcript.
+    pub fn with_env<R>(
+        &self,
+        request: &RankRequest,
+        tools: &ToolRegistry,
+        f: impl FnOnce(&mut ToolEnv) -> R,
+    ) -> (R, Transcript) {
         let mut t = Transcript::default();
-        let mut env = ToolEnv::new(&ctx, tools, &mut t, "test", 4);
-        let r = f(&view, &mut env);
+        let r = self.in_env(request, (tools, 4), &mut t, f);
         (r, t)
     }
 
@@ -66,21 +78,12 @@ impl Fixture {
         &self,
         request: &RankRequest,
         tools: &ToolRegistry,
-        analyse: impl FnOnce(
-            &EpisodeView,
-            &mut ToolEnv,
-            &[ItemId],
-            Option<&Analysis>,
-        ) -> Result<R, ToolError>,
+        analyse: impl FnOnce(&mut ToolEnv, &Pass) -> Result<R, ToolError>,
     ) -> (R, Transcript) {
-        self.with_env(request, tools, |ep, env| {
-            analyse(ep, env, &request.candidates, None).unwrap()
-        })
-    }
-
-    /// Calls `f` with the episode view of `request`.
-    pub fn with_view<R>(&self, request: &RankRequest, f: impl FnOnce(&EpisodeView) -> R) -> R {
-        self.with_env(request, &ToolRegistry::new(), |view, _| f(view))
-            .0
+        let pass = Pass {
+            cands: &request.candidates,
+            previous: None,
+        };
+        self.with_env(request, tools, |env| analyse(env, &pass).unwrap())
     }
 }

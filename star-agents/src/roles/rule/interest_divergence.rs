@@ -1,27 +1,21 @@
 //! The rule-based Interest-Divergence analyst: where the recent genre mix departs from the long-
 //! term one.
 
-use super::super::{Analysis, Claim, EpisodeView, Fact, ToolEnv};
-use super::{ask_each, genre_shares, genres_of, ok_outputs, recent_genre_mix};
+use super::super::{Claim, Fact, ToolEnv};
+use super::{ask_each, genre_shares, genres_of, ok_outputs, recent_genre_mix, Findings, Pass};
 use crate::tools::ToolError;
 use serde_json::json;
-use star_cf::ItemId;
 
-/// This analyst's claims about `cands` and the candidates it examined; `previous` is its
-/// earlier analysis when it revises.
-pub(super) fn analyse(
-    ep: &EpisodeView,
-    env: &mut ToolEnv,
-    cands: &[ItemId],
-    _previous: Option<&Analysis>,
-) -> Result<(Vec<Claim>, Vec<ItemId>), ToolError> {
+/// This analyst's claims about `pass.cands` and the candidates it examined.
+pub(super) fn analyse(env: &mut ToolEnv, pass: &Pass) -> Result<Findings, ToolError> {
+    let ep = env.view;
     let mut claims = Vec::new();
     let mut examined = Vec::new();
     let out = ok_outputs(env.turn(&[
         ("user_history", json!({"limit": 10})),
         ("user_history", json!({"limit": 200})),
     ])?);
-    let infos = ask_each(ep, env, "item_info", cands)?;
+    let infos = ask_each(env, "item_info", pass.cands)?;
     if let (Some((_, recent)), Some((li, long))) = (out.first(), out.get(1)) {
         let rmix = recent_genre_mix(&recent.data);
         let lmix = genre_shares(&long.data);

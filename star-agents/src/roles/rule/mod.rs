@@ -19,11 +19,12 @@ pub mod user_profile;
 mod fixture;
 
 pub use analyst::RuleAnalyst;
+use analyst::{Findings, Pass};
 pub use planner::RulePlanner;
 pub use ranker::RuleRanker;
 pub use reflector::{check_claim, RuleReflector};
 
-use super::{CallResult, EpisodeView, Fact, ToolEnv};
+use super::{CallResult, Claim, Fact, ToolEnv};
 use crate::tools::{ToolError, ToolOutput};
 use serde_json::{json, Value};
 use star_cf::ItemId;
@@ -43,14 +44,14 @@ pub(crate) fn ok_outputs(results: Vec<CallResult>) -> Vec<(usize, ToolOutput)> {
 
 /// One turn calling `tool` once per item (`{"item": raw id}`); its successful calls.
 pub(crate) fn ask_each(
-    ep: &EpisodeView,
     env: &mut ToolEnv,
     tool: &str,
     items: &[ItemId],
 ) -> Result<Vec<(usize, ToolOutput)>, ToolError> {
+    let ctx = env.view.ctx;
     let calls: Vec<_> = items
         .iter()
-        .map(|&c| (tool, json!({"item": ep.ctx.raw(c)})))
+        .map(|&c| (tool, json!({"item": ctx.raw(c)})))
         .collect();
     Ok(ok_outputs(env.turn(&calls)?))
 }
@@ -83,14 +84,23 @@ pub(crate) fn genres_of(data: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Normalises weights to [0, 1] by the maximum (all zero stays zero).
-pub(crate) fn normalise(xs: &mut [(ItemId, f64, Fact, String)]) {
+/// Claims from weighted evidence `(candidate, weight, fact, statement)`, the weights
+/// normalised to [0, 1] by their maximum (all zero stays zero).
+pub(crate) fn normalised_claims(mut xs: Vec<(ItemId, f64, Fact, String)>) -> Vec<Claim> {
     let max = xs.iter().map(|x| x.1).fold(0.0f64, f64::max);
     if max > 0.0 {
         for x in xs.iter_mut() {
             x.1 /= max;
         }
     }
+    xs.into_iter()
+        .map(|(candidate, w, fact, statement)| Claim {
+            candidate,
+            weight: w as f32,
+            statement,
+            fact: Some(fact),
+        })
+        .collect()
 }
 
 /// Genre shares of the items listed under `recent` in a `user_history` result.

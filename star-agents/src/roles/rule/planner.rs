@@ -1,6 +1,6 @@
 //! The rule-based planner.
 
-use super::super::{EpisodeView, Plan, Planner, RoleError, Transcript};
+use super::super::{EpisodeView, Plan, Planner, RoleError, ToolEnv};
 use star_cf::ItemId;
 
 /// Total-variation distance between the genre mix of the last 10 history items and the rest.
@@ -31,7 +31,8 @@ fn genre_drift(ep: &EpisodeView) -> Option<f64> {
 pub struct RulePlanner;
 
 impl Planner for RulePlanner {
-    fn plan(&self, ep: &EpisodeView, _t: &mut Transcript) -> Result<Plan, RoleError> {
+    fn plan(&self, env: &mut ToolEnv) -> Result<Plan, RoleError> {
+        let ep = env.view;
         let n = ep.ctx.request.history.len();
         let drift = genre_drift(ep);
         let (weights, why) = if n < 15 {

@@ -1,8 +1,6 @@
 //! The rule-based ranker: the plan-weighted sum of the analysts' claims.
 
-use super::super::{
-    Analysis, AnalystKind, EpisodeView, FinalRanker, FinalRanking, Plan, RoleError, Transcript,
-};
+use super::super::{AnalystKind, Deliberation, FinalRanker, FinalRanking, RoleError, ToolEnv};
 use star_cf::ItemId;
 use std::collections::BTreeMap;
 
@@ -11,13 +9,9 @@ use std::collections::BTreeMap;
 pub struct RuleRanker;
 
 impl FinalRanker for RuleRanker {
-    fn rank(
-        &self,
-        ep: &EpisodeView,
-        plan: &Plan,
-        analyses: &[Analysis],
-        _t: &mut Transcript,
-    ) -> Result<FinalRanking, RoleError> {
+    fn rank(&self, env: &mut ToolEnv, d: Deliberation) -> Result<FinalRanking, RoleError> {
+        let Deliberation { plan, analyses } = d;
+        let ep = env.view;
         let cands = &ep.ctx.request.candidates;
         let mut score: BTreeMap<ItemId, f32> = cands.iter().map(|&c| (c, 0.0)).collect();
         let mut best: BTreeMap<ItemId, (f32, String)> = BTreeMap::new();

@@ -1,24 +1,21 @@
 //! The rule-based Recent-Interest analyst: what the most recent items co-occur with (their genres
 //! without the CST tools).
 
-use super::super::{Analysis, Claim, EpisodeView, Fact, ToolEnv};
-use super::{array_in, ask_each, genres_of, normalise, ok_outputs, recent_genre_mix};
+use super::super::{Claim, Fact, ToolEnv};
+use super::{
+    array_in, ask_each, genres_of, normalised_claims, ok_outputs, recent_genre_mix, Findings, Pass,
+};
 use crate::tools::ToolError;
 use serde_json::{json, Value};
 use star_cf::ItemId;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// This analyst's claims about `cands` and the candidates it examined; `previous` is its
-/// earlier analysis when it revises.
-pub(super) fn analyse(
-    ep: &EpisodeView,
-    env: &mut ToolEnv,
-    cands: &[ItemId],
-    previous: Option<&Analysis>,
-) -> Result<(Vec<Claim>, Vec<ItemId>), ToolError> {
+/// This analyst's claims about `pass.cands` and the candidates it examined.
+pub(super) fn analyse(env: &mut ToolEnv, pass: &Pass) -> Result<Findings, ToolError> {
+    let ep = env.view;
     let mut claims = Vec::new();
     let mut examined = Vec::new();
-    if previous.is_none() && env.has("item_cf") {
+    if pass.previous.is_none() && env.has("item_cf") {
         // What the three most recent items co-occur with.
         let h = &ep.ctx.request.history;
         let recent: Vec<ItemId> = h.iter().rev().take(3).copied().collect();
@@ -27,7 +24,7 @@ pub(super) fn analyse(
             .map(|&r| ("item_cf", json!({"item": ep.ctx.raw(r), "k": 50})))
             .collect();
         let outs = ok_outputs(env.turn(&calls)?);
-        let want: BTreeSet<ItemId> = cands.iter().copied().collect();
+        let want: BTreeSet<ItemId> = pass.cands.iter().copied().collect();
         let mut best: BTreeMap<ItemId, (f64, Fact, String)> = BTreeMap::new();
         for (i, o) in &outs {
             let anchor = o.data.get("item").cloned().unwrap_or(Value::Null);
@@ -51,23 +48,18 @@ pub(super) fn analyse(
                 }
             }
         }
-        let mut xs: Vec<(ItemId, f64, Fact, String)> = best
+        let xs: Vec<(ItemId, f64, Fact, String)> = best
             .into_iter()
             .map(|(c, (v, f, s))| (c, v, f, s))
             .collect();
-        normalise(&mut xs);
         examined.extend(xs.iter().map(|x| x.0));
-        claims.extend(xs.into_iter().map(|(c, w, f, s)| Claim {
-            candidate: c,
-            weight: w as f32,
-            statement: s,
-            fact: Some(f),
-        }));
+        claims.extend(normalised_claims(xs));
     } else if env.has("candidate_evidence") {
         // Revision (or no item_cf): the co-occurrence of each remaining candidate
         // with the three most recent items, on the first pass's scale.
-        let outs = ask_each(ep, env, "candidate_evidence", cands)?;
-        let scale = previous
+        let outs = ask_each(env, "candidate_evidence", pass.cands)?;
+        let scale = pass
+            .previous
             .and_then(|p| {
                 p.claims
                     .iter()
@@ -110,7 +102,7 @@ pub(super) fn analyse(
     } else {
         // no CST: genres of the 10 most recent items
         let out = ok_outputs(env.turn(&[("user_history", json!({"limit": 10}))])?);
-        let infos = ask_each(ep, env, "item_info", cands)?;
+        let infos = ask_each(env, "item_info", pass.cands)?;
         if let Some((hi, h)) = out.first() {
             let recent_mix = recent_genre_mix(&h.data);
             for (_, info) in &infos {

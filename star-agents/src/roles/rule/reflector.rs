@@ -1,8 +1,8 @@
 //! The rule-based reflector: checks claims against the tool results they cite, and coverage.
 
 use super::super::{
-    Analysis, AnalystKind, Claim, EpisodeView, Flag, FlagKind, Reflection, Reflector, RoleError,
-    ToolCallRecord, Transcript,
+    Analysis, AnalystKind, Claim, Flag, FlagKind, Reflection, Reflector, RoleError, ToolCallRecord,
+    ToolEnv,
 };
 use super::pointer_f64;
 
@@ -48,18 +48,14 @@ pub fn check_claim(claim: &Claim, calls: &[ToolCallRecord]) -> Option<(FlagKind,
 }
 
 impl Reflector for RuleReflector {
-    fn reflect(
-        &self,
-        ep: &EpisodeView,
-        analyses: &[Analysis],
-        t: &mut Transcript,
-    ) -> Result<Reflection, RoleError> {
+    fn reflect(&self, env: &mut ToolEnv, analyses: &[Analysis]) -> Result<Reflection, RoleError> {
+        let (ep, calls) = (env.view, &env.transcript.calls);
         let mut flags = Vec::new();
         let mut checked = 0;
         for a in analyses {
             for c in &a.claims {
                 checked += 1;
-                if let Some((kind, msg)) = check_claim(c, &t.calls) {
+                if let Some((kind, msg)) = check_claim(c, calls) {
                     flags.push(Flag {
                         kind,
                         analyst: a.analyst,

@@ -1,8 +1,10 @@
 //! The rule-based User-Profile analyst: the user's genre mix, the closest users' picks, and the CF
 //! model's rank where it may be consulted.
 
-use super::super::{Analysis, Claim, EpisodeView, Fact, ToolEnv};
-use super::{ask_each, genre_shares, genres_of, normalise, ok_outputs, pointer_f64};
+use super::super::{Claim, EpisodeView, Fact, ToolEnv};
+use super::{
+    ask_each, genre_shares, genres_of, normalised_claims, ok_outputs, pointer_f64, Findings, Pass,
+};
 use crate::tools::{ToolError, ToolOutput};
 use serde_json::{json, Value};
 use star_cf::ItemId;
@@ -53,28 +55,24 @@ fn genre_claims(
         .collect()
 }
 
-/// This analyst's claims about `cands` and the candidates it examined; `previous` is its
-/// earlier analysis when it revises.
-pub(super) fn analyse(
-    ep: &EpisodeView,
-    env: &mut ToolEnv,
-    cands: &[ItemId],
-    previous: Option<&Analysis>,
-) -> Result<(Vec<Claim>, Vec<ItemId>), ToolError> {
+/// This analyst's claims about `pass.cands` and the candidates it examined.
+pub(super) fn analyse(env: &mut ToolEnv, pass: &Pass) -> Result<Findings, ToolError> {
+    let ep = env.view;
     let mut claims = Vec::new();
     let mut examined = Vec::new();
     let mut calls = vec![("user_history", json!({"limit": 50}))];
-    if env.has("user_cf") && previous.is_none() {
+    if env.has("user_cf") && pass.previous.is_none() {
         calls.push(("user_cf", json!({})));
     }
     let out = ok_outputs(env.turn(&calls)?);
-    let infos = ask_each(ep, env, "item_info", cands)?;
+    let infos = ask_each(env, "item_info", pass.cands)?;
     if let Some((hi, h)) = out.iter().find(|(_, o)| o.data.get("length").is_some()) {
         claims.extend(genre_claims(ep, (*hi, &h.data), &infos, 0.5));
     }
     if let Some((ui, u)) = out.iter().find(|(_, o)| o.data.get("hits").is_some()) {
         let k = u.data.get("k").and_then(Value::as_f64).unwrap_or(0.0);
-        let mut xs: Vec<(ItemId, f64, Fact, String)> = cands
+        let xs: Vec<(ItemId, f64, Fact, String)> = pass
+            .cands
             .iter()
             .filter_map(|&c| {
                 let p = format!(
@@ -98,13 +96,7 @@ pub(super) fn analyse(
                 ))
             })
             .collect();
-        normalise(&mut xs);
-        claims.extend(xs.into_iter().map(|(c, w, f, s)| Claim {
-            candidate: c,
-            weight: w as f32,
-            statement: s,
-            fact: Some(f),
-        }));
+        claims.extend(normalised_claims(xs));
     }
     examined.extend(infos.iter().filter_map(|(_, o)| ep.item_in(&o.data, "id")));
     // The CF model's opinion, where it may be consulted (it refuses training samples).
@@ -114,7 +106,7 @@ pub(super) fn analyse(
         && env.turns_left() > 0
     {
         let n = ep.ctx.request.candidates.len().max(2) as f64;
-        for (i, o) in ask_each(ep, env, "cf_score", cands)? {
+        for (i, o) in ask_each(env, "cf_score", pass.cands)? {
             let (Some(c), Some(rank)) =
                 (ep.item_in(&o.data, "item"), pointer_f64(&o.data, "/rank"))
             else {

@@ -2,6 +2,7 @@
 
 use super::super::fixture::hand;
 use super::*;
+use crate::roles::Flag;
 use crate::tools::ToolRegistry;
 
 const Z_USERS: &str = "2 of the 4 users closest to this user watched [z] Zed (1992).";
@@ -20,8 +21,8 @@ fn claims_are_sorted_by_weight_and_summarised_by_the_top_three() {
     let fx = hand();
     let req = fx.request("e", &["x", "y"], &["z", "w"]);
     let a = RuleAnalyst::new(AnalystKind::UserProfile);
-    let (a, _) = fx.with_env(&req, &ToolRegistry::standard(), |ep, env| {
-        a.analyse(ep, env, &[], None).unwrap()
+    let (a, _) = fx.with_env(&req, &ToolRegistry::standard(), |env| {
+        a.analyse(env, None).unwrap()
     });
     assert_eq!(a.analyst, AnalystKind::UserProfile);
     assert_eq!(
@@ -50,8 +51,8 @@ fn a_revision_keeps_unflagged_claims_and_redoes_the_flagged_candidates() {
     let req = fx.request("e", &["x", "y"], &["z", "w"]);
     let (z, w) = (fx.item("z"), fx.item("w"));
     let a = RuleAnalyst::new(AnalystKind::UserProfile);
-    let (revised, t) = fx.with_env(&req, &ToolRegistry::standard(), |ep, env| {
-        let first = a.analyse(ep, env, &[], None).unwrap();
+    let (revised, t) = fx.with_env(&req, &ToolRegistry::standard(), |env| {
+        let first = a.analyse(env, None).unwrap();
         let calls = env.transcript.calls.len();
         let flag = Flag {
             kind: FlagKind::Contradiction,
@@ -59,7 +60,11 @@ fn a_revision_keeps_unflagged_claims_and_redoes_the_flagged_candidates() {
             candidate: Some(z),
             message: String::new(),
         };
-        let revised = a.analyse(ep, env, &[flag], Some(&first)).unwrap();
+        let revise = Revision {
+            previous: &first,
+            flags: &[flag],
+        };
+        let revised = a.analyse(env, Some(revise)).unwrap();
         // the calls it repeats are answered from the log
         assert_eq!(env.transcript.calls.len(), calls);
         revised
@@ -87,8 +92,8 @@ fn feedback_without_a_candidate_keeps_the_analysis_and_calls_nothing() {
     let fx = hand();
     let req = fx.request("e", &["x", "y"], &["z", "w"]);
     let a = RuleAnalyst::new(AnalystKind::UserProfile);
-    let (_, t) = fx.with_env(&req, &ToolRegistry::standard(), |ep, env| {
-        let first = a.analyse(ep, env, &[], None).unwrap();
+    let (_, t) = fx.with_env(&req, &ToolRegistry::standard(), |env| {
+        let first = a.analyse(env, None).unwrap();
         let steps = env.transcript.steps.len();
         let flag = Flag {
             kind: FlagKind::Unsupported,
@@ -96,7 +101,11 @@ fn feedback_without_a_candidate_keeps_the_analysis_and_calls_nothing() {
             candidate: None,
             message: String::new(),
         };
-        let again = a.analyse(ep, env, &[flag], Some(&first)).unwrap();
+        let revise = Revision {
+            previous: &first,
+            flags: &[flag],
+        };
+        let again = a.analyse(env, Some(revise)).unwrap();
         assert_eq!(again, first);
         assert_eq!(env.transcript.steps.len(), steps);
     });
@@ -108,8 +117,8 @@ fn nothing_positive_says_no_candidate_stands_out() {
     let fx = hand();
     let req = fx.request("e", &["x", "y"], &["z", "w"]);
     let a = RuleAnalyst::new(AnalystKind::InterestDivergence);
-    let (a, _) = fx.with_env(&req, &ToolRegistry::standard(), |ep, env| {
-        a.analyse(ep, env, &[], None).unwrap()
+    let (a, _) = fx.with_env(&req, &ToolRegistry::standard(), |env| {
+        a.analyse(env, None).unwrap()
     });
     assert_eq!(a.summary, "no candidate stands out (2 examined).");
 }
@@ -120,17 +129,9 @@ fn an_exhausted_tool_budget_is_a_role_error_naming_the_analyst() {
     let req = fx.request("e", &["x", "y"], &["z", "w"]);
     let a = RuleAnalyst::new(AnalystKind::HistoricalInterest);
     let tools = ToolRegistry::standard();
-    let ctx = crate::tools::ToolContext {
-        res: &fx.res,
-        request: &req,
-    };
-    let ep = EpisodeView {
-        ctx: &ctx,
-        prompt: "",
-    };
     let mut t = crate::roles::Transcript::default();
-    let mut env = ToolEnv::new(&ctx, &tools, &mut t, "test", 0);
-    let err = a.analyse(&ep, &mut env, &[], None).unwrap_err().to_string();
+    let out = fx.in_env(&req, (&tools, 0), &mut t, |env| a.analyse(env, None));
+    let err = out.unwrap_err().to_string();
     assert!(
         err.starts_with("Historical-Interest analyst: ") && err.contains("budget exhausted"),
         "{err}"

@@ -8,9 +8,9 @@ const STEPS: &str = "Steps: profile the user and the closest users; score every 
 fn plan(history: &[&str]) -> Plan {
     let fx = hand();
     let req = fx.request("e", history, &["z", "w"]);
-    fx.with_view(&req, |ep| {
-        RulePlanner.plan(ep, &mut Transcript::default()).unwrap()
-    })
+    let tools = crate::tools::ToolRegistry::new();
+    fx.with_env(&req, &tools, |env| RulePlanner.plan(env).unwrap())
+        .0
 }
 
 #[test]

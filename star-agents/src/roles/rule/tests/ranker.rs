@@ -2,7 +2,7 @@
 
 use super::super::fixture::hand;
 use super::*;
-use crate::roles::Claim;
+use crate::roles::{Analysis, Claim, Plan};
 
 fn claim(candidate: ItemId, weight: f32, statement: &str) -> Claim {
     Claim {
@@ -50,10 +50,13 @@ fn ranks_by_the_plan_weighted_sum_and_justifies_with_the_strongest_claim() {
             summary: String::new(),
         },
     ];
-    let r = fx.with_view(&req, |ep| {
-        RuleRanker
-            .rank(ep, &plan, &analyses, &mut Transcript::default())
-            .unwrap()
+    let tools = crate::tools::ToolRegistry::new();
+    let (r, _) = fx.with_env(&req, &tools, |env| {
+        let d = Deliberation {
+            plan: &plan,
+            analyses: &analyses,
+        };
+        RuleRanker.rank(env, d).unwrap()
     });
     // w 1.0, z 0.3, x 0
     assert_eq!(r.items, vec![w, z, x]);

@@ -2,6 +2,7 @@
 
 use super::super::fixture::hand;
 use super::*;
+use crate::roles::Analysis;
 use crate::tools::ToolRegistry;
 
 #[test]
@@ -55,8 +56,12 @@ fn a_revision_scores_on_the_first_pass_scale() {
         examined: vec![],
         summary: String::new(),
     };
-    let ((claims, examined), t) = fx.with_env(&req, &ToolRegistry::standard(), |ep, env| {
-        analyse(ep, env, &[w], Some(&previous)).unwrap()
+    let ((claims, examined), t) = fx.with_env(&req, &ToolRegistry::standard(), |env| {
+        let pass = Pass {
+            cands: &[w],
+            previous: Some(&previous),
+        };
+        analyse(env, &pass).unwrap()
     });
     assert_eq!(t.calls.len(), 1);
     assert_eq!(t.calls[0].name, "candidate_evidence");

@@ -3,7 +3,8 @@
 use super::super::fixture::hand;
 use super::*;
 use crate::roles::Fact;
-use crate::tools::ToolOutput;
+use crate::roles::Transcript;
+use crate::tools::{ToolOutput, ToolRegistry};
 use serde_json::json;
 use star_cf::ItemId;
 
@@ -101,8 +102,8 @@ fn a_clean_round_sends_nobody_back() {
         vec![claim(z, 0, "/popularity", 2.0)],
         vec![z, w],
     )];
-    let r = fx.with_view(&req, |ep| {
-        RuleReflector.reflect(ep, &analyses, &mut t).unwrap()
+    let r = fx.in_env(&req, (&ToolRegistry::new(), 0), &mut t, |env| {
+        RuleReflector.reflect(env, &analyses).unwrap()
     });
     assert!(r.flags.is_empty() && r.revise.is_empty());
     assert_eq!(
@@ -135,8 +136,8 @@ fn contradictions_and_missed_candidates_are_flagged_and_sent_back() {
             vec![z],
         ),
     ];
-    let r = fx.with_view(&req, |ep| {
-        RuleReflector.reflect(ep, &analyses, &mut t).unwrap()
+    let r = fx.in_env(&req, (&ToolRegistry::new(), 0), &mut t, |env| {
+        RuleReflector.reflect(env, &analyses).unwrap()
     });
     assert_eq!(
         r.flags,

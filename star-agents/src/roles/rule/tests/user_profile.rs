@@ -2,6 +2,7 @@
 
 use super::super::fixture::hand;
 use super::*;
+use crate::roles::Analysis;
 use crate::roles::AnalystKind;
 use crate::tools::ToolRegistry;
 
@@ -69,8 +70,12 @@ fn a_revision_or_no_cst_asks_no_similar_users() {
             examined: vec![],
             summary: String::new(),
         };
-        let ((claims, _), t) = fx.with_env(&req, &tools, |ep, env| {
-            analyse(ep, env, &req.candidates, revising.then_some(&previous)).unwrap()
+        let ((claims, _), t) = fx.with_env(&req, &tools, |env| {
+            let pass = Pass {
+                cands: &req.candidates,
+                previous: revising.then_some(&previous),
+            };
+            analyse(env, &pass).unwrap()
         });
         assert!(t.calls.iter().all(|c| c.name != "user_cf"));
         assert_eq!(claims.len(), 2, "only the genre claims");
