@@ -35,7 +35,7 @@ pub const TEACH_HISTORY: usize = 200;
 /// Settings of a whole run (the flags of `star run` and of the `movielens` example).
 #[derive(clap::Args, Clone, Debug)]
 pub struct RunConfig {
-    /// movielens-100k, movielens-1m, movielens-latest-small, synthetic[:SEED], or any name with --data.
+    /// movielens-100k, movielens-1m, movielens-latest-small, synthetic[:SEED | :key=value,...] (e.g. synthetic:users=60,items=200), or any name with --data.
     #[arg(long, default_value = "movielens-100k")]
     pub dataset: String,
     /// Read the dataset from this directory instead of fetching it.

@@ -12,6 +12,11 @@
 //! [`device`] turns a `--device` name into a device among the backends compiled in. Fallible
 //! functions return [`Error`], whose variants name the file, tensor, field or device at fault.
 
+// burn 0.22 deprecates its NdArray backend, which the `ndarray` feature still offers; the
+// backend operations' generated dispatch names it (their `backend_extension` output cannot
+// carry an `allow` of its own).
+#![cfg_attr(feature = "ndarray", allow(deprecated))]
+
 #[macro_use]
 mod backend_operation;
 pub mod cf;

@@ -1,85 +1,17 @@
 //! Distillation data and the trajectory-aligned loss.
 
+mod support;
+
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
-use star_agents::episode::Episode;
 use star_agents::orchestrator::resources;
-use star_agents::teach::{candidate_jobs, training_jobs};
-use star_agents::{Teacher, TeacherConfig};
-use star_cf::candidates::CandidateSet;
-use star_cf::data::synthetic::{generate, SyntheticConfig};
-use star_cf::data::Dataset;
-use star_cf::evidence::{EvidenceConfig, EvidenceStore};
-use star_cf::split::{Split, SplitKind};
-use star_model::model::{ModelConfig, StarConfig, StarModel};
-use star_model::student::{DecoderConfig, StarTokenizer};
+use star_model::model::StarModel;
 use star_train::distill::{
     collate, collate_parts, distill_loss, sample_from_episode, student_trajectory, tokenize,
     DistillItem, LossWeights, Segment, TrajectoryView,
 };
 use std::sync::Arc;
-
-struct World {
-    ds: Arc<Dataset>,
-    split: Split,
-    store: Arc<EvidenceStore>,
-    episodes: Vec<Episode>,
-    jobs: Vec<star_agents::teach::TeachJob>,
-}
-
-fn world() -> World {
-    let ds = Arc::new(
-        generate(&SyntheticConfig {
-            users: 30,
-            items: 120,
-            seed: 3,
-            ..Default::default()
-        })
-        .unwrap(),
-    );
-    let split = Split::temporal_leave_one_out(&ds);
-    let store = Arc::new(EvidenceStore::build(&ds, &split, EvidenceConfig::default()));
-    let res = resources(ds.clone(), &split, store.clone(), None);
-    let teacher = Teacher::rule_based(res, TeacherConfig::default());
-    let mut jobs = training_jobs(&ds, &split, 1, 50, 9, 7);
-    jobs.truncate(4);
-    let cands = CandidateSet::sample(&ds, &split, SplitKind::Valid, 9, 42).unwrap();
-    jobs.extend(candidate_jobs(&ds, &split, &cands).into_iter().take(2));
-    let episodes = jobs
-        .iter()
-        .map(|j| teacher.run(&j.request, &j.meta).unwrap())
-        .collect();
-    World {
-        ds,
-        split,
-        store,
-        episodes,
-        jobs,
-    }
-}
-
-fn model(w: &World, texts: &[String], device: &Device) -> StarModel {
-    let tok = StarTokenizer::train(texts.iter().cloned(), 500).unwrap();
-    let raw: Vec<String> = w.ds.items.iter().map(|i| i.raw_id.clone()).collect();
-    let mut star = StarConfig::new(raw.clone(), 8);
-    star.rank_dim = 16;
-    star.history = 8;
-    let mut dec = DecoderConfig::student(tok.vocab_size());
-    dec.hidden_size = 32;
-    dec.intermediate_size = 64;
-    let cf = Tensor::random([raw.len(), 8], burn::tensor::Distribution::Default, device);
-    StarModel::init(ModelConfig::new(dec, star), tok, cf, device)
-        .unwrap()
-        .bind(&raw, Some(w.store.clone()))
-}
-
-fn short() -> TrajectoryView {
-    TrajectoryView {
-        max_segment_chars: 30,
-        max_tool_calls: 2,
-        ..Default::default()
-    }
-}
+use support::{corpus, items, model, short, world, World};
 
 #[test]
 fn episodes_rebuild_their_requests() {
@@ -177,27 +109,6 @@ fn every_token_gets_its_segment() {
     let fast = tokenize(&m, &s).unwrap();
     assert_eq!(fast.continuation, vec![rec]);
     assert_eq!(fast.recommend, fast.prompt.tokens.len());
-}
-
-fn items(w: &World, m: &StarModel) -> Vec<DistillItem> {
-    w.episodes
-        .iter()
-        .take(4)
-        .map(|ep| {
-            tokenize(
-                m,
-                &sample_from_episode(ep, &w.ds, &w.split, &short()).unwrap(),
-            )
-            .unwrap()
-        })
-        .collect()
-}
-
-fn corpus(w: &World) -> Vec<String> {
-    w.episodes
-        .iter()
-        .map(|ep| student_trajectory(ep, &short()))
-        .collect()
 }
 
 #[test]

@@ -33,7 +33,7 @@ impl From<DedupArg> for Dedup {
 #[derive(Args, Clone)]
 pub struct DataArgs {
     /// Dataset name: movielens-100k, movielens-1m, movielens-latest-small, movielens-25m,
-    /// synthetic[:SEED], or any name together with --data.
+    /// synthetic[:SEED | :key=value,...] (e.g. synthetic:users=60,items=200), or any name together with --data.
     #[arg(long, default_value = "movielens-100k")]
     pub dataset: String,
     /// Read the dataset from this directory (format detected) instead of the cache.

@@ -1,6 +1,7 @@
 //! Named datasets: resolve `--dataset NAME [--data DIR]` to a loaded [`Dataset`].
 //!
-//! - `synthetic` (or `synthetic:SEED`): the seeded generator with default sizes;
+//! - `synthetic`, `synthetic:SEED` or `synthetic:key=value,…`: the seeded generator, with its
+//!   default sizes or the ones named ([`SyntheticConfig::from_spec`]);
 //! - a [`KnownDataset`] name (`movielens-100k`, `movielens-1m`, `movielens-latest-small`,
 //!   `movielens-25m`): loaded from the cache, fetched first if it is not there;
 //! - with `--data DIR`: the files in `DIR`, whatever their format (detected), named `NAME`.
@@ -31,18 +32,13 @@ pub fn load_named(
         ds.name = name.to_string();
         return Ok(ds);
     }
-    if let Some(seed) = name.strip_prefix("synthetic") {
-        let seed = match seed.strip_prefix(':') {
-            Some(s) => s
-                .parse()
-                .map_err(|_| CfError::Invalid(format!("bad synthetic seed in `{name}`")))?,
-            None if seed.is_empty() => SyntheticConfig::default().seed,
+    if let Some(rest) = name.strip_prefix("synthetic") {
+        let spec = match rest.strip_prefix(':') {
+            Some(spec) => spec,
+            None if rest.is_empty() => "",
             None => return Err(unknown(name)),
         };
-        return generate(&SyntheticConfig {
-            seed,
-            ..Default::default()
-        });
+        return generate(&SyntheticConfig::from_spec(spec)?);
     }
     let known = KnownDataset::from_name(name).ok_or_else(|| unknown(name))?;
     let dir = fetch(home, known)?;
@@ -54,7 +50,7 @@ pub fn load_named(
 fn unknown(name: &str) -> CfError {
     let known: Vec<&str> = KnownDataset::ALL.iter().map(|d| d.name()).collect();
     CfError::Invalid(format!(
-        "unknown dataset `{name}`: use one of {}, synthetic[:SEED], or pass --data DIR with your own files",
+        "unknown dataset `{name}`: use one of {}, synthetic[:SEED | :key=value,...], or pass --data DIR with your own files",
         known.join(", ")
     ))
 }

@@ -62,6 +62,59 @@ impl SyntheticConfig {
             ..Default::default()
         }
     }
+
+    /// The config a dataset name's suffix asks for: `""` is the default, `"SEED"` the default
+    /// with that seed, and `"key=value,…"` the default with those fields set (`seed`, `users`,
+    /// `items`, `genres`, `min_len`, `max_len`, `zipf_exponent`, `drift`, `follow_related`),
+    /// e.g. `users=60,items=200` for `--dataset synthetic:users=60,items=200`. An unknown key
+    /// or a bad value is an error naming it.
+    pub fn from_spec(spec: &str) -> Result<Self> {
+        let mut c = SyntheticConfig::default();
+        if spec.is_empty() {
+            return Ok(c);
+        }
+        if let Ok(seed) = spec.parse() {
+            c.seed = seed;
+            return Ok(c);
+        }
+        for field in spec.split(',') {
+            let bad = |why: &str| CfError::Invalid(format!("synthetic dataset `{spec}`: {why}"));
+            let (key, value) = field
+                .split_once('=')
+                .ok_or_else(|| bad(&format!("`{field}` is not key=value (or a seed)")))?;
+            let count = || {
+                value
+                    .parse::<usize>()
+                    .map_err(|_| bad(&format!("{key} must be a whole number, got `{value}`")))
+            };
+            let real = || {
+                value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .ok_or_else(|| bad(&format!("{key} must be a number, got `{value}`")))
+            };
+            match key {
+                "seed" => {
+                    c.seed = value
+                        .parse()
+                        .map_err(|_| bad(&format!("seed must be a whole number, got `{value}`")))?
+                }
+                "users" => c.users = count()?,
+                "items" => c.items = count()?,
+                "genres" => c.genres = count()?,
+                "min_len" => c.min_len = count()?,
+                "max_len" => c.max_len = count()?,
+                "zipf_exponent" => c.zipf_exponent = real()?,
+                "drift" => c.drift = real()?,
+                "follow_related" => c.follow_related = real()?,
+                _ => return Err(bad(&format!(
+                    "unknown key `{key}` (known: seed, users, items, genres, min_len, max_len, zipf_exponent, drift, follow_related)"
+                ))),
+            }
+        }
+        Ok(c)
+    }
 }
 
 #[rustfmt::skip]
@@ -241,5 +294,33 @@ mod tests {
             pop[pop.len() - 1] >= 4 * pop[pop.len() / 2].max(1),
             "{pop:?}"
         );
+    }
+
+    #[test]
+    fn a_spec_sets_the_fields_it_names_and_errors_name_what_is_wrong() {
+        let d = SyntheticConfig::default();
+        assert_eq!(SyntheticConfig::from_spec("").unwrap(), d);
+        assert_eq!(
+            SyntheticConfig::from_spec("7").unwrap(),
+            SyntheticConfig {
+                seed: 7,
+                ..d.clone()
+            }
+        );
+        assert_eq!(
+            SyntheticConfig::from_spec("users=60,items=200,drift=0.1,seed=3").unwrap(),
+            SyntheticConfig {
+                users: 60,
+                items: 200,
+                drift: 0.1,
+                seed: 3,
+                ..d
+            }
+        );
+        let err = |spec: &str| SyntheticConfig::from_spec(spec).unwrap_err().to_string();
+        assert!(err("users=60,colour=red").contains("unknown key `colour`"));
+        assert!(err("users=many").contains("users must be a whole number, got `many`"));
+        assert!(err("drift=NaN").contains("drift must be a number, got `NaN`"));
+        assert!(err("users").contains("`users` is not key=value"));
     }
 }
