@@ -2,6 +2,7 @@
 //! directory, full-catalogue top-k.
 
 use burn::prelude::*;
+use serde_json::Value;
 use star_cf::candidates::CandidateSet;
 use star_cf::data::synthetic::{generate, SyntheticConfig};
 use star_cf::data::Dataset;
@@ -326,17 +327,11 @@ struct Recorder {
 }
 
 impl ToolExecutor for Recorder {
-    fn call(
-        &self,
-        request: &RankRequest,
-        name: &str,
-        arguments: &serde_json::Value,
-    ) -> Result<String, String> {
-        self.calls.lock().unwrap().push((
-            name.into(),
-            arguments.clone(),
-            request.candidates.clone(),
-        ));
+    fn call(&self, request: &RankRequest, name: &str, args: &Value) -> Result<String, String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((name.into(), args.clone(), request.candidates.clone()));
         if name == "item_cf" {
             Ok("[3] Heat (1995) x4".into())
         } else {

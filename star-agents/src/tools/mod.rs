@@ -14,6 +14,7 @@ pub use cf_tools::{CfTool, CF_TOOLS};
 
 use crate::chat::ToolSpec;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use star_cf::data::Dataset;
 use star_cf::evidence::EvidenceStore;
 use star_cf::{ItemId, RankRequest};
@@ -215,18 +216,13 @@ pub struct StudentTools {
 }
 
 impl star_model::model::ToolExecutor for StudentTools {
-    fn call(
-        &self,
-        request: &RankRequest,
-        name: &str,
-        arguments: &serde_json::Value,
-    ) -> Result<String, String> {
+    fn call(&self, request: &RankRequest, name: &str, args: &Value) -> Result<String, String> {
         let ctx = ToolContext {
             res: &self.resources,
             request,
         };
         self.registry
-            .call(&ctx, name, arguments)
+            .call(&ctx, name, args)
             .map(|o| o.text)
             .map_err(|e| e.to_string())
     }

@@ -6,20 +6,16 @@ use super::prompt::Prompt;
 use crate::error::{Error, Result};
 use crate::student::{KvCache, Segment, StarTokenizer};
 use burn::prelude::*;
+use serde_json::Value;
 use star_cf::RankRequest;
 
 /// Answers the student's tool calls (implemented over the teacher's tool registry in
 /// `star-agents`, so the student sees the responses its teacher saw).
 pub trait ToolExecutor: Send + Sync {
-    /// Calls tool `name` with `arguments` for `request`; `Err` carries a message the student
-    /// reads in place of a response (text for the model, so a `String` rather than an
+    /// Calls tool `name` with arguments `args` for `request`; `Err` carries a message the
+    /// student reads in place of a response (text for the model, so a `String` rather than an
     /// [`Error`]).
-    fn call(
-        &self,
-        request: &RankRequest,
-        name: &str,
-        arguments: &serde_json::Value,
-    ) -> Result<String, String>;
+    fn call(&self, request: &RankRequest, name: &str, args: &Value) -> Result<String, String>;
 }
 
 /// Chooses the next token from the logits of the last position.
