@@ -10,7 +10,9 @@
 #    evaluation) on MovieLens-100K with at most STAR_GPU_CHECK_EPOCHS epochs per model
 #    (default 3), once with `--device cuda` and once with `--device flex` (the CPU), each in a
 #    fresh run directory;
-# 4. writes OUT_DIR/table.md: each stage's wall seconds on the GPU and on the CPU, and both
+# 4. on a machine with two GPUs or more, trains SASRec on cuda:0 and then on cuda:0,cuda:1
+#    (`--devices`, burn-train's multi-device strategy);
+# 5. writes OUT_DIR/table.md: each stage's wall seconds on the GPU and on the CPU, and both
 #    runs' test avg-HR per method (the GPU's numbers are not expected to equal the CPU's bit for
 #    bit: the reductions run in another order).
 #
@@ -54,6 +56,17 @@ for device in cuda flex; do
         2>&1 | tee "$out/run-$device.log"
 done
 
+# --devices: burn-train's multi-device strategy, where the machine has two GPUs
+gpus="$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)"
+if [ "${gpus:-0}" -ge 2 ]; then
+    for devices in cuda:0 cuda:0,cuda:1; do
+        say "star train sasrec --devices $devices --epochs $epochs"
+        rm -rf "$out/sasrec-$devices"
+        "$star" train sasrec --devices "$devices" --epochs "$epochs" \
+            --run-dir "$out/sasrec-$devices" "${data[@]}" 2>&1 | tee "$out/sasrec-$devices.log"
+    done
+fi
+
 say "table"
 python3 - "$out" <<'EOF' | tee "$out/table.md"
 import json, re, sys
@@ -87,4 +100,16 @@ print("|---|---:|---:|")
 for name in c:
     print(f"| {name} | {100 * g.get(name, float('nan')):.2f} | {100 * c[name]:.2f} |")
 EOF
+{
+    echo
+    if [ "${gpus:-0}" -ge 2 ]; then
+        echo "SASRec on one GPU, then on two (\`star train sasrec --devices\`):"
+        echo
+        for devices in cuda:0 cuda:0,cuda:1; do
+            grep -h '^SASRec:' "$out/sasrec-$devices.log" | sed 's/^/    /'
+        done
+    else
+        echo "One GPU here: multi-device training (--devices) was not checked on GPUs."
+    fi
+} | tee -a "$out/table.md"
 echo "gpu-check: wrote $out/table.md"

@@ -78,7 +78,7 @@ pub fn train_cf_model(
     let valid = candidates(ds, split, run, SplitKind::Valid, protocol)?;
     let graph = star_cf::graph::CfGraph::from_split(split);
     let dir = run.cf(cfg.kind);
-    let r = train_cf(cfg, &graph, &valid, &dir, compute.device(), resume)?;
+    let r = train_cf(cfg, &graph, &valid, &dir, compute.devices(), resume)?;
     let path = dir.join("embeddings.safetensors");
     r.model.save_safetensors(&path)?;
     let summary = RunSummary::new(cfg.kind.method_name(), cfg.clone(), &r, compute);
@@ -99,7 +99,7 @@ pub fn train_sasrec_model(
 ) -> Result<RunSummary<SasRecTrainConfig>> {
     let valid = candidates(ds, split, run, SplitKind::Valid, protocol)?;
     let dir = run.sasrec();
-    let r = train_sasrec(cfg, split, &valid, &dir, compute.device(), resume)?;
+    let r = train_sasrec(cfg, split, &valid, &dir, compute.devices(), resume)?;
     let model_cfg = serde_json::to_string_pretty(&cfg.model(ds.num_items()))?;
     star_cf::fsutil::write_atomic(&dir.join("model-config.json"), |w| {
         std::io::Write::write_all(w, model_cfg.as_bytes())

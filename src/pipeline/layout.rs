@@ -42,39 +42,63 @@ impl Default for Protocol {
     }
 }
 
-/// The device steps train on, with the name it was chosen by.
+/// The devices steps train on, with the names they were chosen by. Most steps use the main
+/// device (the first); the CF encoders, SASRec and SFT train on all of them (burn-train's
+/// multi-device strategy, see [`star_train::TrainDevices`]).
 #[derive(Clone, Debug)]
 pub struct Compute {
-    name: String,
-    device: Device,
+    names: Vec<String>,
+    devices: Vec<Device>,
 }
 
 impl Compute {
-    /// The device called `name` (`default`, `flex`, `ndarray`, `wgpu`, `cuda[:N]`), among the
-    /// compiled backends.
-    pub fn new(name: &str) -> Result<Compute> {
-        let device = star_model::device_from_name(name)?;
-        Ok(Compute {
-            name: name.to_string(),
-            device,
-        })
-    }
-
-    /// The burn device.
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
-    /// The name as reported in summaries: `default` resolved to the backend it picks.
-    pub fn label(&self) -> String {
-        if self.name == "default" {
-            star_model::available_devices()
-                .first()
-                .map_or("default", |d| *d)
-                .to_string()
-        } else {
-            self.name.clone()
+    /// The devices called `names`: one name (`default`, `flex`, `ndarray`, `wgpu`, `cuda[:N]`,
+    /// among the compiled backends) or several separated by commas (`cuda:0,cuda:1`), the main
+    /// one first.
+    pub fn new(names: &str) -> Result<Compute> {
+        let names: Vec<String> = names.split(',').map(|n| n.trim().to_string()).collect();
+        if let Some(empty) = names.iter().position(|n| n.is_empty()) {
+            anyhow::bail!(
+                "device list `{}`: name {} is empty",
+                names.join(","),
+                empty + 1
+            );
         }
+        let devices = names
+            .iter()
+            .map(|n| star_model::device_from_name(n))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(Compute { names, devices })
+    }
+
+    /// The main device: models are built, evaluated and served on it.
+    pub fn device(&self) -> &Device {
+        &self.devices[0]
+    }
+
+    /// Every device, the main one first.
+    pub fn devices(&self) -> &[Device] {
+        &self.devices
+    }
+
+    /// The names as reported in summaries, comma-separated: `default` resolved to the backend
+    /// it picks.
+    pub fn label(&self) -> String {
+        let label = |name: &str| {
+            if name == "default" {
+                star_model::available_devices()
+                    .first()
+                    .map_or("default", |d| *d)
+                    .to_string()
+            } else {
+                name.to_string()
+            }
+        };
+        self.names
+            .iter()
+            .map(|n| label(n))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
@@ -195,5 +219,20 @@ mod tests {
         let c = Compute::new("default").unwrap();
         assert_eq!(c.label(), star_model::available_devices()[0]);
         assert!(Compute::new("tpu").is_err());
+    }
+
+    #[test]
+    fn a_device_list_names_the_main_device_first_and_refuses_a_bad_name() {
+        let c = Compute::new("flex, default").unwrap();
+        assert_eq!(c.devices().len(), 2);
+        assert_eq!(c.device(), &Device::flex());
+        assert_eq!(
+            c.label(),
+            format!("flex,{}", star_model::available_devices()[0])
+        );
+        let err = Compute::new("flex,tpu").unwrap_err().to_string();
+        assert!(err.contains("tpu"), "{err}");
+        let err = Compute::new("flex,").unwrap_err().to_string();
+        assert!(err.contains("name 2 is empty"), "{err}");
     }
 }

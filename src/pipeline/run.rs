@@ -53,8 +53,10 @@ pub struct RunConfig {
     /// Cap on training epochs of every model (default: each model's own limit).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Device for training: flex (CPU), ndarray, wgpu or cuda[:N], among the compiled backends.
-    #[arg(long, default_value = "default")]
+    /// Device for training: flex (CPU), ndarray, wgpu or cuda[:N], among the compiled backends;
+    /// or several separated by commas (`--devices cuda:0,cuda:1`): the CF encoders, SASRec and
+    /// SFT train on all of them, everything else runs on the first.
+    #[arg(long, visible_alias = "devices", default_value = "default")]
     pub device: String,
     /// Evaluation threads.
     #[arg(long, default_value_t = 1)]

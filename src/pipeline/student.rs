@@ -298,7 +298,7 @@ pub fn distill_sft(
         train,
         valid,
         &dir.join("sft"),
-        device,
+        compute.devices(),
         opts.resume,
     )?;
     result.model.save(&dir.join("model"))?;
@@ -423,6 +423,14 @@ pub fn distill_grpo(
         valid.len(),
         t0.elapsed().as_secs_f64()
     );
+    if compute.devices().len() > 1 {
+        // its learner holds per-device state (the rollout context and the reference model)
+        eprintln!(
+            "grpo: trains on the main device ({}) only; the CF encoders, SASRec and SFT use all of `{}`",
+            compute.label().split(',').next().unwrap_or_default(),
+            compute.label()
+        );
+    }
     let result = train_grpo(
         &opts.grpo,
         &sft,

@@ -10,6 +10,7 @@
 //! - The returned model is the checkpoint with the best validation NDCG@10
 //!   ([`crate::outcome::select_best`]).
 
+use crate::devices::TrainDevices;
 use crate::loader::EpochLoader;
 use crate::metrics::{host_f32, rank_of, LossOutput, RankingMetric, RankingOutput};
 use crate::outcome::{select_best, TrainOutcome};
@@ -266,15 +267,17 @@ fn valid_ndcg10(emb: &CfEmbeddings, cases: &[Case]) -> f64 {
 
 /// Trains a CF encoder of `cfg.kind` on the train graph, validating on `valid` (a valid-split
 /// candidate file), with all artefacts under `dir`. With `resume`, continues from the latest
-/// checkpoint in `dir` (the settings must be the same).
+/// checkpoint in `dir` (the settings must be the same). Trains on `devices`: one device, or
+/// several ([`TrainDevices`]); the model returned is on the first.
 pub fn train_cf(
     cfg: &CfTrainConfig,
     graph: &CfGraph,
     valid: &CandidateSet,
     dir: &Path,
-    device: &Device,
+    devices: &(impl TrainDevices + ?Sized),
     resume: bool,
 ) -> Result<CfTrainResult, TrainError> {
+    let device = devices.main_device()?;
     let start_epoch = prepare_run_dir(dir, cfg, resume, |c: CfTrainConfig| {
         // the epoch limit only says where to stop
         c.with_max_epochs(0)
@@ -319,7 +322,8 @@ pub fn train_cf(
         cfg.patience,
         cfg.learning_rate,
         start_epoch,
-    );
+    )
+    .on_devices(devices);
     let l2 = cfg.l2;
     // parameters must be created on an autodiff device to be tracked
     match init_encoder(cfg, graph, &device.clone().autodiff()) {

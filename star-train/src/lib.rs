@@ -12,11 +12,13 @@
 //!   token → batches), the trajectory-aligned loss, SFT and GRPO;
 //! - [`checkpoint`]: checkpoints written atomically with SHA-256 sidecars, verified on resume;
 //! - [`run`]: the run directory and the `Learner` set-up every training shares;
+//! - [`devices`]: the device, or devices, a training runs on ([`TrainDevices`]);
 //! - [`outcome`]: what every training hands back ([`outcome::TrainOutcome`]) and the choice of
 //!   its best checkpoint.
 
 pub mod cf;
 pub mod checkpoint;
+pub mod devices;
 pub mod distill;
 pub mod loader;
 pub mod metrics;
@@ -25,3 +27,5 @@ pub mod parallel;
 pub mod renderer;
 pub mod run;
 pub mod sasrec;
+
+pub use devices::TrainDevices;

@@ -18,7 +18,8 @@ pub struct EpochLoader<T, O> {
     to_batch: Arc<BatchFn<T, O>>,
     batch_size: usize,
     num_items: usize,
-    /// The 0-based epoch the next `iter()` serves; shared by copies made with `to_device`.
+    /// The 0-based epoch the next `iter()` serves; shared by copies made with `to_device`, not
+    /// by slices.
     next_epoch: Arc<AtomicUsize>,
     device: Device,
     range: Option<(usize, usize)>,
@@ -131,6 +132,9 @@ impl<T: Send + Sync + 'static, O: Send + 'static> DataLoader<O> for EpochLoader<
     fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<O>> {
         let mut c = self.copy();
         c.range = Some((start, end));
+        // each share of a multi-device epoch counts its own epochs: every share iterates once
+        // per epoch, and a shared counter would hand the shares different epochs
+        c.next_epoch = Arc::new(AtomicUsize::new(self.next_epoch.load(Ordering::SeqCst)));
         Arc::new(c)
     }
 }
@@ -166,5 +170,34 @@ mod tests {
         let resumed = make().starting_at(1);
         assert_eq!(drain(&resumed), e1);
         assert_eq!(a.slice(1, 3).num_items(), 2);
+    }
+
+    #[test]
+    fn the_shares_of_a_multi_device_split_partition_every_epoch() {
+        // what burn-train's multi-device strategy does: slice, then move each share
+        let loader = EpochLoader::new(
+            |e| (0..5).map(|i| i * 10 + e).collect::<Vec<usize>>(),
+            |xs: &[usize], _d: &Device| xs.to_vec(),
+            2,
+            5,
+            Device::flex(),
+        )
+        .starting_at(3);
+        let shares = burn::data::dataloader::split::split_dataloader(
+            Arc::new(loader),
+            &[Device::flex(), Device::flex()],
+        );
+        for epoch in 3..6 {
+            let mut seen: Vec<usize> = shares
+                .iter()
+                .flat_map(|s| s.iter().flat_map(|b| b.unwrap()).collect::<Vec<_>>())
+                .collect();
+            seen.sort_unstable();
+            let all: Vec<usize> = (0..5).map(|i| i * 10 + epoch).collect();
+            assert_eq!(
+                seen, all,
+                "epoch {epoch}: every item once, all of one epoch"
+            );
+        }
     }
 }

@@ -3,11 +3,13 @@
 //! checkpoints kept by NDCG@10.
 
 use crate::checkpoint::{self, VerifiedCheckpointer};
+use crate::devices::TrainDevices;
 use crate::metrics::{RankingInput, RankingMetric};
 use crate::renderer::EpochLineRenderer;
 use burn::config::Config;
 use burn::data::dataloader::DataLoader;
 use burn::optim::AdamConfig;
+use burn::tensor::Device;
 use burn::train::checkpoint::{
     ComposedCheckpointingStrategy, KeepLastNCheckpoints, MetricCheckpointingStrategy,
 };
@@ -15,7 +17,8 @@ use burn::train::metric::store::EventStoreClient;
 use burn::train::metric::store::{Aggregate, Direction, Split as MetricSplit};
 use burn::train::metric::{Adaptor, LossInput, LossMetric};
 use burn::train::{
-    EarlyStoppingStrategy, InferenceStep, Learner, LearnerModel, SupervisedTraining, TrainStep,
+    EarlyStoppingStrategy, ExecutionStrategy, InferenceStep, Learner, LearnerModel,
+    MultiDeviceOptim, SupervisedTraining, TrainStep,
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -252,6 +255,9 @@ pub struct FitOptions {
     pub select: RankingMetric,
     /// Validation ranking metrics logged besides `select`.
     pub report: Vec<RankingMetric>,
+    /// The devices to train on when more than one (see [`TrainDevices`]); empty or one device:
+    /// the model's own device.
+    pub devices: Vec<Device>,
 }
 
 impl FitOptions {
@@ -272,6 +278,16 @@ impl FitOptions {
             start_epoch,
             select: RankingMetric::ndcg(10),
             report: vec![RankingMetric::hr(10)],
+            devices: Vec::new(),
+        }
+    }
+
+    /// Trains on `devices` (the main one first, where the model is): with more than one,
+    /// burn-train's multi-device strategy (see [`TrainDevices`]).
+    pub fn on_devices(self, devices: &(impl TrainDevices + ?Sized)) -> Self {
+        FitOptions {
+            devices: devices.as_devices().to_vec(),
+            ..self
         }
     }
 
@@ -353,6 +369,12 @@ where
     }
     if opts.start_epoch > 0 {
         training = training.checkpoint(opts.start_epoch);
+    }
+    if opts.devices.len() > 1 {
+        let devices = opts.devices.clone();
+        training = training.with_training_strategy(
+            ExecutionStrategy::MultiDevice(devices, MultiDeviceOptim::OptimMainDevice).into(),
+        );
     }
     let learner = Learner::new(model, AdamConfig::new().init(), opts.learning_rate);
     // Checkpoints are verified before a resume starts (see `prepare_run_dir`); should one still

@@ -6,6 +6,7 @@
 //! position and epoch ([`SasRecLoss`]); validation on the valid candidate file; early
 //! stopping, checkpoints and resume as for the CF encoders.
 
+use crate::devices::TrainDevices;
 use crate::loader::EpochLoader;
 use crate::metrics::{host_f32, LossOutput, RankingMetric, RankingOutput};
 use crate::outcome::{select_best, TrainOutcome};
@@ -305,15 +306,16 @@ pub type SasRecTrainResult = TrainOutcome<SasRec>;
 
 /// Trains SASRec on the train sequences of `split`, validating on `valid` (a valid-split
 /// candidate file), with all artefacts under `dir`; `resume` continues from the latest
-/// checkpoint.
+/// checkpoint. Trains on `devices`: one device, or several ([`TrainDevices`]).
 pub fn train_sasrec(
     cfg: &SasRecTrainConfig,
     split: &Split,
     valid: &CandidateSet,
     dir: &Path,
-    device: &Device,
+    devices: &(impl TrainDevices + ?Sized),
     resume: bool,
 ) -> Result<SasRecTrainResult, TrainError> {
+    let device = devices.main_device()?;
     let a = &cfg.model;
     let invalid = if cfg.parts == 0 {
         Some("parts must be at least 1".to_string())
@@ -386,7 +388,8 @@ pub fn train_sasrec(
         cfg.patience,
         cfg.learning_rate,
         start_epoch,
-    );
+    )
+    .on_devices(devices);
     fit(model, dir, train_loader, valid_loader, &opts, |t| t)?;
     let train_seconds = t.elapsed().as_secs_f64();
 

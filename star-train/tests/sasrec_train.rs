@@ -63,6 +63,55 @@ fn sasrec_learns_and_resumes_exactly() {
     );
 }
 
+/// burn-train's multi-device strategy, on two CPU devices (the same flex device twice: what
+/// runs on two GPUs, without the speed-up): it learns, repeats bit for bit, and a resumed run
+/// replays the uninterrupted one (each device's share of an epoch depends on the epoch alone).
+#[test]
+fn sasrec_trains_on_two_devices_deterministically_and_resumes_exactly() {
+    let (split, valid) = data();
+    let two = vec![Device::flex(), Device::flex()];
+    let cfg = SasRecTrainConfig::new()
+        .with_model(SasRecArch::new().with_max_len(20).with_dim(32))
+        .with_max_epochs(8)
+        .with_batch_size(16)
+        .with_learning_rate(5e-3);
+    let run = |devices: &[Device], epochs: usize, dir: &std::path::Path, resume: bool| {
+        train_sasrec(
+            &cfg.clone().with_max_epochs(epochs),
+            &split,
+            &valid,
+            dir,
+            devices,
+            resume,
+        )
+        .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let full = run(&two, 8, dir.path(), false);
+    assert!(
+        full.valid_score > 0.35,
+        "valid NDCG@10 {}",
+        full.valid_score
+    );
+    let weights =
+        |r: &star_train::sasrec::SasRecTrainResult| values(r.model.item_embedding.weight.val());
+    let again_dir = tempfile::tempdir().unwrap();
+    let again = run(&two, 8, again_dir.path(), false);
+    assert_eq!(weights(&again), weights(&full), "two runs on two devices");
+
+    let part_dir = tempfile::tempdir().unwrap();
+    run(&two, 3, part_dir.path(), false);
+    let resumed = run(&two, 8, part_dir.path(), true);
+    assert_eq!(resumed.resumed_after, Some(3));
+    assert_eq!(resumed.best_epoch, full.best_epoch);
+    assert_eq!(weights(&resumed), weights(&full), "resumed on two devices");
+
+    // one device with the same batch size takes twice the steps: another model
+    let one_dir = tempfile::tempdir().unwrap();
+    let one = run(&two[..1], 8, one_dir.path(), false);
+    assert_ne!(weights(&one), weights(&full));
+}
+
 /// A batch cut into parts on threads of their own has the loss and gradients of the whole
 /// batch, with either loss (no dropout here, so the masks do not differ between the two).
 #[test]

@@ -95,8 +95,9 @@ pub struct SftArgs {
     base: Option<PathBuf>,
     #[command(flatten)]
     lora: LoraArgs,
-    /// Device: flex, ndarray, wgpu, cuda[:N].
-    #[arg(long, default_value = "flex")]
+    /// Device: flex, ndarray, wgpu, cuda[:N]; or several separated by commas
+    /// (`--devices cuda:0,cuda:1`) to train on all of them.
+    #[arg(long, visible_alias = "devices", default_value = "flex")]
     device: String,
     /// Continue from the latest checkpoint.
     #[arg(long)]

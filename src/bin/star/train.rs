@@ -92,8 +92,9 @@ pub struct CfArgs {
     /// Continue from the latest checkpoint in the run directory.
     #[arg(long)]
     resume: bool,
-    /// Device: flex (default CPU), ndarray, wgpu, cuda[:N] — among the compiled backends.
-    #[arg(long, default_value = "default")]
+    /// Device: flex (default CPU), ndarray, wgpu, cuda[:N] — among the compiled backends; or
+    /// several separated by commas (`--devices cuda:0,cuda:1`) to train on all of them.
+    #[arg(long, visible_alias = "devices", default_value = "default")]
     device: String,
 }
 
@@ -157,8 +158,9 @@ pub struct SasRecArgs {
     /// Continue from the latest checkpoint in the run directory.
     #[arg(long)]
     resume: bool,
-    /// Device among the compiled backends.
-    #[arg(long, default_value = "default")]
+    /// Device among the compiled backends; or several separated by commas
+    /// (`--devices cuda:0,cuda:1`) to train on all of them.
+    #[arg(long, visible_alias = "devices", default_value = "default")]
     device: String,
 }
 

@@ -5,6 +5,7 @@
 
 use super::data::{collate, collate_parts, DistillBatch, DistillItem};
 use super::loss::{distill_loss, LossWeights};
+use crate::devices::TrainDevices;
 use crate::loader::EpochLoader;
 use crate::metrics::{host_f32, NumericMetric, NumericSource, RankingMetric, RankingOutput};
 use crate::outcome::{select_best, TrainOutcome};
@@ -308,16 +309,17 @@ pub type SftResult = TrainOutcome<StarModel>;
 /// Fine-tunes `student` on `train` items (trajectories and fast-mode items), validating in
 /// fast mode on `valid` items, with all artefacts under `dir`; `resume` continues from the
 /// latest checkpoint. Batches hold items of equal candidate count; within that, similar
-/// lengths.
+/// lengths. Trains on `devices`: one device, or several ([`TrainDevices`]).
 pub fn train_sft(
     cfg: &SftConfig,
     student: &StarModel,
     train: Vec<DistillItem>,
     valid: Vec<DistillItem>,
     dir: &Path,
-    device: &Device,
+    devices: &(impl TrainDevices + ?Sized),
     resume: bool,
 ) -> Result<SftResult, TrainError> {
+    let device = devices.main_device()?;
     if train.is_empty() || valid.is_empty() {
         return Err(TrainError::Training(
             "SFT needs training and validation items".into(),
@@ -362,7 +364,8 @@ pub fn train_sft(
         cfg.learning_rate,
         start_epoch,
     )
-    .on_avg_hr();
+    .on_avg_hr()
+    .on_devices(devices);
     fit(learner, dir, train_loader, valid_loader, &opts, |mut t| {
         for term in TERMS {
             t = t.metric_train_numeric(TermLossMetric::new(term));
