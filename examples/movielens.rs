@@ -35,7 +35,9 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,burn_train=warn,burn_core=warn")
+                tracing_subscriber::EnvFilter::new(
+                    "info,burn_train=warn,burn_core=warn,cubecl=warn",
+                )
             }),
         )
         .with_writer(std::io::stderr)

@@ -71,6 +71,16 @@ impl Compute {
         Ok(Compute { names, devices })
     }
 
+    /// The device called `name`, for a command that runs on one device (evaluation, serving,
+    /// the LLM teacher, GRPO): a comma list is refused by name rather than cut to its first.
+    pub fn one(name: &str) -> Result<Compute> {
+        let compute = Compute::new(name)?;
+        if compute.devices.len() > 1 {
+            anyhow::bail!("device list `{name}`: this command runs on one device; name one");
+        }
+        Ok(compute)
+    }
+
     /// The main device: models are built, evaluated and served on it.
     pub fn device(&self) -> &Device {
         &self.devices[0]
@@ -234,5 +244,8 @@ mod tests {
         assert!(err.contains("tpu"), "{err}");
         let err = Compute::new("flex,").unwrap_err().to_string();
         assert!(err.contains("name 2 is empty"), "{err}");
+        assert!(Compute::one("flex").is_ok());
+        let err = Compute::one("flex,flex").unwrap_err().to_string();
+        assert!(err.contains("runs on one device"), "{err}");
     }
 }

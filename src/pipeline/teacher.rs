@@ -176,7 +176,7 @@ impl LlmArgs {
         let Some(backend) = &self.llm else {
             return Ok(None);
         };
-        let compute = Compute::new(&self.llm_device)?;
+        let compute = Compute::one(&self.llm_device)?;
         Ok(Some(
             backend.open(compute.device(), self.llm_max_new_tokens)?,
         ))

@@ -286,7 +286,7 @@ impl DistillCommand {
                 )?;
             }
             DistillCommand::Grpo(a) => {
-                let compute = Compute::new(&a.device)?;
+                let compute = Compute::one(&a.device)?;
                 let spec = a.data.spec(home);
                 let valid = a.protocol.prepare(&spec, SplitKind::Valid)?;
                 let opts = a.options(&valid.run.student());

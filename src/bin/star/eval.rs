@@ -150,7 +150,7 @@ impl EvalCommand {
                 explain,
                 device,
             } => {
-                let compute = Compute::new(&device)?;
+                let compute = Compute::one(&device)?;
                 let prepared = on.prepare(home)?;
                 let default = if explain {
                     "student-explain"

@@ -67,11 +67,12 @@ enum Command {
 fn main() -> ExitCode {
     star::allocator::keep_freed_memory();
     let cli = Cli::parse();
-    // burn-train logs every iteration at info level; keep its warnings only.
+    // burn-train logs every iteration at info level, CubeCL every autotuned kernel: keep their
+    // warnings only.
     let filter = if cli.quiet {
         "warn"
     } else {
-        "info,burn_train=warn,burn_core=warn,burn_optim=warn"
+        "info,burn_train=warn,burn_core=warn,burn_optim=warn,cubecl=warn"
     };
     tracing_subscriber::fmt()
         .with_env_filter(

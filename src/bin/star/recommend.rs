@@ -46,7 +46,7 @@ pub fn recommend(a: RecommendArgs, home: &Option<PathBuf>) -> Result<()> {
     let mut p = a.protocol.prepare(&a.data.spec(home), SplitKind::Test)?;
     // only reads from here on
     p.run.release();
-    let compute = Compute::new(&a.device)?;
+    let compute = Compute::one(&a.device)?;
     let dir = a.model.clone().unwrap_or_else(|| p.run.final_student());
     let tools = if a.explain {
         Some(student_tools(&p)?)
