@@ -47,7 +47,7 @@ impl Default for Protocol {
 /// multi-device strategy, see [`star_train::TrainDevices`]).
 #[derive(Clone, Debug)]
 pub struct Compute {
-    names: Vec<String>,
+    labels: Vec<String>,
     devices: Vec<Device>,
 }
 
@@ -56,19 +56,24 @@ impl Compute {
     /// among the compiled backends) or several separated by commas (`cuda:0,cuda:1`), the main
     /// one first.
     pub fn new(names: &str) -> Result<Compute> {
-        let names: Vec<String> = names.split(',').map(|n| n.trim().to_string()).collect();
-        if let Some(empty) = names.iter().position(|n| n.is_empty()) {
-            anyhow::bail!(
-                "device list `{}`: name {} is empty",
-                names.join(","),
-                empty + 1
-            );
+        let mut labels = Vec::new();
+        let mut devices = Vec::new();
+        for (i, name) in names.split(',').map(str::trim).enumerate() {
+            if name.is_empty() {
+                anyhow::bail!("device list `{names}`: name {} is empty", i + 1);
+            }
+            devices.push(star_model::device_from_name(name)?);
+            // `default` is reported as the backend it picks
+            labels.push(if name == "default" {
+                star_model::available_devices()
+                    .first()
+                    .map_or("default", |d| *d)
+                    .to_string()
+            } else {
+                name.to_string()
+            });
         }
-        let devices = names
-            .iter()
-            .map(|n| star_model::device_from_name(n))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(Compute { names, devices })
+        Ok(Compute { labels, devices })
     }
 
     /// The device called `name`, for a command that runs on one device (evaluation, serving,
@@ -91,24 +96,15 @@ impl Compute {
         &self.devices
     }
 
-    /// The names as reported in summaries, comma-separated: `default` resolved to the backend
-    /// it picks.
+    /// The names as reported in summaries, comma-separated (`default` resolved to the backend
+    /// it picks).
     pub fn label(&self) -> String {
-        let label = |name: &str| {
-            if name == "default" {
-                star_model::available_devices()
-                    .first()
-                    .map_or("default", |d| *d)
-                    .to_string()
-            } else {
-                name.to_string()
-            }
-        };
-        self.names
-            .iter()
-            .map(|n| label(n))
-            .collect::<Vec<_>>()
-            .join(",")
+        self.labels.join(",")
+    }
+
+    /// The main device's name, as in [`Compute::label`].
+    pub fn main_label(&self) -> &str {
+        &self.labels[0]
     }
 }
 
@@ -244,6 +240,7 @@ mod tests {
         assert!(err.contains("tpu"), "{err}");
         let err = Compute::new("flex,").unwrap_err().to_string();
         assert!(err.contains("name 2 is empty"), "{err}");
+        assert_eq!(c.main_label(), "flex");
         assert!(Compute::one("flex").is_ok());
         let err = Compute::one("flex,flex").unwrap_err().to_string();
         assert!(err.contains("runs on one device"), "{err}");

@@ -427,7 +427,7 @@ pub fn distill_grpo(
         // its learner holds per-device state (the rollout context and the reference model)
         eprintln!(
             "grpo: trains on the main device ({}) only; the CF encoders, SASRec and SFT use all of `{}`",
-            compute.label().split(',').next().unwrap_or_default(),
+            compute.main_label(),
             compute.label()
         );
     }
