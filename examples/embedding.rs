@@ -8,6 +8,9 @@
 //! cargo run --release --example embedding -- --model DIR --synthetic --user u1
 //! ```
 //!
+//! A model trained with sequence evidence (the default of `star run`) also needs the SASRec it
+//! was trained beside: `--sasrec runs/movielens-100k/sasrec`.
+//!
 //! Without `--candidates`, the user's test item and 19 items they never watched are ranked.
 //! It then shows the full-catalogue top 10 through the fused top-k kernel, and how the model's
 //! tensors plug into your own burn code.
@@ -20,6 +23,7 @@ use star_cf::evidence::{EvidenceConfig, EvidenceStore};
 use star_cf::split::{Split, SplitKind};
 use star_cf::{ItemId, RankRequest, Ranker};
 use star_model::model::{InferenceMode, StarModel};
+use star_model::sasrec::{SasRec, SasRecRanker};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -48,6 +52,10 @@ struct Args {
     /// Device: flex, ndarray, wgpu, cuda[:N].
     #[arg(long, default_value = "flex")]
     device: String,
+    /// The trained SASRec directory (model-config.json, model.bpk) whose scores are the
+    /// model's sequence evidence, for a model trained with it (`star.sequence_evidence`).
+    #[arg(long)]
+    sasrec: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -76,6 +84,24 @@ fn main() -> Result<()> {
         } else {
             InferenceMode::Fast
         });
+    let model = match (&args.sasrec, model.config().star.sequence_evidence) {
+        (Some(dir), true) => {
+            let (sasrec, items) = SasRec::load_dir(dir, &device).map_err(|e| anyhow!(e))?;
+            if items != ds.num_items() {
+                bail!("{}: trained for {items} items, the dataset has {}", dir.display(), ds.num_items());
+            }
+            model.with_sequence_evidence(Arc::new(SasRecRanker::new(sasrec, items)))
+        }
+        (None, true) => bail!(
+            "{}: the model was trained with sequence evidence; pass the SASRec it was trained beside (--sasrec DIR)",
+            args.model.display()
+        ),
+        (Some(dir), false) => bail!(
+            "--sasrec {}: the model was trained without sequence evidence",
+            dir.display()
+        ),
+        (None, false) => model,
+    };
     let known = model.items().map_or(0, |b| b.known());
     println!(
         "loaded {} in {:.0} ms: {} blocks of width {}, {} of {} dataset items known",

@@ -25,6 +25,8 @@ fn stats(home: &Path, dir: &str) -> Output {
 const SMALL_SFT: &[&str] = &[
     "--fusion",
     "mf",
+    "--sequence-folds",
+    "0",
     "--epochs",
     "1",
     "--fast-per-user",
@@ -189,6 +191,12 @@ fn bad_input_is_reported_not_panicked() {
     fails_with(
         &star(h, &["data", "stats", "--dataset", "netflix"]),
         &["unknown dataset `netflix`"],
+    );
+
+    // one fold cannot cross-fit the student's sequence evidence
+    fails_with(
+        &star(h, &["distill", "sft", "--sequence-folds", "1"]),
+        &["--sequence-folds", "1 fold cannot cross-fit"],
     );
 
     // the good version of the same file works and counts what it holds
@@ -467,10 +475,10 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         "--run-dir",
         run_s,
     ];
-    // BPR-MF's and SASRec's item embeddings (the default): without a trained SASRec that is
-    // an error that says what to run
-    assert_eq!(SMALL_SFT[..2], ["--fusion", "mf"]);
-    let fused = [&args[..], &SMALL_SFT[2..], &["--fusion", "mf-sasrec"]].concat();
+    // BPR-MF's and SASRec's item embeddings and SASRec's cross-fitted scores (the defaults):
+    // without a trained SASRec that is an error that says what to run
+    assert_eq!(SMALL_SFT[..4], ["--fusion", "mf", "--sequence-folds", "0"]);
+    let fused = [&args[..], &SMALL_SFT[4..], &["--fusion", "mf-sasrec"]].concat();
     let out = star(h, &fused);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
@@ -513,6 +521,16 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         64 + 64,
         "BPR-MF's 64 and SASRec's 64"
     );
+    assert_eq!(config["star"]["sequence_evidence"], true);
+    // the two fold models were trained (SASRec's recipe: one epoch) for the training prompts
+    for k in 0..2 {
+        let fold = run.join(format!("sasrec-folds/{k}-of-2"));
+        assert!(fold.join("model.bpk").is_file(), "{}", fold.display());
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fold.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["epochs_run"], 1);
+    }
     for f in ["config.json", "model.safetensors", "tokenizer.json"] {
         assert!(run.join("student/model").join(f).is_file(), "{f}");
     }
@@ -814,6 +832,8 @@ fn killing_distill_at_random_points_changes_no_result() {
                 "sft",
                 "--fusion",
                 "mf",
+                "--sequence-folds",
+                "0",
                 "--epochs",
                 "2",
                 "--fast-per-user",

@@ -5,7 +5,6 @@
 use super::data::{candidates, scenario_tagger, Prepared};
 use super::layout::{Compute, Protocol, RunDir};
 use anyhow::Result;
-use burn::config::Config;
 use burn::module::Module;
 use star_cf::data::Dataset;
 use star_cf::split::{Split, SplitKind};
@@ -13,7 +12,9 @@ use star_eval::baselines;
 use star_eval::catalogue::{evaluate_catalogue, CatalogueResult};
 use star_eval::{EvalReport, ProtocolRunner};
 use star_model::cf::{CfEmbeddings, EmbeddingRanker};
-use star_model::sasrec::{SasRec, SasRecConfig, SasRecRanker};
+use star_model::sasrec::{
+    CrossFitted, SasRec, SasRecRanker, SASREC_CONFIG_FILE, SASREC_WEIGHTS_FILE,
+};
 use star_train::cf::{train_cf, CfModelKind, CfTrainConfig};
 use star_train::outcome::TrainOutcome;
 use star_train::sasrec::{train_sasrec, SasRecTrainConfig};
@@ -98,19 +99,100 @@ pub fn train_sasrec_model(
     resume: bool,
 ) -> Result<RunSummary<SasRecTrainConfig>> {
     let valid = candidates(ds, split, run, SplitKind::Valid, protocol)?;
-    let dir = run.sasrec();
-    let r = train_sasrec(cfg, split, &valid, &dir, compute.devices(), resume)?;
+    train_sasrec_at(
+        ds,
+        split,
+        &valid,
+        &run.sasrec(),
+        "SASRec",
+        cfg,
+        compute,
+        resume,
+    )
+}
+
+/// Trains the `folds` fold models of SASRec into [`RunDir::sasrec_fold`] with the recipe of the
+/// run's SASRec (read from its `summary.json`; the seed moved by `1 + k`): model `k` on the
+/// split without the users of fold `k`, validated on the other users' valid candidates. A
+/// fold with a `summary.json` is skipped, one with checkpoints resumed.
+pub fn train_sasrec_folds(
+    ds: &Dataset,
+    split: &Split,
+    run: &RunDir,
+    folds: usize,
+    protocol: Protocol,
+    compute: &Compute,
+) -> Result<()> {
+    if folds < 2 {
+        anyhow::bail!("cross-fitting needs at least 2 folds, got {folds}");
+    }
+    let path = run.sasrec().join("summary.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e} (the SASRec fold models take the run's SASRec's recipe: run `star train sasrec` first)",
+            path.display()
+        )
+    })?;
+    let summary: RunSummary<SasRecTrainConfig> =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let cfg = summary.config;
+    let valid = candidates(ds, split, run, SplitKind::Valid, protocol)?;
+    for k in 0..folds {
+        let dir = run.sasrec_fold(k, folds);
+        if dir.join("summary.json").is_file() {
+            tracing::info!(
+                "SASRec fold {k} of {folds}: trained already ({})",
+                dir.display()
+            );
+            continue;
+        }
+        let mut fold_valid = valid.clone();
+        fold_valid
+            .cases
+            .retain(|c| star_cf::split::fold_of(c.user, folds) != k);
+        let name = format!("SASRec without fold {k} of {folds}");
+        let resume = dir.join("checkpoint").is_dir();
+        let cfg = cfg.clone().with_seed(cfg.seed.wrapping_add(1 + k as u64));
+        let fold_split = split.without_fold(k, folds);
+        train_sasrec_at(
+            ds,
+            &fold_split,
+            &fold_valid,
+            &dir,
+            &name,
+            &cfg,
+            compute,
+            resume,
+        )?;
+    }
+    Ok(())
+}
+
+/// Trains SASRec on `split` into `dir` (model, its configuration, `summary.json`).
+#[allow(clippy::too_many_arguments)]
+fn train_sasrec_at(
+    ds: &Dataset,
+    split: &Split,
+    valid: &star_cf::candidates::CandidateSet,
+    dir: &Path,
+    method: &str,
+    cfg: &SasRecTrainConfig,
+    compute: &Compute,
+    resume: bool,
+) -> Result<RunSummary<SasRecTrainConfig>> {
+    let r = train_sasrec(cfg, split, valid, dir, compute.devices(), resume)?;
     let model_cfg = serde_json::to_string_pretty(&cfg.model(ds.num_items()))?;
-    star_cf::fsutil::write_atomic(&dir.join("model-config.json"), |w| {
+    star_cf::fsutil::write_atomic(&dir.join(SASREC_CONFIG_FILE), |w| {
         std::io::Write::write_all(w, model_cfg.as_bytes())
     })?;
     // burnpack files are written to a scratch file and renamed into place by burn itself
-    star_cf::fsutil::remove_stale_temps(&dir.join("model.bpk"));
-    let summary = RunSummary::new("SASRec", cfg.clone(), &r, compute);
+    let weights = dir.join(SASREC_WEIGHTS_FILE);
+    star_cf::fsutil::remove_stale_temps(&weights);
+    let summary = RunSummary::new(method, cfg.clone(), &r, compute);
     r.model
-        .save_file(dir.join("model.bpk"))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join("model.bpk").display()))?;
-    write_summary(&dir, &summary)?;
+        .save_file(&weights)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", weights.display()))?;
+    write_summary(dir, &summary)?;
     Ok(summary)
 }
 
@@ -119,28 +201,42 @@ pub fn trained_sasrec(run: &RunDir, num_items: usize) -> Result<Option<SasRecRan
     Ok(sasrec_model(run, num_items)?.map(|m| SasRecRanker::new(m, num_items)))
 }
 
+/// The SASRec fold models of the run directory ([`train_sasrec_folds`]) as one cross-fitted
+/// ranker on the CPU, if all `folds` of them are there.
+pub fn trained_sasrec_folds(
+    run: &RunDir,
+    num_items: usize,
+    folds: usize,
+) -> Result<Option<CrossFitted<SasRecRanker>>> {
+    let mut models = Vec::with_capacity(folds);
+    for k in 0..folds {
+        match sasrec_model_at(&run.sasrec_fold(k, folds), num_items)? {
+            Some(m) => models.push(SasRecRanker::new(m, num_items)),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(CrossFitted::new(models)?))
+}
+
 /// The trained SASRec network of the run directory (on the CPU), if there is one; errors name
 /// the file that is damaged or was trained for another catalogue.
 pub fn sasrec_model(run: &RunDir, num_items: usize) -> Result<Option<SasRec>> {
-    let dir = run.sasrec();
-    let (cfg_path, model_path) = (dir.join("model-config.json"), dir.join("model.bpk"));
-    if !model_path.is_file() {
+    sasrec_model_at(&run.sasrec(), num_items)
+}
+
+/// The SASRec network trained into `dir` (on the CPU), if there is one.
+fn sasrec_model_at(dir: &Path, num_items: usize) -> Result<Option<SasRec>> {
+    if !dir.join(SASREC_WEIGHTS_FILE).is_file() {
         return Ok(None);
     }
-    let cfg = SasRecConfig::load(&cfg_path)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", cfg_path.display()))?;
-    if cfg.num_items != num_items {
+    let device = star_model::device_from_name("default")?;
+    let (model, trained_for) = SasRec::load_dir(dir, &device)?;
+    if trained_for != num_items {
         anyhow::bail!(
-            "{}: trained for {} items, the dataset has {num_items}",
-            cfg_path.display(),
-            cfg.num_items
+            "{}: trained for {trained_for} items, the dataset has {num_items}",
+            dir.join(SASREC_CONFIG_FILE).display()
         );
     }
-    let device = star_model::device_from_name("default")?;
-    let model = cfg
-        .init(&device)
-        .try_load_file(&model_path)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", model_path.display()))?;
     Ok(Some(model))
 }
 

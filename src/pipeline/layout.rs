@@ -8,6 +8,8 @@
 //!   evidence.bin                    the CST evidence store (train graph + neighbour lists)
 //!   cf/BPR-MF/, cf/LightGCN/        CF encoders: embeddings.safetensors, summary.json, checkpoints
 //!   sasrec/                         model.bpk, model-config.json, summary.json, checkpoints
+//!   sasrec-folds/<k>-of-<K>/        SASRec without the users of fold k (the student's
+//!                                   cross-fitted sequence evidence), files as in sasrec/
 //!   trajectories/                   the teacher's episodes (JSONL), the kept ones, filter counts
 //!   student/sft/, student/model/    SFT checkpoints and logs, the SFT model directory
 //!   student/grpo/, student/grpo/model/
@@ -160,6 +162,14 @@ impl RunDir {
     /// The SASRec run: `sasrec`.
     pub fn sasrec(&self) -> PathBuf {
         self.root.join("sasrec")
+    }
+
+    /// The SASRec of fold `fold` of `folds`, trained without that fold's users (the student's
+    /// cross-fitted sequence evidence): `sasrec-folds/<fold>-of-<folds>`.
+    pub fn sasrec_fold(&self, fold: usize, folds: usize) -> PathBuf {
+        self.root
+            .join("sasrec-folds")
+            .join(format!("{fold}-of-{folds}"))
     }
 
     /// The teacher's trajectory files: `trajectories`.

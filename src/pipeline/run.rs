@@ -8,13 +8,14 @@
 
 use super::baselines::{
     add_comparisons, catalogue_markdown, eval_baselines, eval_full_catalogue, train_cf_model,
-    train_sasrec_model, STRONGEST,
+    train_sasrec_folds, train_sasrec_model, STRONGEST,
 };
 use super::data::{prepare, DataSpec};
 use super::layout::{Compute, Protocol};
 use super::plots::write_plots;
 use super::student::{
-    distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions, ItemFusion, LoraArgs,
+    distill_grpo, distill_sft, eval_students, sequence_folds, DistillOptions, GrpoOptions,
+    ItemFusion, LoraArgs, DEFAULT_SEQUENCE_FOLDS,
 };
 use super::teacher::{
     build_teacher, eval_teacher, teach_and_filter, teacher_resources, LlmArgs, TeachScope,
@@ -86,6 +87,11 @@ pub struct RunConfig {
     /// The student's item table: BPR-MF's item embeddings, or BPR-MF's and SASRec's.
     #[arg(long, value_enum, default_value_t = ItemFusion::default())]
     pub fusion: ItemFusion,
+    /// Sequence evidence: the student also sees SASRec's scores of each candidate, on training
+    /// prompts from this many SASRec fold models cross-fitted over the users (trained after
+    /// SASRec), elsewhere from SASRec itself; 0: none.
+    #[arg(long, default_value_t = DEFAULT_SEQUENCE_FOLDS, value_parser = sequence_folds)]
+    pub sequence_folds: usize,
     /// Train every model this many times, with the training seeds seed, seed + 1, … (the test
     /// candidates stay those of --seed); the runs after the first go to <run dir>/seeds/<seed>/,
     /// and report.md gains each method's mean ± sd over the seeds (also in seeds.json).
@@ -249,17 +255,29 @@ fn run_seed(
         Ok(done)
     };
     let sasrec_stage = || -> Result<Vec<(String, f64)>> {
+        let mut done = Vec::new();
         let dir = run.sasrec();
         if dir.join("summary.json").is_file() {
             tracing::info!("SASRec: trained already ({})", dir.display());
-            return Ok(Vec::new());
+        } else {
+            let t = Instant::now();
+            let rec = SasRecTrainConfig::new().with_seed(train_seed);
+            let train = rec.clone().with_max_epochs(cap(rec.max_epochs));
+            let resume = dir.join("checkpoint").is_dir();
+            train_sasrec_model(&p.ds, &p.split, run, &train, protocol, &compute, resume)?;
+            done.push(("train SASRec".into(), t.elapsed().as_secs_f64()));
         }
-        let t = Instant::now();
-        let rec = SasRecTrainConfig::new().with_seed(train_seed);
-        let train = rec.clone().with_max_epochs(cap(rec.max_epochs));
-        let resume = dir.join("checkpoint").is_dir();
-        train_sasrec_model(&p.ds, &p.split, run, &train, protocol, &compute, resume)?;
-        Ok(vec![("train SASRec".into(), t.elapsed().as_secs_f64())])
+        let folds = cfg.sequence_folds;
+        let missing = (0..folds).any(|k| !run.sasrec_fold(k, folds).join("summary.json").is_file());
+        if folds >= 2 && missing {
+            let t = Instant::now();
+            train_sasrec_folds(&p.ds, &p.split, run, folds, protocol, &compute)?;
+            done.push((
+                format!("train SASRec folds ({folds})"),
+                t.elapsed().as_secs_f64(),
+            ));
+        }
+        Ok(done)
     };
     let t = Instant::now();
     let (cf_done, sasrec_done) = std::thread::scope(|s| {
@@ -332,6 +350,7 @@ fn run_seed(
             resume: student.join("sft/checkpoint").is_dir(),
             evidence: Default::default(),
             fusion: cfg.fusion,
+            sequence_folds: cfg.sequence_folds,
             out: None,
             trajectories: Some(taught.kept_path.clone()),
         };
@@ -361,6 +380,7 @@ fn run_seed(
             out: grpo.clone(),
             per_user: fast_per_user,
             skip: fast_per_user,
+            sequence_folds: cfg.sequence_folds,
             max_prompts: None,
             resume: grpo.join("checkpoint").is_dir(),
         };

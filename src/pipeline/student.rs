@@ -1,7 +1,9 @@
 //! The student: distillation samples, SFT on the teacher's kept trajectories, GRPO after it,
 //! loading model directories and evaluating them.
 
-use super::baselines::{runner, sasrec_model, train_cf_model};
+use super::baselines::{
+    runner, sasrec_model, train_cf_model, train_sasrec_folds, trained_sasrec, trained_sasrec_folds,
+};
 use super::data::{scenario_tagger, Prepared};
 use super::layout::Compute;
 use super::teacher::teacher_resources;
@@ -11,6 +13,7 @@ use star_cf::split::SplitKind;
 use star_eval::{baselines, EvalReport};
 use star_model::cf::CfEmbeddings;
 use star_model::model::{EvidenceMode, InferenceMode, StarModel, ToolExecutor};
+use star_model::sasrec::{SasRec, SasRecRanker};
 use star_model::student::{LoraConfig, LoraTarget};
 use star_train::cf::{CfModelKind, CfTrainConfig};
 use star_train::distill::{
@@ -59,6 +62,18 @@ impl LoraArgs {
     }
 }
 
+/// Folds of the cross-fitted SASRec behind the student's sequence evidence, by default.
+pub const DEFAULT_SEQUENCE_FOLDS: usize = 2;
+
+/// Parses `--sequence-folds`: 0 (no sequence evidence) or at least 2.
+pub fn sequence_folds(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(1) => Err("1 fold cannot cross-fit: use 0 (no sequence evidence) or 2 or more".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("`{s}`: {e}")),
+    }
+}
+
 /// Where the student's item table comes from: the CF embeddings fused into its `<item>`
 /// markers and behind its catalogue keys.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -97,6 +112,11 @@ pub struct DistillOptions {
     pub evidence: EvidenceMode,
     /// Where the item table comes from.
     pub fusion: ItemFusion,
+    /// Sequence evidence: with `k ≥ 2`, every candidate marker also gets the run's SASRec's
+    /// scores of the candidates as features; on training prompts they come from `k` SASRec
+    /// fold models cross-fitted over the users (trained first when missing), on validation and
+    /// test prompts from the SASRec trained on the whole train split. `0`: none.
+    pub sequence_folds: usize,
     /// The student directory (`sft/`, `model/`); `None`: the run's `student/`.
     pub out: Option<PathBuf>,
     /// The kept trajectories (JSONL); `None`: the rule-based teacher's,
@@ -239,6 +259,8 @@ pub fn distill_sft(
     let raw = raw_items(p);
     let mut star = StarConfig::new(raw.clone(), cf_dim);
     star.evidence = opts.evidence;
+    let sequence = sequence_evidence(p, opts.sequence_folds, compute)?;
+    star.sequence_evidence = sequence.is_some();
     // a resumed run must tokenise exactly as its checkpoints were trained: keep the tokenizer
     let dir = opts.dir(p);
     let tok_path = dir.join("sft").join("tokenizer.json");
@@ -273,15 +295,23 @@ pub fn distill_sft(
         None => student,
     }
     .bind(&raw, Some(p.store.clone()));
+    // training prompts see the cross-fitted scores, validation prompts the whole SASRec's
+    let (student, train_student) = match sequence {
+        Some(s) => (
+            student.clone().with_sequence_evidence(s.eval),
+            student.with_sequence_evidence(s.train),
+        ),
+        None => (student.clone(), student),
+    };
 
     // tokens
-    let tokenize_all = |xs: &[DistillSample]| -> Result<Vec<DistillItem>> {
+    let tokenize_all = |model: &StarModel, xs: &[DistillSample]| -> Result<Vec<DistillItem>> {
         xs.iter()
-            .map(|s| tokenize(&student, s).map_err(anyhow::Error::from))
+            .map(|s| tokenize(model, s).map_err(anyhow::Error::from))
             .collect()
     };
-    let train = tokenize_all(&samples)?;
-    let valid = tokenize_all(&valid)?;
+    let train = tokenize_all(&train_student, &samples)?;
+    let valid = tokenize_all(&student, &valid)?;
     let tokens: usize = train.iter().map(|i| i.len()).sum();
     eprintln!(
         "distill: {} trajectories + {} fast samples ({} tokens), {} valid cases, vocabulary {}, prepared in {:.1}s",
@@ -305,6 +335,53 @@ pub fn distill_sft(
     Ok((result.model.clone(), result))
 }
 
+/// The sequential models behind the student's sequence evidence
+/// ([`DistillOptions::sequence_folds`]).
+pub struct SequenceEvidence {
+    /// For training prompts: the SASRec fold models, cross-fitted over the users.
+    pub train: Arc<dyn star_cf::Ranker>,
+    /// For validation and test prompts: the SASRec trained on the whole train split.
+    pub eval: Arc<dyn star_cf::Ranker>,
+}
+
+/// The run's sequence evidence with `folds` folds (`None` for 0): the run's SASRec (an error
+/// when it has none) and its fold models (trained with its recipe when missing).
+pub fn sequence_evidence(
+    p: &Prepared,
+    folds: usize,
+    compute: &Compute,
+) -> Result<Option<SequenceEvidence>> {
+    if folds == 0 {
+        return Ok(None);
+    }
+    let n = p.ds.num_items();
+    let eval = SasRecRanker::new(
+        required_sasrec(p, "sequence evidence", "--sequence-folds 0")?,
+        n,
+    );
+    if trained_sasrec_folds(&p.run, n, folds)?.is_none() {
+        eprintln!("sequence evidence: training the {folds} SASRec fold models");
+        train_sasrec_folds(&p.ds, &p.split, &p.run, folds, p.protocol, compute)?;
+    }
+    let train = trained_sasrec_folds(&p.run, n, folds)?
+        .with_context(|| format!("SASRec fold models of {}", p.run.path().display()))?;
+    Ok(Some(SequenceEvidence {
+        train: Arc::new(train),
+        eval: Arc::new(eval),
+    }))
+}
+
+/// The run's trained SASRec network, or an error naming the run's SASRec directory, what
+/// needs it (`what`) and the flag that does without it (`instead`).
+fn required_sasrec(p: &Prepared, what: &str, instead: &str) -> Result<SasRec> {
+    sasrec_model(&p.run, p.ds.num_items())?.with_context(|| {
+        format!(
+            "{what} needs a trained SASRec and {} has none: run `star train sasrec` first (or pass {instead})",
+            p.run.sasrec().display()
+        )
+    })
+}
+
 /// The student's item table `[items, dim]` from BPR-MF's item embeddings `mf` and, for
 /// [`ItemFusion::MfSasrec`], the run's trained SASRec (an error naming the directory when the
 /// run has none: SASRec takes minutes to train, so it is not trained behind the user's back).
@@ -313,12 +390,7 @@ fn fused_items(p: &Prepared, mf: Tensor<2>, fusion: ItemFusion) -> Result<Tensor
         return Ok(mf);
     }
     let n = p.ds.num_items();
-    let sasrec = sasrec_model(&p.run, n)?.with_context(|| {
-        format!(
-            "--fusion mf-sasrec needs a trained SASRec and {} has none: run `star train sasrec` first (or pass --fusion mf)",
-            p.run.sasrec().display()
-        )
-    })?;
+    let sasrec = required_sasrec(p, "--fusion mf-sasrec", "--fusion mf")?;
     // row 0 of SASRec's table is the padding item
     let w = sasrec.item_embedding.weight.val();
     let d = w.dims()[1];
@@ -349,6 +421,9 @@ pub struct GrpoOptions {
     /// Leave out the last this many train positions of every user (e.g. those SFT's fast
     /// samples already fit, where the SFT model's rewards are saturated).
     pub skip: usize,
+    /// Folds of the cross-fitted SASRec behind the training prompts' sequence evidence, when
+    /// the SFT model has sequence evidence ([`DistillOptions::sequence_folds`]).
+    pub sequence_folds: usize,
     /// Use at most this many prompts, drawn with the seed (explain-mode rollouts are slow on a
     /// CPU).
     pub max_prompts: Option<usize>,
@@ -373,7 +448,17 @@ pub fn load_student(
     device: &burn::tensor::Device,
     tools: Option<Arc<dyn ToolExecutor>>,
 ) -> Result<StarModel> {
-    let model = StarModel::load(model_dir, device)?.bind(&raw_items(p), Some(p.store.clone()));
+    let mut model = StarModel::load(model_dir, device)?.bind(&raw_items(p), Some(p.store.clone()));
+    if model.config().star.sequence_evidence {
+        let sasrec = trained_sasrec(&p.run, p.ds.num_items())?.with_context(|| {
+            format!(
+                "{}: the model has sequence evidence and {} has no trained SASRec",
+                model_dir.display(),
+                p.run.sasrec().display()
+            )
+        })?;
+        model = model.with_sequence_evidence(Arc::new(sasrec));
+    }
     Ok(match tools {
         Some(t) => model.with_tools(t),
         None => model,
@@ -400,6 +485,19 @@ pub fn distill_grpo(
         None
     };
     let sft = load_student(p, &opts.from, device, tools)?;
+    // rollouts on training positions see the cross-fitted scores; validation the whole SASRec's
+    let train_sft = if sft.config().star.sequence_evidence {
+        if opts.sequence_folds < 2 {
+            bail!(
+                "{}: the SFT model has sequence evidence; GRPO needs its fold models (--sequence-folds of 2 or more, as in SFT)",
+                opts.from.display()
+            );
+        }
+        let s = sequence_evidence(p, opts.sequence_folds, compute)?.context("sequence evidence")?;
+        sft.clone().with_sequence_evidence(s.train)
+    } else {
+        sft.clone()
+    };
     let mut train = fast_samples(p, opts.per_user, opts.skip, opts.grpo.seed)?;
     if let Some(n) = opts.max_prompts {
         use rand::seq::SliceRandom;
@@ -433,7 +531,7 @@ pub fn distill_grpo(
     }
     let result = train_grpo(
         &opts.grpo,
-        &sft,
+        &train_sft,
         train,
         valid,
         &opts.out,

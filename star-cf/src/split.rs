@@ -84,6 +84,17 @@ pub struct Split {
     pub num_items: usize,
 }
 
+/// The fold of `user` among `folds` (users by index, round robin): for cross-fitting, where the
+/// model of fold `k` is trained on [`Split::without_fold`] and scores only the users of fold
+/// `k`.
+///
+/// # Panics
+/// If `folds` is 0.
+pub fn fold_of(user: UserId, folds: usize) -> usize {
+    assert!(folds > 0, "at least one fold");
+    user.idx() % folds
+}
+
 /// A training sample: a prefix of a user's train sequence and the item that followed it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainingSample {
@@ -133,6 +144,37 @@ impl Split {
     /// Number of users.
     pub fn num_users(&self) -> usize {
         self.users.len()
+    }
+
+    /// This split without the users of fold `fold` of `folds` ([`fold_of`]): they keep their
+    /// ids and lose every interaction (train, valid and test), so a model trained on the
+    /// result has never seen them.
+    ///
+    /// # Panics
+    /// If `fold >= folds`.
+    pub fn without_fold(&self, fold: usize, folds: usize) -> Split {
+        assert!(fold < folds, "fold {fold} of {folds}");
+        let users = self
+            .users
+            .iter()
+            .enumerate()
+            .map(|(u, us)| {
+                if fold_of(UserId::from(u), folds) == fold {
+                    UserSplit {
+                        train: Vec::new(),
+                        train_times: Vec::new(),
+                        valid: None,
+                        test: None,
+                    }
+                } else {
+                    us.clone()
+                }
+            })
+            .collect();
+        Split {
+            users,
+            num_items: self.num_items,
+        }
     }
 
     /// The held-out item of `user` for `kind`, if any.
@@ -245,5 +287,30 @@ mod tests {
         assert_eq!(samples[0].history, [ds.item_by_raw("a").unwrap()]);
         assert_eq!(samples[0].target, ds.item_by_raw("b").unwrap());
         assert_eq!(samples[0].timestamp, 1);
+    }
+
+    #[test]
+    fn a_split_without_a_fold_has_none_of_its_users_and_all_of_the_others() {
+        let s = Split::temporal_leave_one_out(&ds());
+        for folds in [2, 3] {
+            let mut kept = vec![0; s.num_users()];
+            for k in 0..folds {
+                let w = s.without_fold(k, folds);
+                assert_eq!(w.num_users(), s.num_users());
+                assert_eq!(w.num_items, s.num_items);
+                for (u, n) in kept.iter_mut().enumerate() {
+                    let (left, orig) = (&w.users[u], &s.users[u]);
+                    if fold_of(UserId::from(u), folds) == k {
+                        assert!(left.train.is_empty() && left.train_times.is_empty());
+                        assert_eq!((left.valid, left.test), (None, None));
+                    } else {
+                        assert_eq!(left, orig);
+                        *n += 1;
+                    }
+                }
+            }
+            // every user is left out of exactly one fold model's data
+            assert!(kept.iter().all(|&n| n == folds - 1), "{kept:?}");
+        }
     }
 }

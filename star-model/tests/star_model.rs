@@ -11,7 +11,7 @@ use star_cf::split::{Split, SplitKind};
 use star_cf::{ItemId, RankRequest, Ranker};
 use star_model::model::{
     BatchRow, Decoding, EvidenceMode, InferenceMode, ModelConfig, PromptBatch, StarConfig,
-    StarModel, ToolExecutor, NUM_EVIDENCE_FEATURES,
+    StarModel, ToolExecutor, NUM_EVIDENCE_FEATURES, NUM_SEQUENCE_FEATURES,
 };
 use star_model::student::{DecoderConfig, StarTokenizer};
 use std::sync::{Arc, Mutex};
@@ -58,11 +58,17 @@ fn tokenizer() -> StarTokenizer {
 }
 
 fn model(w: &World, evidence: EvidenceMode, device: &Device) -> StarModel {
+    model_with(w, evidence, false, device)
+}
+
+/// [`model`], with sequence evidence when `sequence` is set.
+fn model_with(w: &World, evidence: EvidenceMode, sequence: bool, device: &Device) -> StarModel {
     let tok = tokenizer();
     let mut star = StarConfig::new(w.raw.clone(), 8);
     star.rank_dim = 16;
     star.history = 6;
     star.evidence = evidence;
+    star.sequence_evidence = sequence;
     let mut dec = DecoderConfig::llama(tok.vocab_size(), 32, 2, 4, 2);
     dec.max_position_embeddings = 512;
     let cfg = ModelConfig::new(dec, star);
@@ -582,4 +588,81 @@ fn saving_replaces_the_whole_directory_and_leaves_nothing_beside_it() {
         loaded.score_batch(&w.requests).unwrap(),
         m.score_batch(&w.requests).unwrap()
     );
+}
+
+/// Scores an item by `sign ×` its id: a sequential model whose scores the test knows.
+struct ById(f32);
+
+impl Ranker for ById {
+    fn name(&self) -> String {
+        "by-id".into()
+    }
+    fn rank(&self, r: &RankRequest) -> Result<star_cf::Ranking, star_cf::RankError> {
+        let s: Vec<f32> = r.candidates.iter().map(|c| self.0 * c.0 as f32).collect();
+        Ok(star_cf::Ranking::from_scores(&r.candidates, &s))
+    }
+}
+
+#[test]
+fn sequence_evidence_comes_from_the_bound_sequential_model_and_reaches_the_scores() {
+    use star_model::model::{sequence_features, PromptError};
+    let w = world();
+    let dev = device();
+    let m = model_with(&w, EvidenceMode::Features, true, &dev);
+    let r = &w.requests[0];
+    // no sequential model bound: refused by name
+    let err = m.prompt(r).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            star_model::Error::Prompt(PromptError::NoSequenceEvidence)
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("star.sequence_evidence"), "{err}");
+
+    let up = m.clone().with_sequence_evidence(Arc::new(ById(1.0)));
+    let p = up.prompt(r).unwrap();
+    let (e, f) = (
+        NUM_EVIDENCE_FEATURES,
+        NUM_EVIDENCE_FEATURES + NUM_SEQUENCE_FEATURES,
+    );
+    assert_eq!(p.feature_dim, f);
+    assert_eq!(p.features.len(), p.markers.len() * f);
+    let scores: Vec<f32> = r.candidates.iter().map(|c| c.0 as f32).collect();
+    let want = sequence_features(&scores);
+    // the evidence part is what a model without sequence evidence sees
+    let plain = model(&w, EvidenceMode::Features, &dev).prompt(r).unwrap();
+    for (j, &mk) in p.candidates.iter().enumerate() {
+        assert_eq!(
+            p.features[mk * f + e..(mk + 1) * f],
+            want[j],
+            "candidate {j}"
+        );
+        assert_eq!(
+            p.features[mk * f..mk * f + e],
+            plain.features[mk * e..(mk + 1) * e]
+        );
+    }
+    assert!(p.features[..p.candidates[0] * f].iter().all(|&x| x == 0.0));
+
+    // the features reach the scores
+    let down = m.clone().with_sequence_evidence(Arc::new(ById(-1.0)));
+    let (s_up, s_down) = (
+        up.score_batch(std::slice::from_ref(r)).unwrap(),
+        down.score_batch(std::slice::from_ref(r)).unwrap(),
+    );
+    assert!(!close(&s_up[0], &s_down[0], 1e-4), "{s_up:?} {s_down:?}");
+
+    // the setting and the projection's shape survive save and load; the binding does not
+    let dir = tempfile::tempdir().unwrap();
+    up.save(dir.path()).unwrap();
+    let back = StarModel::load(dir.path(), &dev)
+        .unwrap()
+        .bind(&w.raw, Some(w.store.clone()));
+    assert!(back.config().star.sequence_evidence);
+    assert!(back.prompt(r).is_err());
+    let back = back.with_sequence_evidence(Arc::new(ById(1.0)));
+    let s_back = back.score_batch(std::slice::from_ref(r)).unwrap();
+    assert!(close(&s_back[0], &s_up[0], 1e-5), "{s_back:?} {s_up:?}");
 }

@@ -7,7 +7,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use star::cf::split::SplitKind;
 use star::model::model::EvidenceMode;
 use star::pipeline::student::{
-    distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions, ItemFusion, LoraArgs,
+    distill_grpo, distill_sft, eval_students, sequence_folds, DistillOptions, GrpoOptions,
+    ItemFusion, LoraArgs, DEFAULT_SEQUENCE_FOLDS,
 };
 use star::pipeline::{Compute, DataSpec};
 use star::train::distill::{GrpoConfig, LossWeights, SftConfig, TrajectoryView};
@@ -108,6 +109,11 @@ pub struct SftArgs {
     /// The student's item table: BPR-MF's item embeddings, or BPR-MF's and SASRec's.
     #[arg(long, value_enum, default_value_t = ItemFusion::default())]
     fusion: ItemFusion,
+    /// Sequence evidence: the student also sees SASRec's scores of each candidate, on training
+    /// prompts from this many SASRec fold models cross-fitted over the users (trained with the
+    /// run's SASRec's recipe when missing), elsewhere from the run's SASRec; 0: none.
+    #[arg(long, default_value_t = DEFAULT_SEQUENCE_FOLDS, value_parser = sequence_folds)]
+    sequence_folds: usize,
     /// Student directory (sft/ and model/); default runs/<dataset>/student.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -142,6 +148,7 @@ impl SftArgs {
             resume: self.resume,
             evidence: self.evidence.into(),
             fusion: self.fusion,
+            sequence_folds: self.sequence_folds,
             out: self.out.clone(),
             trajectories: self.trajectories.clone(),
         }
@@ -187,6 +194,10 @@ pub struct GrpoArgs {
     /// Leave out the last this many train positions of every user (those SFT fitted).
     #[arg(long, default_value_t = 0)]
     skip: usize,
+    /// Folds of the cross-fitted SASRec behind the training prompts' sequence evidence (when
+    /// the SFT model has sequence evidence; as in `star distill sft`).
+    #[arg(long, default_value_t = DEFAULT_SEQUENCE_FOLDS, value_parser = sequence_folds)]
+    sequence_folds: usize,
     /// Use at most this many prompts, drawn with the seed.
     #[arg(long)]
     max_prompts: Option<usize>,
@@ -236,6 +247,7 @@ impl GrpoArgs {
             out: self.out.clone().unwrap_or_else(|| student.join("grpo")),
             per_user: self.per_user,
             skip: self.skip,
+            sequence_folds: self.sequence_folds,
             max_prompts: self.max_prompts,
             resume: self.resume,
         }

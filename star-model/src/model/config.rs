@@ -42,6 +42,11 @@ pub struct StarConfig {
     /// How the CST evidence enters the prompt.
     #[serde(default)]
     pub evidence: EvidenceMode,
+    /// Each candidate marker also gets the [`super::SEQUENCE_FEATURES`]: what a trained
+    /// sequential model (e.g. SASRec) scores the request's candidates, given to the model when
+    /// it is bound ([`super::StarModel::with_sequence_evidence`]).
+    #[serde(default)]
+    pub sequence_evidence: bool,
     /// Token budget of explain-mode generation before `<recommend>` is forced.
     #[serde(default = "default_max_new")]
     pub max_new_tokens: usize,
@@ -69,10 +74,22 @@ impl StarConfig {
             rank_dim: 64,
             history: default_history(),
             evidence: EvidenceMode::default(),
+            sequence_evidence: false,
             max_new_tokens: default_max_new(),
             items,
             chat: None,
         }
+    }
+
+    /// Features per `<item>` marker: the [`super::EVIDENCE_FEATURES`], then the
+    /// [`super::SEQUENCE_FEATURES`] when [`StarConfig::sequence_evidence`] is on.
+    pub fn marker_features(&self) -> usize {
+        super::NUM_EVIDENCE_FEATURES
+            + if self.sequence_evidence {
+                super::NUM_SEQUENCE_FEATURES
+            } else {
+                0
+            }
     }
 }
 

@@ -19,6 +19,54 @@ pub const EVIDENCE_FEATURES: [&str; 10] = [
 /// Number of evidence features.
 pub const NUM_EVIDENCE_FEATURES: usize = EVIDENCE_FEATURES.len();
 
+/// Names of the sequence features of a candidate (after the evidence features, when
+/// [`super::StarConfig::sequence_evidence`] is on), from a sequential model's scores of the
+/// request's candidates: the softmax over the candidates, the rank as a fraction (1 = best),
+/// and the score standardised over the candidates (divided by 4, clamped to `[-1, 1]`).
+pub const SEQUENCE_FEATURES: [&str; 3] = ["seq_softmax", "seq_rank", "seq_standardised"];
+
+/// Number of sequence features.
+pub const NUM_SEQUENCE_FEATURES: usize = SEQUENCE_FEATURES.len();
+
+/// The [`SEQUENCE_FEATURES`] of every candidate, in the order of `scores` (one score per
+/// candidate, higher is better). Non-finite scores count as the lowest.
+pub fn sequence_features(scores: &[f32]) -> Vec<[f32; NUM_SEQUENCE_FEATURES]> {
+    let c = scores.len();
+    let s: Vec<f64> = scores
+        .iter()
+        .map(|&x| if x.is_finite() { x as f64 } else { f64::MIN })
+        .collect();
+    let finite: Vec<f64> = s.iter().copied().filter(|&x| x > f64::MIN).collect();
+    let max = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let exp: Vec<f64> = s
+        .iter()
+        .map(|&x| if x > f64::MIN { (x - max).exp() } else { 0.0 })
+        .collect();
+    let total: f64 = exp.iter().sum::<f64>().max(f64::MIN_POSITIVE);
+    let n = finite.len().max(1) as f64;
+    let mean = finite.iter().sum::<f64>() / n;
+    let sd = (finite.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    (0..c)
+        .map(|j| {
+            // candidates strictly above this one (ties share the better rank)
+            let above = s.iter().filter(|&&x| x > s[j]).count();
+            let rank = if c > 1 {
+                1.0 - above as f64 / (c - 1) as f64
+            } else {
+                1.0
+            };
+            let z = if s[j] > f64::MIN && sd > 0.0 {
+                ((s[j] - mean) / sd / 4.0).clamp(-1.0, 1.0)
+            } else if s[j] > f64::MIN {
+                0.0
+            } else {
+                -1.0
+            };
+            [(exp[j] / total) as f32, rank as f32, z as f32]
+        })
+        .collect()
+}
+
 /// The evidence of one candidate as features of similar scale (mostly in `[0, 1]`), in the
 /// order of [`EVIDENCE_FEATURES`]. `history_len` is the number of history items the evidence
 /// was computed over; `num_items` the catalogue size.
@@ -69,4 +117,32 @@ pub fn evidence_text(ev: &CandidateEvidence, recent_window: usize) -> String {
         ev.popularity_rank,
         100.0 * ev.genre_share
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_features_order_the_candidates_as_the_scores_do() {
+        let f = sequence_features(&[1.0, 3.0, 2.0, 3.0, f32::NAN]);
+        let soft: f32 = f.iter().map(|x| x[0]).sum();
+        assert!((soft - 1.0).abs() < 1e-6, "{soft}");
+        // softmax by hand: e^(s - 3) / Σ
+        let z = (-2f64).exp() + 1.0 + (-1f64).exp() + 1.0;
+        assert!((f[0][0] as f64 - (-2f64).exp() / z).abs() < 1e-6);
+        assert_eq!(f[4][0], 0.0, "a NaN score gets no mass");
+        // ranks: the two 3.0s tie for the best, NaN last
+        let ranks: Vec<f32> = f.iter().map(|x| x[1]).collect();
+        assert_eq!(ranks, [0.25, 1.0, 0.5, 1.0, 0.0]);
+        // standardised over the finite scores (mean 2.25, sd 0.829), / 4
+        let sd = (((1.0f64 - 2.25).powi(2) + 2.0 * 0.75f64.powi(2) + 0.25f64.powi(2)) / 4.0).sqrt();
+        assert!((f[1][2] as f64 - 0.75 / sd / 4.0).abs() < 1e-6);
+        assert_eq!(f[4][2], -1.0);
+        // equal scores: uniform softmax, all ranked first, standardised 0
+        for x in sequence_features(&[0.5; 4]) {
+            assert_eq!(x, [0.25, 1.0, 0.0]);
+        }
+        assert_eq!(sequence_features(&[7.0]), vec![[1.0, 1.0, 0.0]]);
+    }
 }

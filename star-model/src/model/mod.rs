@@ -16,7 +16,10 @@ mod prompt;
 
 pub use config::{ChatWrap, EvidenceMode, ModelConfig, StarConfig};
 pub use explain::{Decoding, Explanation, Greedy, Sampling, ToolExecutor};
-pub use features::{evidence_features, evidence_text, EVIDENCE_FEATURES, NUM_EVIDENCE_FEATURES};
+pub use features::{
+    evidence_features, evidence_text, sequence_features, EVIDENCE_FEATURES, NUM_EVIDENCE_FEATURES,
+    NUM_SEQUENCE_FEATURES, SEQUENCE_FEATURES,
+};
 pub use net::{BatchRow, PromptBatch, StarHead, StarNet};
 pub use prompt::{ItemBinding, Prompt, PromptBuilder, PromptError, TokenCache, ITEM_MARKER};
 
@@ -46,6 +49,7 @@ struct Binding {
     items: ItemBinding,
     store: Option<Arc<EvidenceStore>>,
     tools: Option<Arc<dyn ToolExecutor>>,
+    sequence: Option<Arc<dyn Ranker>>,
 }
 
 /// The STAR student: network, tokenizer and configuration, optionally bound to a dataset.
@@ -165,6 +169,7 @@ impl StarModel {
                 ("star.item_embeddings", vec![s.items.len() + 1, s.cf_dim]),
                 ("star.item_key.weight", vec![s.rank_dim, s.cf_dim]),
                 ("star.query.weight", vec![s.rank_dim, d]),
+                ("star.evidence_proj.weight", vec![d, s.marker_features()]),
             ],
         )?;
         let mut net = config.init_net(device);
@@ -254,12 +259,28 @@ impl StarModel {
     /// store built from its train split (needed unless the evidence mode is
     /// [`EvidenceMode::None`]).
     pub fn bind(mut self, dataset_raw_ids: &[String], store: Option<Arc<EvidenceStore>>) -> Self {
-        let tools = self.binding.take().and_then(|b| b.tools);
+        let (tools, sequence) = match self.binding.take() {
+            Some(b) => (b.tools, b.sequence),
+            None => (None, None),
+        };
         self.binding = Some(Binding {
             items: ItemBinding::new(dataset_raw_ids, &self.config.star.items),
             store,
             tools,
+            sequence,
         });
+        self
+    }
+
+    /// Sets the sequential model whose scores of a request's candidates become their sequence
+    /// features (after [`StarModel::bind`]; needed when the configuration has
+    /// [`StarConfig::sequence_evidence`]). It must rank the bound dataset's items. Training
+    /// prompts should come from a model that did not train on their targets (cross-fitted),
+    /// evaluation prompts from the one trained on the whole train split.
+    pub fn with_sequence_evidence(mut self, sequence: Arc<dyn Ranker>) -> Self {
+        if let Some(b) = self.binding.as_mut() {
+            b.sequence = Some(sequence);
+        }
         self
     }
 
@@ -316,6 +337,7 @@ impl StarModel {
             b.store.as_deref(),
         )
         .with_cache(&self.cache)
+        .with_sequence(b.sequence.as_deref())
         .build(request)?;
         self.check_length(p.tokens.len() + 1)?;
         Ok(p)

@@ -4,7 +4,6 @@
 //! Hugging Face tools as a plain Llama/Qwen2 checkpoint.
 
 use super::config::ModelConfig;
-use super::features::NUM_EVIDENCE_FEATURES;
 use super::prompt::Prompt;
 use crate::student::{CausalLm, Decoder, KvCache};
 use burn::module::Param;
@@ -20,7 +19,8 @@ pub struct StarHead {
     pub item_embeddings: Param<Tensor<2>>,
     /// CF embedding → model width, added to `<item>` marker embeddings.
     pub item_proj: Linear,
-    /// Evidence features → model width, added to candidate marker embeddings.
+    /// Marker features (the evidence features, then the sequence features when the
+    /// configuration has them) → model width, added to candidate marker embeddings.
     pub evidence_proj: Linear,
     /// Hidden state at `<recommend>` → ranking query.
     pub query: Linear,
@@ -62,7 +62,7 @@ impl ModelConfig {
                 ))
                 .set_require_grad(false),
                 item_proj: lin(s.cf_dim, d, false),
-                evidence_proj: lin(NUM_EVIDENCE_FEATURES, d, false),
+                evidence_proj: lin(s.marker_features(), d, false),
                 query: lin(d, s.rank_dim, true),
                 key: lin(d, s.rank_dim, false),
                 item_key: lin(s.cf_dim, s.rank_dim, false),
@@ -82,7 +82,7 @@ pub struct PromptBatch {
     pub marker_index: Tensor<1, Int>,
     /// Item-table rows of the markers `[M]`.
     pub marker_rows: Tensor<1, Int>,
-    /// Evidence features of the markers `[M, F]`.
+    /// Features of the markers `[M, F]` ([`super::StarConfig::marker_features`]).
     pub marker_features: Tensor<2>,
     /// Flat positions of each row's candidate markers `[B, C]`.
     pub candidate_index: Tensor<2, Int>,
@@ -108,14 +108,14 @@ impl PromptBatch {
     /// Collates rows (each with the same number of candidates) with left padding (`pad_id`).
     ///
     /// # Panics
-    /// If the rows differ in their number of candidates or a `recommend` position is outside
-    /// its sequence.
+    /// If the rows differ in their number of candidates or of features per marker, or a
+    /// `recommend` position is outside its sequence.
     pub fn new(rows: &[BatchRow], pad_id: u32, device: &Device) -> PromptBatch {
         let b = rows.len();
         let len = |r: &BatchRow| r.prompt.tokens.len() + r.continuation.len();
         let t = rows.iter().map(len).max().unwrap_or(0);
         let c = rows.first().map_or(0, |r| r.prompt.candidates.len());
-        let f = NUM_EVIDENCE_FEATURES;
+        let f = rows.first().map_or(0, |r| r.prompt.feature_dim);
         let mut tokens = vec![pad_id as i64; b * t];
         let mut pad = vec![false; b * t];
         let (mut mi, mut mr, mut mf) = (Vec::new(), Vec::new(), Vec::new());
@@ -126,6 +126,7 @@ impl PromptBatch {
         );
         for (i, r) in rows.iter().enumerate() {
             assert_eq!(r.prompt.candidates.len(), c, "rows differ in candidates");
+            assert_eq!(r.prompt.feature_dim, f, "rows differ in marker features");
             assert!(
                 r.recommend < len(r),
                 "recommend position outside the sequence"

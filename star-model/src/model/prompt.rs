@@ -18,10 +18,13 @@
 //! tokenizer's encoding of [`Prompt::text`].
 
 use super::config::{EvidenceMode, StarConfig};
-use super::features::{evidence_features, evidence_text, NUM_EVIDENCE_FEATURES};
+use super::features::{
+    evidence_features, evidence_text, sequence_features, NUM_EVIDENCE_FEATURES,
+    NUM_SEQUENCE_FEATURES,
+};
 use crate::student::{StarTokenizer, TokenizerError};
 use star_cf::evidence::EvidenceStore;
-use star_cf::{ItemId, RankRequest};
+use star_cf::{ItemId, RankError, RankRequest, Ranker};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -145,9 +148,12 @@ pub struct Prompt {
     pub markers: Vec<usize>,
     /// Item-table row of each marker (the zero row for unknown items).
     pub rows: Vec<u32>,
-    /// Evidence features of each marker, `markers × NUM_EVIDENCE_FEATURES` (zeros for history
-    /// markers and outside [`EvidenceMode::Features`]).
+    /// Features of each marker, `markers × feature_dim`: the evidence features (zeros outside
+    /// [`EvidenceMode::Features`]), then the sequence features when the configuration has
+    /// them; zeros for history markers.
     pub features: Vec<f32>,
+    /// Features per marker ([`StarConfig::marker_features`]).
+    pub feature_dim: usize,
     /// For each candidate of the request, in request order, the index of its marker.
     pub candidates: Vec<usize>,
 }
@@ -161,6 +167,15 @@ pub enum PromptError {
     /// The evidence mode needs an evidence store and none was given.
     #[error("evidence mode {0:?} needs an evidence store")]
     NoEvidence(EvidenceMode),
+    /// The model was trained with sequence evidence (`star.sequence_evidence` in its
+    /// configuration) and no sequential model was given.
+    #[error(
+        "the model was trained with sequence evidence (star.sequence_evidence) and no sequential model scores the candidates; bind one with StarModel::with_sequence_evidence"
+    )]
+    NoSequenceEvidence,
+    /// The sequential model failed, or returned no score for a candidate.
+    #[error("sequence evidence: {0}")]
+    Sequence(String),
     /// The tokenizer failed or lacks the marker.
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
@@ -184,6 +199,7 @@ pub struct PromptBuilder<'a> {
     items: &'a ItemBinding,
     store: Option<&'a EvidenceStore>,
     cache: Option<&'a TokenCache>,
+    sequence: Option<&'a dyn Ranker>,
 }
 
 impl<'a> PromptBuilder<'a> {
@@ -200,6 +216,7 @@ impl<'a> PromptBuilder<'a> {
             items,
             store,
             cache: None,
+            sequence: None,
         }
     }
 
@@ -216,6 +233,7 @@ impl<'a> PromptBuilder<'a> {
             items,
             store,
             cache: None,
+            sequence: None,
         }
     }
 
@@ -223,6 +241,47 @@ impl<'a> PromptBuilder<'a> {
     pub fn with_cache(mut self, cache: &'a TokenCache) -> Self {
         self.cache = Some(cache);
         self
+    }
+
+    /// Scores the candidates with `sequence` for the sequence features (needed when the
+    /// configuration has [`StarConfig::sequence_evidence`]).
+    pub fn with_sequence(mut self, sequence: Option<&'a dyn Ranker>) -> Self {
+        self.sequence = sequence;
+        self
+    }
+
+    /// The sequence features of the request's candidates, `candidates × NUM_SEQUENCE_FEATURES`
+    /// (`None` when the configuration has none).
+    fn sequence_features(
+        &self,
+        request: &RankRequest,
+    ) -> Result<Option<Vec<[f32; NUM_SEQUENCE_FEATURES]>>, PromptError> {
+        if !self.config.sequence_evidence {
+            return Ok(None);
+        }
+        let ranker = self.sequence.ok_or(PromptError::NoSequenceEvidence)?;
+        let ranking = ranker
+            .rank(request)
+            .map_err(|e: RankError| PromptError::Sequence(format!("{}: {e}", ranker.name())))?;
+        let scores = ranking.scores.as_deref().ok_or_else(|| {
+            PromptError::Sequence(format!("{} returned no scores", ranker.name()))
+        })?;
+        let of: HashMap<ItemId, f32> = ranking
+            .items
+            .iter()
+            .copied()
+            .zip(scores.iter().copied())
+            .collect();
+        let scores = request
+            .candidates
+            .iter()
+            .map(|c| {
+                of.get(c).copied().ok_or_else(|| {
+                    PromptError::Sequence(format!("{} gave no score for item {c}", ranker.name()))
+                })
+            })
+            .collect::<Result<Vec<f32>, _>>()?;
+        Ok(Some(sequence_features(&scores)))
     }
 
     /// The prompt of `request`.
@@ -284,7 +343,12 @@ impl<'a> PromptBuilder<'a> {
             rows.push(self.items.row_or_zero(i));
         }
         p.piece("\nCandidates:", true)?;
-        let f = NUM_EVIDENCE_FEATURES;
+        // the text does not show them: a text-only prompt needs no sequential model
+        let sequence = match tok {
+            Some(_) => self.sequence_features(request)?,
+            None => None,
+        };
+        let f = self.config.marker_features();
         let mut features = vec![0.0f32; (shown.len() + request.candidates.len()) * f];
         let mut piece = String::new();
         for (j, &c) in request.candidates.iter().enumerate() {
@@ -298,11 +362,9 @@ impl<'a> PromptBuilder<'a> {
                     EvidenceMode::Features => {
                         let hist = h.len().min(store.config().max_history);
                         let m = shown.len() + j;
-                        features[m * f..(m + 1) * f].copy_from_slice(&evidence_features(
-                            ev,
-                            hist,
-                            store.graph().num_items(),
-                        ));
+                        features[m * f..m * f + NUM_EVIDENCE_FEATURES].copy_from_slice(
+                            &evidence_features(ev, hist, store.graph().num_items()),
+                        );
                     }
                     EvidenceMode::Text => {
                         piece.push(' ');
@@ -311,6 +373,10 @@ impl<'a> PromptBuilder<'a> {
                     }
                     EvidenceMode::None => {}
                 }
+            }
+            if let Some(seq) = &sequence {
+                let m = shown.len() + j;
+                features[m * f + NUM_EVIDENCE_FEATURES..(m + 1) * f].copy_from_slice(&seq[j]);
             }
             p.piece(&piece, cacheable)?;
             p.marker();
@@ -326,6 +392,7 @@ impl<'a> PromptBuilder<'a> {
             markers,
             rows,
             features,
+            feature_dim: f,
             candidates: (shown.len()..shown.len() + request.candidates.len()).collect(),
         })
     }

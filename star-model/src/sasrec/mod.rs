@@ -8,8 +8,10 @@
 //! seed the training step passes in ([`DropoutDraws`]).
 
 mod block;
+mod cross_fit;
 
 pub use block::SasRecBlock;
+pub use cross_fit::CrossFitted;
 
 use crate::dropout::DropoutDraws;
 use crate::linear_cross_entropy::linear_cross_entropy;
@@ -232,6 +234,34 @@ impl SasRec {
         let h = self.forward(seq);
         let [b, l, d] = h.dims();
         h.slice([0..b, l - 1..l, 0..d]).reshape([b, d])
+    }
+}
+
+/// The configuration file of a trained SASRec directory ([`SasRec::load_dir`]).
+pub const SASREC_CONFIG_FILE: &str = "model-config.json";
+/// The weights file of a trained SASRec directory (burn's burnpack format).
+pub const SASREC_WEIGHTS_FILE: &str = "model.bpk";
+
+impl SasRec {
+    /// Loads a trained SASRec directory ([`SASREC_CONFIG_FILE`] and [`SASREC_WEIGHTS_FILE`],
+    /// as `star train sasrec` writes them) onto `device`, with the number of items it was
+    /// trained for. Errors name the file.
+    pub fn load_dir(dir: &std::path::Path, device: &Device) -> crate::Result<(SasRec, usize)> {
+        use burn::module::Module;
+        let (cfg_path, weights) = (dir.join(SASREC_CONFIG_FILE), dir.join(SASREC_WEIGHTS_FILE));
+        let text =
+            std::fs::read_to_string(&cfg_path).map_err(|e| crate::Error::io(&cfg_path, e))?;
+        let cfg: SasRecConfig =
+            serde_json::from_str(&text).map_err(|source| crate::Error::Json {
+                path: cfg_path.clone(),
+                source,
+            })?;
+        let model = cfg.init(device).try_load_file(&weights);
+        let model = model.map_err(|e| crate::Error::Safetensors {
+            path: weights.clone(),
+            message: e.to_string(),
+        })?;
+        Ok((model, cfg.num_items))
     }
 }
 

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""RecBole side of the accuracy comparison in BENCHMARKS.md: trains RecBole 1.2.1's BPR, LightGCN
+and SASRec with their default hyper-parameters on MovieLens-100K, on the same temporal
+leave-one-out split as star (each user's last interaction is the test item, the one before it
+the validation item), and prints
+  - the full-catalogue test HR@10, NDCG@10 and MRR@10 as RecBole computes them, and
+  - avg-HR (mean of HR@1, HR@3, HR@5), HR@1 and NDCG@10 on star's 1+19 test candidate file
+    (`<run dir>/candidates/test-seed42.jsonl`), scoring each case's candidates with the
+    trained model's full-sort scores.
+as one JSON line per model.
+
+RecBole orders equal timestamps differently from star, which changes the test item of a few
+users; those are left out of the 1+19 numbers and counted (`users_skipped`).
+
+Not part of CI. Set-up (a venv, pip only), as for recbole_epochs.py:
+
+    python3 -m venv ~/.cache/star/venv-peers
+    ~/.cache/star/venv-peers/bin/pip install torch recbole==1.2.1 "numpy<2" "pandas<2.3" \\
+        scipy==1.10.1 "setuptools<70"
+    ~/.cache/star/venv-peers/bin/python scripts/peers/recbole_accuracy.py \\
+        --data ~/.cache/star/datasets/movielens-100k/recbole --candidates RUN/candidates/test-seed42.jsonl
+
+`--models` picks the models (default BPR,LightGCN,SASRec); `--epochs` caps RecBole's default of
+300 (with early stopping after 10 validations without a better NDCG@10, RecBole's default).
+"""
+import argparse
+import json
+import math
+import os
+import tempfile
+import time
+
+
+def load_cases(path):
+    with open(path) as f:
+        header = json.loads(f.readline())
+        cases = [json.loads(line) for line in f if line.strip()]
+    return header, cases
+
+
+def candidate_metrics(cases, scores_of_user, item_index):
+    """avg-HR, HR@1, NDCG@10 (x100) over the cases whose user RecBole scored."""
+    hr = {1: 0.0, 3: 0.0, 5: 0.0}
+    ndcg10 = 0.0
+    n = 0
+    for c in cases:
+        s = scores_of_user.get(c["user"])
+        if s is None:
+            continue
+        cand = [s[item_index[i]] if i in item_index else -math.inf for i in c["candidates"]]
+        target = cand[c["positive_index"]]
+        rank = 1 + sum(1 for x in cand if x > target)
+        for k in hr:
+            hr[k] += rank <= k
+        ndcg10 += 1.0 / math.log2(rank + 1) if rank <= 10 else 0.0
+        n += 1
+    n = max(n, 1)
+    return {
+        "avg_HR": 100.0 * sum(hr.values()) / (3 * n),
+        "HR@1": 100.0 * hr[1] / n,
+        "NDCG@10": 100.0 * ndcg10 / n,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--candidates", required=True)
+    ap.add_argument("--models", default="BPR,LightGCN,SASRec")
+    ap.add_argument("--epochs", type=int, default=300)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=2020)
+    a = ap.parse_args()
+
+    # RecBole 1.2.1 reloads its own checkpoints with torch.load, whose default changed in 2.6
+    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    import torch
+
+    torch.set_num_threads(a.threads)
+    from recbole.config import Config
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import get_model, get_trainer, init_seed
+
+    _, cases = load_cases(a.candidates)
+    targets = {c["user"]: c["target"] for c in cases}
+    root = tempfile.mkdtemp()
+    os.symlink(os.path.abspath(os.path.expanduser(a.data)), os.path.join(root, "ml-100k"))
+    for name in a.models.split(","):
+        cfg = {
+            "data_path": root,
+            "device": "cpu",
+            "use_gpu": False,
+            "seed": a.seed,
+            "epochs": a.epochs,
+            "show_progress": False,
+            "checkpoint_dir": tempfile.mkdtemp(),
+            "log_wandb": False,
+            # star's protocol: temporal leave-one-out, every unseen item ranked
+            "eval_args": {
+                "split": {"LS": "valid_and_test"},
+                "order": "TO",
+                "group_by": "user",
+                "mode": "full",
+            },
+            "metrics": ["Hit", "NDCG", "MRR"],
+            "topk": [10],
+            "valid_metric": "NDCG@10",
+        }
+        if name == "SASRec":
+            cfg["train_neg_sample_args"] = None  # RecBole's default loss for SASRec is CE
+        config = Config(model=name, dataset="ml-100k", config_dict=cfg)
+        init_seed(config["seed"], config["reproducibility"])
+        dataset = create_dataset(config)
+        train_data, valid_data, test_data = data_preparation(config, dataset)
+        model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+        trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+        t0 = time.time()
+        trainer.fit(train_data, valid_data, saved=True, show_progress=False)
+        train_s = time.time() - t0
+        full = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
+
+        # full-sort scores of every test user, for star's 1+19 candidates
+        model = trainer.model
+        model.eval()
+        uid_field, iid_field = dataset.uid_field, dataset.iid_field
+        item_index = {tok: i for i, tok in enumerate(dataset.field2id_token[iid_field])}
+        user_token = dataset.field2id_token[uid_field]
+        scores_of_user, skipped = {}, 0
+        with torch.no_grad():
+            for interaction, _, positive_u, positive_i in test_data:
+                scores = model.full_sort_predict(interaction).view(len(interaction), -1)
+                users = interaction[uid_field].tolist()
+                pos = {}
+                for row, item in zip(positive_u.tolist(), positive_i.tolist()):
+                    pos[row] = dataset.field2id_token[iid_field][item]
+                for row, u in enumerate(users):
+                    raw = user_token[u]
+                    if targets.get(raw) != pos.get(row):
+                        skipped += 1  # RecBole's test item differs (equal timestamps)
+                        continue
+                    scores_of_user[raw] = scores[row].tolist()
+        out = {
+            "model": name,
+            "recbole": "1.2.1",
+            "best_epoch_valid": trainer.best_valid_result,
+            "train_s": round(train_s, 1),
+            "full_catalogue": {k: round(100.0 * v, 2) for k, v in full.items()},
+            "candidates_1_19": {
+                k: round(v, 2)
+                for k, v in candidate_metrics(cases, scores_of_user, item_index).items()
+            },
+            "users_scored": len(scores_of_user),
+            "users_skipped": skipped,
+        }
+        print(json.dumps(out, default=str), flush=True)
+
+
+if __name__ == "__main__":
+    main()
