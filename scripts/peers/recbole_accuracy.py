@@ -82,9 +82,12 @@ def main():
     from recbole.utils import get_model, get_trainer, init_seed
 
     _, cases = load_cases(a.candidates)
+    data = os.path.abspath(os.path.expanduser(a.data))
+    # RecBole writes its logs (log/, log_tensorboard/) into the working directory
+    os.chdir(tempfile.mkdtemp())
     targets = {c["user"]: c["target"] for c in cases}
     root = tempfile.mkdtemp()
-    os.symlink(os.path.abspath(os.path.expanduser(a.data)), os.path.join(root, "ml-100k"))
+    os.symlink(data, os.path.join(root, "ml-100k"))
     for name in a.models.split(","):
         cfg = {
             "data_path": root,
