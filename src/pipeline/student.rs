@@ -359,12 +359,15 @@ pub fn sequence_evidence(
         required_sasrec(p, "sequence evidence", "--sequence-folds 0")?,
         n,
     );
-    if trained_sasrec_folds(&p.run, n, folds)?.is_none() {
-        eprintln!("sequence evidence: training the {folds} SASRec fold models");
-        train_sasrec_folds(&p.ds, &p.split, &p.run, folds, p.protocol, compute)?;
-    }
-    let train = trained_sasrec_folds(&p.run, n, folds)?
-        .with_context(|| format!("SASRec fold models of {}", p.run.path().display()))?;
+    let train = match trained_sasrec_folds(&p.run, n, folds)? {
+        Some(models) => models,
+        None => {
+            eprintln!("sequence evidence: training the {folds} SASRec fold models");
+            train_sasrec_folds(&p.ds, &p.split, &p.run, folds, p.protocol, compute)?;
+            trained_sasrec_folds(&p.run, n, folds)?
+                .with_context(|| format!("SASRec fold models of {}", p.run.path().display()))?
+        }
+    };
     Ok(Some(SequenceEvidence {
         train: Arc::new(train),
         eval: Arc::new(eval),
