@@ -665,4 +665,11 @@ fn sequence_evidence_comes_from_the_bound_sequential_model_and_reaches_the_score
     let back = back.with_sequence_evidence(Arc::new(ById(1.0)));
     let s_back = back.score_batch(std::slice::from_ref(r)).unwrap();
     assert!(close(&s_back[0], &s_up[0], 1e-5), "{s_back:?} {s_up:?}");
+    // given before binding, it is kept by the binding
+    let early = StarModel::load(dir.path(), &dev)
+        .unwrap()
+        .with_sequence_evidence(Arc::new(ById(1.0)))
+        .bind(&w.raw, Some(w.store.clone()));
+    let s_early = early.score_batch(std::slice::from_ref(r)).unwrap();
+    assert!(close(&s_early[0], &s_up[0], 1e-5), "{s_early:?} {s_up:?}");
 }

@@ -49,7 +49,6 @@ struct Binding {
     items: ItemBinding,
     store: Option<Arc<EvidenceStore>>,
     tools: Option<Arc<dyn ToolExecutor>>,
-    sequence: Option<Arc<dyn Ranker>>,
 }
 
 /// The STAR student: network, tokenizer and configuration, optionally bound to a dataset.
@@ -65,6 +64,8 @@ pub struct StarModel {
     name: Option<String>,
     batch_size: usize,
     cache: Arc<TokenCache>,
+    /// The sequential model behind the sequence features ([`StarModel::with_sequence_evidence`]).
+    sequence: Option<Arc<dyn Ranker>>,
 }
 
 impl std::fmt::Debug for StarModel {
@@ -117,6 +118,7 @@ impl StarModel {
             name: None,
             batch_size: 16,
             cache: Arc::default(),
+            sequence: None,
         })
     }
 
@@ -259,28 +261,22 @@ impl StarModel {
     /// store built from its train split (needed unless the evidence mode is
     /// [`EvidenceMode::None`]).
     pub fn bind(mut self, dataset_raw_ids: &[String], store: Option<Arc<EvidenceStore>>) -> Self {
-        let (tools, sequence) = match self.binding.take() {
-            Some(b) => (b.tools, b.sequence),
-            None => (None, None),
-        };
+        let tools = self.binding.take().and_then(|b| b.tools);
         self.binding = Some(Binding {
             items: ItemBinding::new(dataset_raw_ids, &self.config.star.items),
             store,
             tools,
-            sequence,
         });
         self
     }
 
     /// Sets the sequential model whose scores of a request's candidates become their sequence
-    /// features (after [`StarModel::bind`]; needed when the configuration has
+    /// features (before or after [`StarModel::bind`]; needed when the configuration has
     /// [`StarConfig::sequence_evidence`]). It must rank the bound dataset's items. Training
     /// prompts should come from a model that did not train on their targets (cross-fitted),
     /// evaluation prompts from the one trained on the whole train split.
     pub fn with_sequence_evidence(mut self, sequence: Arc<dyn Ranker>) -> Self {
-        if let Some(b) = self.binding.as_mut() {
-            b.sequence = Some(sequence);
-        }
+        self.sequence = Some(sequence);
         self
     }
 
@@ -337,7 +333,7 @@ impl StarModel {
             b.store.as_deref(),
         )
         .with_cache(&self.cache)
-        .with_sequence(b.sequence.as_deref())
+        .with_sequence(self.sequence.as_deref())
         .build(request)?;
         self.check_length(p.tokens.len() + 1)?;
         Ok(p)
