@@ -14,8 +14,8 @@ use super::data::{prepare, DataSpec};
 use super::layout::{Compute, Protocol};
 use super::plots::write_plots;
 use super::student::{
-    distill_grpo, distill_sft, eval_students, sequence_folds, DistillOptions, GrpoOptions,
-    ItemFusion, LoraArgs, DEFAULT_SEQUENCE_FOLDS,
+    distill_grpo, distill_sft, eval_students, eval_students_catalogue, sequence_folds,
+    DistillOptions, GrpoOptions, ItemFusion, LoraArgs, DEFAULT_SEQUENCE_FOLDS,
 };
 use super::teacher::{
     build_teacher, eval_teacher, teach_and_filter, teacher_resources, LlmArgs, TeachScope,
@@ -24,6 +24,7 @@ use super::teacher::{
 use anyhow::{Context, Result};
 use star_cf::split::SplitKind;
 use star_eval::{EvalReport, SeedSpread};
+use star_model::model::DEFAULT_RERANK;
 use star_train::cf::{CfModelKind, CfTrainConfig};
 use star_train::distill::{GrpoConfig, LossWeights, SftConfig, TrajectoryView};
 use star_train::sasrec::SasRecTrainConfig;
@@ -409,7 +410,13 @@ fn run_seed(
         .methods
         .extend(eval_students(&p, &students, &compute, false, cfg.threads)?.methods);
     add_comparisons(&mut report, &baselines)?;
-    let catalogue = eval_full_catalogue(&p)?;
+    let mut catalogue = eval_full_catalogue(&p)?;
+    catalogue.extend(eval_students_catalogue(
+        &p,
+        &students[..1],
+        &compute,
+        DEFAULT_RERANK,
+    )?);
     stages.push(("evaluate".into(), t.elapsed().as_secs_f64()));
 
     let dir = run.path();

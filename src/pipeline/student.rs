@@ -10,6 +10,7 @@ use super::teacher::teacher_resources;
 use anyhow::{bail, Context, Result};
 use burn::prelude::Tensor;
 use star_cf::split::SplitKind;
+use star_eval::catalogue::{evaluate_catalogue, CatalogueResult};
 use star_eval::{baselines, EvalReport};
 use star_model::cf::CfEmbeddings;
 use star_model::model::{EvidenceMode, InferenceMode, StarModel, ToolExecutor};
@@ -466,6 +467,41 @@ pub fn load_student(
         Some(t) => model.with_tools(t),
         None => model,
     })
+}
+
+/// Full-catalogue HR@10 / NDCG@10 / MRR@10 (temporal leave-one-out, the split of `p`) of
+/// student model directories in fast mode, each twice: by its context-free item keys alone,
+/// and with the top `retrieve` of those re-ranked by the full prompt
+/// ([`star_model::model::Reranked`]).
+pub fn eval_students_catalogue(
+    p: &Prepared,
+    models: &[(String, PathBuf)],
+    compute: &Compute,
+    retrieve: usize,
+) -> Result<Vec<CatalogueResult>> {
+    let kind = p.kind();
+    let mut out = Vec::new();
+    for (name, dir) in models {
+        let student = load_student(p, dir, compute.device(), None)
+            .with_context(|| format!("model `{name}`"))?
+            .with_mode(InferenceMode::Fast)
+            .with_name(format!("{name} (keys)"));
+        out.push(evaluate_catalogue(&p.split, kind, &student));
+        let student = student.with_name(name.clone());
+        out.push(evaluate_catalogue(
+            &p.split,
+            kind,
+            &student.reranked(retrieve),
+        ));
+        if let Some(sasrec) = trained_sasrec(&p.run, p.ds.num_items())? {
+            out.push(evaluate_catalogue(
+                &p.split,
+                kind,
+                &student.reranked(retrieve).retrieving_with(&sasrec),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// GRPO from an SFT student (`opts.from`) on `compute`, on the fast samples of the train split,

@@ -539,6 +539,73 @@ fn catalogue_top_k_equals_brute_force_and_skips_the_history() {
     }
 }
 
+/// Scores item `i` of a catalogue of `0` items as `i`: a retriever whose choice the test knows.
+struct CatalogueById(usize);
+
+impl star_cf::CatalogueScorer for CatalogueById {
+    fn name(&self) -> String {
+        "by-id".into()
+    }
+    fn score_all(&self, _: &RankRequest) -> Result<Vec<f32>, star_cf::RankError> {
+        Ok((0..self.0).map(|i| i as f32).collect())
+    }
+}
+
+#[test]
+fn reranked_catalogue_scores_what_it_retrieves_with_the_prompt_and_nothing_else() {
+    use star_cf::CatalogueScorer;
+    let w = world();
+    let m = model(&w, EvidenceMode::Features, &device());
+    let n = w.ds.num_items();
+    let by_id = CatalogueById(n);
+    for r in &w.requests[..3] {
+        let by_keys: Vec<ItemId> = m.top_k_catalogue(std::slice::from_ref(r), 5).unwrap()[0]
+            .iter()
+            .map(|x| x.0)
+            .collect();
+        let by_ids: Vec<ItemId> = (0..n)
+            .rev()
+            .map(ItemId::from)
+            .filter(|i| !r.history.contains(i))
+            .take(5)
+            .collect();
+        let cases: [(Box<dyn CatalogueScorer + '_>, Vec<ItemId>); 2] = [
+            (Box::new(m.reranked(5)), by_keys),
+            (Box::new(m.reranked(5).retrieving_with(&by_id)), by_ids),
+        ];
+        for (scorer, mut want) in cases {
+            let all = scorer.score_all(r).unwrap();
+            assert_eq!(all.len(), n);
+            want.sort();
+            let got: Vec<ItemId> = (0..n)
+                .map(ItemId::from)
+                .filter(|i| all[i.idx()].is_finite())
+                .collect();
+            assert_eq!(got, want, "{}", scorer.name());
+            // the retrieved items carry the prompt's scores of exactly those candidates
+            let prompt = RankRequest {
+                candidates: want.clone(),
+                ..r.clone()
+            };
+            let s = m
+                .score_batch(std::slice::from_ref(&prompt))
+                .unwrap()
+                .remove(0);
+            for (i, x) in want.iter().zip(&s) {
+                assert!((all[i.idx()] - x).abs() < 1e-5, "{}", scorer.name());
+            }
+        }
+    }
+    assert_eq!(
+        m.reranked(5).retrieving_with(&by_id).name(),
+        "student-fast (top 5 by by-id re-ranked)"
+    );
+    assert_eq!(
+        m.reranked(7).name(),
+        "student-fast (top 7 by keys re-ranked)"
+    );
+}
+
 #[test]
 fn items_the_model_does_not_know_get_the_zero_row() {
     let w = world();

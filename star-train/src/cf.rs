@@ -2,8 +2,10 @@
 //!
 //! - Train batches: every train edge once per epoch with a fresh uniform negative
 //!   ([`star_model::cf::sampler::epoch_triples`]), a pure function of (seed, epoch).
-//! - Validation: the 1+N **valid** candidate file; metrics HR@10 and NDCG@10 (and a listwise
-//!   loss) per epoch; early stopping when NDCG@10 has not improved for `patience` epochs.
+//! - Validation ([`CfValidation`]): the 1+N **valid** candidate file, or every item outside the
+//!   user's training history (RecBole's full-sort protocol); metrics HR@10 and NDCG@10 (and a
+//!   listwise loss) per epoch; early stopping when NDCG@10 has not improved for `patience`
+//!   epochs.
 //! - Checkpoints every epoch under `<dir>/checkpoint/` (the last two and the best by NDCG@10 are
 //!   kept); `resume` continues from the latest one and replays exactly the epochs an
 //!   uninterrupted run would have run, so the final model is the same.
@@ -51,6 +53,17 @@ impl CfModelKind {
     }
 }
 
+/// What CF validation ranks each valid user's true item against.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CfValidation {
+    /// The 19 (N) sampled negatives of the valid candidate file.
+    #[default]
+    Candidates,
+    /// Every item outside the user's training history, as RecBole 1.2.1's full-sort
+    /// evaluation does (the true item stays a candidate even when the history holds it).
+    Catalogue,
+}
+
 /// Hyper-parameters of CF training.
 #[derive(Config, Debug, PartialEq)]
 pub struct CfTrainConfig {
@@ -80,6 +93,12 @@ pub struct CfTrainConfig {
     /// Seed of initialisation and negative sampling.
     #[config(default = 42)]
     pub seed: u64,
+    /// Standard deviation of the embeddings' normal initialisation.
+    #[config(default = 0.1)]
+    pub init_std: f64,
+    /// What validation (early stopping, checkpoint selection) ranks the true item against.
+    #[config(default = "CfValidation::Candidates")]
+    pub validation: CfValidation,
 }
 
 impl CfTrainConfig {
@@ -105,15 +124,29 @@ pub struct CfLearner<M: Module> {
     pub l2: f64,
 }
 
-/// A validation batch: users, their candidates and where the true item is.
+/// A validation batch: users, what each is ranked against and where the true item is.
 #[derive(Clone, Debug)]
 pub struct CandidateBatch {
     /// User ids `[B]`.
     pub users: Tensor<1, Int>,
-    /// Candidate item ids `[B, C]`.
-    pub candidates: Tensor<2, Int>,
-    /// Index of the true item in each row `[B]`.
+    /// The items each user's true item is ranked against.
+    pub candidates: Candidates,
+    /// Index of the true item in each row of the scores `[B]`: its column in `Listed`, its
+    /// item id in `Catalogue`.
     pub positive: Tensor<1, Int>,
+}
+
+/// The items of a [`CandidateBatch`].
+#[derive(Clone, Debug)]
+pub enum Candidates {
+    /// Candidate item ids `[B, C]`.
+    Listed(Tensor<2, Int>),
+    /// The whole catalogue; `seen` `[B, num_items]` marks the items of each user's training
+    /// history, which score `-inf`.
+    Catalogue {
+        /// Items left out of each row.
+        seen: Tensor<2, Bool>,
+    },
 }
 
 /// Scores `[B, C]` of each user's candidates from final embeddings.
@@ -149,7 +182,13 @@ impl<M: CfEncoder + Module + ModuleDisplay + 'static> InferenceStep for CfLearne
 
     fn step(&self, batch: CandidateBatch) -> RankingOutput {
         let (users, items) = self.encoder.embeddings();
-        let scores = candidate_scores(users, items, batch.users, batch.candidates);
+        let scores = match batch.candidates {
+            Candidates::Listed(c) => candidate_scores(users, items, batch.users, c),
+            Candidates::Catalogue { seen } => users
+                .select(0, batch.users)
+                .matmul(items.transpose())
+                .mask_fill(seen, f32::NEG_INFINITY),
+        };
         let [b, _] = scores.dims();
         // listwise loss: -log softmax(scores)[positive]
         let loss = activation::log_softmax(scores.clone(), 1)
@@ -168,23 +207,110 @@ impl<M: CfEncoder + Module + ModuleDisplay + 'static> InferenceStep for CfLearne
 #[derive(Clone, Debug)]
 struct Case {
     user: u32,
-    candidates: Vec<u32>,
+    ranked: Ranked,
+    /// The true item's index in the case's scores (see [`CandidateBatch::positive`]).
     positive: usize,
 }
 
-fn case_batch(cases: &[Case], device: &Device) -> CandidateBatch {
-    let b = cases.len();
-    let c = cases.first().map_or(0, |x| x.candidates.len());
-    let users: Vec<i64> = cases.iter().map(|x| x.user as i64).collect();
-    let cands: Vec<i64> = cases
+/// What a [`Case`]'s true item is ranked against.
+#[derive(Clone, Debug)]
+enum Ranked {
+    /// These items.
+    Listed(Vec<u32>),
+    /// Every item but these (the user's training history, less the true item).
+    Catalogue { seen: Vec<u32> },
+}
+
+/// The valid cases of `valid` for `validation`: its candidates, or the catalogue without each
+/// user's training history in `graph`.
+fn valid_cases(valid: &CandidateSet, graph: &CfGraph, validation: CfValidation) -> Vec<Case> {
+    valid
+        .cases
         .iter()
-        .flat_map(|x| x.candidates.iter().map(|&i| i as i64))
-        .collect();
+        .map(|c| match validation {
+            CfValidation::Candidates => Case {
+                user: c.user.0,
+                ranked: Ranked::Listed(c.candidates.iter().map(|i| i.0).collect()),
+                positive: c.positive_index,
+            },
+            CfValidation::Catalogue => {
+                let target = c.candidates[c.positive_index].0;
+                Case {
+                    user: c.user.0,
+                    ranked: Ranked::Catalogue {
+                        seen: graph
+                            .items_of(c.user)
+                            .iter()
+                            .copied()
+                            .filter(|&i| i != target)
+                            .collect(),
+                    },
+                    positive: target as usize,
+                }
+            }
+        })
+        .collect()
+}
+
+/// The batch of `cases` (all of one [`Ranked`] kind) over a catalogue of `num_items`.
+fn case_batch(cases: &[Case], num_items: usize, device: &Device) -> CandidateBatch {
+    let b = cases.len();
+    let users: Vec<i64> = cases.iter().map(|x| x.user as i64).collect();
     let pos: Vec<i64> = cases.iter().map(|x| x.positive as i64).collect();
+    let candidates = match cases.first().map(|x| &x.ranked) {
+        Some(Ranked::Catalogue { .. }) => {
+            let mut seen = vec![false; b * num_items];
+            for (r, x) in cases.iter().enumerate() {
+                if let Ranked::Catalogue { seen: items } = &x.ranked {
+                    for &i in items {
+                        seen[r * num_items + i as usize] = true;
+                    }
+                }
+            }
+            Candidates::Catalogue {
+                seen: Tensor::from_data(TensorData::new(seen, [b, num_items]), device),
+            }
+        }
+        _ => {
+            let c = cases.first().map_or(0, |x| x.listed().len());
+            let cands: Vec<i64> = cases
+                .iter()
+                .flat_map(|x| x.listed().iter().map(|&i| i as i64))
+                .collect();
+            Candidates::Listed(Tensor::from_data(TensorData::new(cands, [b, c]), device))
+        }
+    };
     CandidateBatch {
         users: Tensor::from_data(TensorData::new(users, [b]), device),
-        candidates: Tensor::from_data(TensorData::new(cands, [b, c]), device),
+        candidates,
         positive: Tensor::from_data(TensorData::new(pos, [b]), device),
+    }
+}
+
+impl Case {
+    fn listed(&self) -> &[u32] {
+        match &self.ranked {
+            Ranked::Listed(items) => items,
+            Ranked::Catalogue { .. } => &[],
+        }
+    }
+
+    /// The case's scores under user embedding `u` and item embeddings `items` (row-major,
+    /// `u.len()` wide), as the validation step computes them.
+    fn scores(&self, u: &[f32], items: &[f32]) -> Vec<f32> {
+        let d = u.len();
+        let dot =
+            |i: usize| -> f32 { u.iter().zip(&items[i * d..][..d]).map(|(a, b)| a * b).sum() };
+        match &self.ranked {
+            Ranked::Listed(c) => c.iter().map(|&i| dot(i as usize)).collect(),
+            Ranked::Catalogue { seen } => {
+                let mut s: Vec<f32> = (0..items.len() / d.max(1)).map(dot).collect();
+                for &i in seen {
+                    s[i as usize] = f32::NEG_INFINITY;
+                }
+                s
+            }
+        }
     }
 }
 
@@ -226,12 +352,14 @@ fn init_encoder(cfg: &CfTrainConfig, graph: &CfGraph, device: &Device) -> Encode
         CfModelKind::Mf => Encoder::Mf(
             MfConfig::new(graph.num_users(), graph.num_items())
                 .with_dim(cfg.dim)
+                .with_init_std(cfg.init_std)
                 .with_seed(cfg.seed)
                 .init(device),
         ),
         CfModelKind::LightGcn => Encoder::LightGcn(Box::new(
             LightGcnConfig::new(graph.num_users(), graph.num_items())
                 .with_dim(cfg.dim)
+                .with_init_std(cfg.init_std)
                 .with_seed(cfg.seed)
                 .with_layers(cfg.layers)
                 .init(Adjacency::from_graph(graph, device), device),
@@ -248,17 +376,7 @@ fn valid_ndcg10(emb: &CfEmbeddings, cases: &[Case]) -> f64 {
     let total: f64 = cases
         .iter()
         .map(|c| {
-            let u = &users[c.user as usize * d..][..d];
-            let scores: Vec<f32> = c
-                .candidates
-                .iter()
-                .map(|&i| {
-                    u.iter()
-                        .zip(&items[i as usize * d..][..d])
-                        .map(|(a, b)| a * b)
-                        .sum()
-                })
-                .collect();
+            let scores = c.scores(&users[c.user as usize * d..][..d], &items);
             metric.case_value(rank_of(&scores, c.positive))
         })
         .sum();
@@ -283,15 +401,7 @@ pub fn train_cf(
         c.with_max_epochs(0)
     })?;
 
-    let cases: Vec<Case> = valid
-        .cases
-        .iter()
-        .map(|c| Case {
-            user: c.user.0,
-            candidates: c.candidates.iter().map(|i| i.0).collect(),
-            positive: c.positive_index,
-        })
-        .collect();
+    let cases = valid_cases(valid, graph, cfg.validation);
     let graph_arc = Arc::new(graph.clone());
     let seed = cfg.seed;
     let g = graph_arc.clone();
@@ -307,10 +417,17 @@ pub fn train_cf(
     );
     let valid_cases = cases.clone();
     let n_valid = cases.len();
+    let num_items = graph.num_items();
+    // a catalogue batch holds a [B, num_items] mask and score matrix
+    let valid_batch = match cfg.validation {
+        CfValidation::Candidates => 4096,
+        CfValidation::Catalogue => (1 << 24) / num_items.max(1),
+    }
+    .max(1);
     let valid_loader: Arc<dyn DataLoader<CandidateBatch>> = Arc::new(EpochLoader::new(
         move |_| valid_cases.clone(),
-        case_batch,
-        4096,
+        move |xs: &[Case], d: &Device| case_batch(xs, num_items, d),
+        valid_batch,
         n_valid,
         device.clone(),
     ));

@@ -260,3 +260,67 @@ fn resume_removes_nothing_it_cannot_verify_or_that_other_settings_wrote() {
     assert!(err.contains("no checksums"), "{err}");
     assert!(ckpt.join("model-2.bpk").is_file());
 }
+
+#[test]
+fn catalogue_validation_ranks_the_true_item_against_every_unseen_item() {
+    use star_cf::rank_metrics::{ndcg_at, rank_of_among};
+    use star_train::cf::CfValidation;
+    let (_split, graph, valid) = data();
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = small_mf(1, 1e-2).with_validation(CfValidation::Catalogue);
+    let r = train_cf(&cfg, &graph, &valid, dir.path(), &device, false).unwrap();
+
+    // by hand: every item outside the user's training history is a candidate
+    let (users, items) = (values(r.model.users.val()), values(r.model.items.val()));
+    let d = 16;
+    let mut total = 0.0;
+    for c in &valid.cases {
+        let target = c.candidates[c.positive_index].idx();
+        let u = &users[c.user.0 as usize * d..][..d];
+        let scores: Vec<f32> = (0..graph.num_items())
+            .map(|i| u.iter().zip(&items[i * d..][..d]).map(|(a, b)| a * b).sum())
+            .collect();
+        let seen = graph.items_of(c.user);
+        let rank = rank_of_among(&scores, target, |i| !seen.contains(&(i as u32)));
+        total += ndcg_at(rank, 10);
+    }
+    let want = total / valid.cases.len() as f64;
+    assert!(
+        (r.valid_score - want).abs() < 1e-9,
+        "{} vs {want}",
+        r.valid_score
+    );
+    // the Learner's validation step (early stopping) computed the same, in percent
+    let log = std::fs::read_to_string(dir.path().join("valid/epoch-1/NDCG@10.log")).unwrap();
+    let logged: f64 = log
+        .lines()
+        .last()
+        .and_then(|l| l.split(',').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((logged / 100.0 - want).abs() < 1e-5, "{logged} vs {want}");
+
+    // the same model on the 1+19 candidate file ranks against far fewer items
+    let dir = tempfile::tempdir().unwrap();
+    let on_file = train_cf(
+        &small_mf(1, 1e-2),
+        &graph,
+        &valid,
+        dir.path(),
+        &device,
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        values(on_file.model.items.val()),
+        items,
+        "validation does not change training"
+    );
+    assert!(
+        on_file.valid_score > 2.0 * want,
+        "{} vs {want}",
+        on_file.valid_score
+    );
+}

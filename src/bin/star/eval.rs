@@ -5,10 +5,11 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use star::cf::split::SplitKind;
 use star::eval::EvalReport;
+use star::model::model::DEFAULT_RERANK;
 use star::pipeline::baselines::{
     add_comparisons, catalogue_markdown, eval_baselines, eval_full_catalogue,
 };
-use star::pipeline::student::eval_students;
+use star::pipeline::student::{eval_students, eval_students_catalogue};
 use star::pipeline::teacher::{eval_teacher, LlmArgs};
 use star::pipeline::{Compute, Prepared};
 use std::path::PathBuf;
@@ -38,6 +39,13 @@ pub enum EvalCommand {
         /// Device: flex, ndarray, wgpu, cuda[:N].
         #[arg(long, default_value = "flex")]
         device: String,
+        /// Also rank the whole catalogue (HR@10, NDCG@10, MRR@10) in fast mode: by the item
+        /// keys alone, and with the keys' top `--rerank` items re-ranked by the full prompt.
+        #[arg(long, conflicts_with = "explain")]
+        full_catalogue: bool,
+        /// How many of the keys' best items the prompt re-ranks on the full catalogue.
+        #[arg(long, default_value_t = DEFAULT_RERANK, requires = "full_catalogue")]
+        rerank: usize,
     },
     /// Pop, ItemKNN, UserKNN and the CST evidence scorer.
     Baselines {
@@ -149,6 +157,8 @@ impl EvalCommand {
                 models,
                 explain,
                 device,
+                full_catalogue,
+                rerank,
             } => {
                 let compute = Compute::one(&device)?;
                 let prepared = on.prepare(home)?;
@@ -166,6 +176,23 @@ impl EvalCommand {
                     .collect();
                 let report = eval_students(&prepared, &models, &compute, explain, on.threads)?;
                 on.print_and_save(&report)?;
+                if full_catalogue {
+                    let results = eval_students_catalogue(&prepared, &models, &compute, rerank)?;
+                    println!(
+                        "\n### Full catalogue ({} split, temporal leave-one-out)\n\n{}",
+                        on.split,
+                        catalogue_markdown(&results)
+                    );
+                    let json = serde_json::to_string_pretty(&results)?;
+                    let path = prepared
+                        .run
+                        .path()
+                        .join(format!("eval-full-catalogue-students-{}.json", on.split));
+                    star::cf::fsutil::write_atomic(&path, |w| {
+                        std::io::Write::write_all(w, json.as_bytes())
+                    })?;
+                    eprintln!("wrote {}", path.display());
+                }
             }
         }
         Ok(())

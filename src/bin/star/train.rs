@@ -7,7 +7,7 @@ use star::cf::split::Split;
 use star::pipeline::baselines::{train_cf_model, train_sasrec_model};
 use star::pipeline::data::open_run_dir;
 use star::pipeline::Compute;
-use star::train::cf::{CfModelKind, CfTrainConfig};
+use star::train::cf::{CfModelKind, CfTrainConfig, CfValidation};
 use star::train::sasrec::{SasRecArch, SasRecLoss, SasRecTrainConfig};
 use std::path::PathBuf;
 
@@ -33,6 +33,24 @@ impl From<SasRecLossArg> for SasRecLoss {
         match l {
             SasRecLossArg::Ce => SasRecLoss::Ce,
             SasRecLossArg::Bce => SasRecLoss::Bce,
+        }
+    }
+}
+
+/// What CF validation ranks against.
+#[derive(Copy, Clone, Debug, ValueEnum)]
+pub enum CfValidationArg {
+    /// The valid candidate file (1+N).
+    Candidates,
+    /// Every item outside the user's training history.
+    Catalogue,
+}
+
+impl From<CfValidationArg> for CfValidation {
+    fn from(v: CfValidationArg) -> CfValidation {
+        match v {
+            CfValidationArg::Candidates => CfValidation::Candidates,
+            CfValidationArg::Catalogue => CfValidation::Catalogue,
         }
     }
 }
@@ -83,12 +101,21 @@ pub struct CfArgs {
     /// Triples per batch (default: 2048 for BPR-MF, 8192 for LightGCN).
     #[arg(long)]
     batch_size: Option<usize>,
-    /// L2 regularisation.
-    #[arg(long, default_value_t = 1e-4)]
-    l2: f64,
-    /// Early-stopping patience in epochs.
-    #[arg(long, default_value_t = 5)]
-    patience: usize,
+    /// L2 regularisation (default: the encoder's recommended setting).
+    #[arg(long)]
+    l2: Option<f64>,
+    /// Standard deviation of the embeddings' normal initialisation (default: the encoder's
+    /// recommended setting).
+    #[arg(long)]
+    init_std: Option<f64>,
+    /// Early-stopping patience in epochs (default: the encoder's recommended setting).
+    #[arg(long)]
+    patience: Option<usize>,
+    /// What validation ranks the true item against: `candidates` (the valid candidate file)
+    /// or `catalogue` (every item outside the user's training history, as RecBole does);
+    /// default: the encoder's recommended setting.
+    #[arg(long, value_enum)]
+    validation: Option<CfValidationArg>,
     /// Continue from the latest checkpoint in the run directory.
     #[arg(long)]
     resume: bool,
@@ -108,8 +135,10 @@ impl CfArgs {
             .with_layers(self.layers)
             .with_learning_rate(self.lr.unwrap_or(rec.learning_rate))
             .with_batch_size(self.batch_size.unwrap_or(rec.batch_size))
-            .with_l2(self.l2)
-            .with_patience(self.patience)
+            .with_l2(self.l2.unwrap_or(rec.l2))
+            .with_patience(self.patience.unwrap_or(rec.patience))
+            .with_init_std(self.init_std.unwrap_or(rec.init_std))
+            .with_validation(self.validation.map_or(rec.validation, Into::into))
             .with_seed(self.protocol.seed)
     }
 }

@@ -13,6 +13,7 @@ mod explain;
 mod features;
 mod net;
 mod prompt;
+mod rerank;
 
 pub use config::{ChatWrap, EvidenceMode, ModelConfig, StarConfig};
 pub use explain::{Decoding, Explanation, Greedy, Sampling, ToolExecutor};
@@ -22,6 +23,7 @@ pub use features::{
 };
 pub use net::{BatchRow, PromptBatch, StarHead, StarNet};
 pub use prompt::{ItemBinding, Prompt, PromptBuilder, PromptError, TokenCache, ITEM_MARKER};
+pub use rerank::{Reranked, DEFAULT_RERANK};
 
 use crate::error::{Error, Result};
 use crate::student::{check_weight_shapes, load_hf, save_hf, Segment, StarTokenizer};
