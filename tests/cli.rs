@@ -590,6 +590,47 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
             "{name}"
         );
     }
+    // the whole catalogue: by the item keys, and re-ranked by the prompt (the keys' and the
+    // run's SASRec's top 5), beside the baselines, each against the strongest of them
+    let stdout = ok(&[
+        "eval",
+        "student",
+        "--model",
+        &grpo_model,
+        "--full-catalogue",
+        "--rerank",
+        "5",
+    ]);
+    for row in [
+        "| Pop | ",
+        "| SASRec | ",
+        "| student-fast (keys) | ",
+        "| student-fast (top 5 by keys re-ranked) | ",
+        "| student-fast (top 5 by SASRec re-ranked) | ",
+    ] {
+        assert!(stdout.contains(row), "{row}: {stdout}");
+    }
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("eval-full-catalogue-students-test.json")).unwrap(),
+    )
+    .unwrap();
+    let rows = results.as_array().unwrap();
+    let reference = rows
+        .iter()
+        .find_map(|r| r["against"]["reference"].as_str())
+        .unwrap();
+    assert!(
+        stdout.contains(&format!("| NDCG@10 − {reference} |")),
+        "{stdout}"
+    );
+    for r in rows {
+        assert!(r["users"].as_u64().unwrap() > 0, "{r}");
+        let d = &r["against"]["NDCG@10"];
+        if r["method"] != reference {
+            let (low, high) = (d["low"].as_f64().unwrap(), d["high"].as_f64().unwrap());
+            assert!(low <= d["mean"].as_f64().unwrap() && low <= high, "{r}");
+        }
+    }
     // a pretrained base: a Hugging Face checkpoint (written by transformers) with its own
     // tokenizer, fine-tuned whole; the saved model reloads and ranks
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fixtures/hf/chat");

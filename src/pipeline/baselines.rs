@@ -9,7 +9,7 @@ use burn::module::Module;
 use star_cf::data::Dataset;
 use star_cf::split::{Split, SplitKind};
 use star_eval::baselines;
-use star_eval::catalogue::{evaluate_catalogue, CatalogueResult};
+use star_eval::catalogue::{compare_catalogue, evaluate_catalogue, CatalogueResult};
 use star_eval::{EvalReport, ProtocolRunner};
 use star_model::cf::{CfEmbeddings, EmbeddingRanker};
 use star_model::sasrec::{
@@ -306,14 +306,22 @@ pub fn eval_full_catalogue(p: &Prepared) -> Result<Vec<CatalogueResult>> {
     Ok(out)
 }
 
-/// Renders full-catalogue results as a Markdown table (×100).
+/// Renders full-catalogue results as a Markdown table (×100), with each method's paired
+/// difference from the reference where [`add_catalogue_comparison`] set one.
 pub fn catalogue_markdown(results: &[CatalogueResult]) -> String {
-    let mut s = String::from(
-        "| Method | users | HR@10 | NDCG@10 | MRR@10 | wall s |\n|---|---:|---:|---:|---:|---:|\n",
-    );
+    let reference = results
+        .iter()
+        .find_map(|r| r.against.as_ref().map(|a| a.reference.clone()));
+    let mut s = String::from("| Method | users | HR@10 | NDCG@10 | MRR@10 | wall s |");
+    match &reference {
+        Some(name) => s.push_str(&format!(
+            " HR@10 − {name} | NDCG@10 − {name} |\n|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        )),
+        None => s.push_str("\n|---|---:|---:|---:|---:|---:|\n"),
+    }
     for r in results {
         s.push_str(&format!(
-            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |\n",
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
             r.method,
             r.users,
             100.0 * r.hr10,
@@ -321,8 +329,32 @@ pub fn catalogue_markdown(results: &[CatalogueResult]) -> String {
             100.0 * r.mrr10,
             r.wall_s
         ));
+        if reference.is_some() {
+            match &r.against {
+                Some(d) => s.push_str(&format!(" {} | {} |", d.hr10, d.ndcg10)),
+                None => s.push_str(" – | – |"),
+            }
+        }
+        s.push('\n');
     }
     s
+}
+
+/// Compares every full-catalogue result with the strongest of `baselines` by NDCG@10
+/// ([`compare_catalogue`]); nothing when none of them was evaluated.
+pub fn add_catalogue_comparison(
+    results: &mut [CatalogueResult],
+    baselines: &[String],
+) -> Result<()> {
+    let strongest = results
+        .iter()
+        .filter(|r| baselines.contains(&r.method))
+        .max_by(|a, b| a.ndcg10.total_cmp(&b.ndcg10))
+        .map(|r| r.method.clone());
+    if let Some(name) = strongest {
+        compare_catalogue(results, &name)?;
+    }
+    Ok(())
 }
 
 /// The role of the strongest baseline's comparison in a report.

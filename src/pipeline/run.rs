@@ -7,8 +7,8 @@
 //! the whole run.
 
 use super::baselines::{
-    add_comparisons, catalogue_markdown, eval_baselines, eval_full_catalogue, train_cf_model,
-    train_sasrec_folds, train_sasrec_model, STRONGEST,
+    add_catalogue_comparison, add_comparisons, catalogue_markdown, eval_baselines,
+    eval_full_catalogue, train_cf_model, train_sasrec_folds, train_sasrec_model, STRONGEST,
 };
 use super::data::{prepare, DataSpec};
 use super::layout::{Compute, Protocol};
@@ -411,12 +411,14 @@ fn run_seed(
         .extend(eval_students(&p, &students, &compute, false, cfg.threads)?.methods);
     add_comparisons(&mut report, &baselines)?;
     let mut catalogue = eval_full_catalogue(&p)?;
+    let catalogue_baselines: Vec<String> = catalogue.iter().map(|r| r.method.clone()).collect();
     catalogue.extend(eval_students_catalogue(
         &p,
         &students[..1],
         &compute,
         DEFAULT_RERANK,
     )?);
+    add_catalogue_comparison(&mut catalogue, &catalogue_baselines)?;
     stages.push(("evaluate".into(), t.elapsed().as_secs_f64()));
 
     let dir = run.path();

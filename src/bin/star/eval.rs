@@ -7,7 +7,8 @@ use star::cf::split::SplitKind;
 use star::eval::EvalReport;
 use star::model::model::DEFAULT_RERANK;
 use star::pipeline::baselines::{
-    add_comparisons, catalogue_markdown, eval_baselines, eval_full_catalogue,
+    add_catalogue_comparison, add_comparisons, catalogue_markdown, eval_baselines,
+    eval_full_catalogue,
 };
 use star::pipeline::student::{eval_students, eval_students_catalogue};
 use star::pipeline::teacher::{eval_teacher, LlmArgs};
@@ -40,7 +41,9 @@ pub enum EvalCommand {
         #[arg(long, default_value = "flex")]
         device: String,
         /// Also rank the whole catalogue (HR@10, NDCG@10, MRR@10) in fast mode: by the item
-        /// keys alone, and with the keys' top `--rerank` items re-ranked by the full prompt.
+        /// keys alone, and with the top `--rerank` items (by the keys, and by SASRec when the
+        /// run has one) re-ranked by the full prompt; beside Pop and the trained baselines,
+        /// each compared with the strongest of those (paired, bootstrap 95 % interval).
         #[arg(long, conflicts_with = "explain")]
         full_catalogue: bool,
         /// How many of the keys' best items the prompt re-ranks on the full catalogue.
@@ -132,7 +135,8 @@ impl EvalCommand {
                     eprintln!("wrote {}", path.display());
                 }
                 if full_catalogue {
-                    let results = eval_full_catalogue(&prepared)?;
+                    let mut results = eval_full_catalogue(&prepared)?;
+                    add_catalogue_comparison(&mut results, &names)?;
                     let md = catalogue_markdown(&results);
                     println!(
                         "\n### Full catalogue ({split} split, temporal leave-one-out)\n\n{md}"
@@ -177,7 +181,13 @@ impl EvalCommand {
                 let report = eval_students(&prepared, &models, &compute, explain, on.threads)?;
                 on.print_and_save(&report)?;
                 if full_catalogue {
-                    let results = eval_students_catalogue(&prepared, &models, &compute, rerank)?;
+                    // the baselines beside the students, each compared with the strongest
+                    let mut results = eval_full_catalogue(&prepared)?;
+                    let baselines: Vec<String> = results.iter().map(|r| r.method.clone()).collect();
+                    results.extend(eval_students_catalogue(
+                        &prepared, &models, &compute, rerank,
+                    )?);
+                    add_catalogue_comparison(&mut results, &baselines)?;
                     println!(
                         "\n### Full catalogue ({} split, temporal leave-one-out)\n\n{}",
                         on.split,
