@@ -390,6 +390,33 @@ fn explain_mode_answers_tool_calls_as_emitted_and_scores_at_recommend() {
         .text
         .contains("<tool_response>error: unknown tool `nope`</tool_response>"));
     assert!(ex.text.ends_with("<recommend>"));
+    drop(calls);
+
+    // tools set before binding are kept: a model loaded unbound, given tools, then bound
+    let dir = tempfile::tempdir().unwrap();
+    m.save(dir.path()).unwrap();
+    let early = Arc::new(Recorder::default());
+    let rebound = StarModel::load(dir.path(), &dev)
+        .unwrap()
+        .with_tools(early.clone())
+        .bind(&w.raw, Some(w.store.clone()));
+    let again = rebound
+        .explain_with(
+            r,
+            &mut Script {
+                tokens: tok
+                    .encode(concat!(
+                        "<tool_call>{\"name\":\"item_cf\",\"arguments\":{\"item\":\"12\"}}",
+                        "</tool_call><recommend>"
+                    ))
+                    .unwrap()
+                    .into_iter(),
+                eos,
+            },
+        )
+        .unwrap();
+    assert_eq!((again.tool_calls, again.tool_errors), (1, 0));
+    assert_eq!(early.calls.lock().unwrap().len(), 1);
 
     // the incremental (KV cache) scores equal a full forward over prompt + explanation
     let p = m.prompt(r).unwrap();

@@ -50,7 +50,6 @@ pub enum InferenceMode {
 struct Binding {
     items: ItemBinding,
     store: Option<Arc<EvidenceStore>>,
-    tools: Option<Arc<dyn ToolExecutor>>,
 }
 
 /// The STAR student: network, tokenizer and configuration, optionally bound to a dataset.
@@ -68,6 +67,8 @@ pub struct StarModel {
     cache: Arc<TokenCache>,
     /// The sequential model behind the sequence features ([`StarModel::with_sequence_evidence`]).
     sequence: Option<Arc<dyn Ranker>>,
+    /// The tools explain mode calls ([`StarModel::with_tools`]).
+    tools: Option<Arc<dyn ToolExecutor>>,
 }
 
 impl std::fmt::Debug for StarModel {
@@ -121,6 +122,7 @@ impl StarModel {
             batch_size: 16,
             cache: Arc::default(),
             sequence: None,
+            tools: None,
         })
     }
 
@@ -263,11 +265,9 @@ impl StarModel {
     /// store built from its train split (needed unless the evidence mode is
     /// [`EvidenceMode::None`]).
     pub fn bind(mut self, dataset_raw_ids: &[String], store: Option<Arc<EvidenceStore>>) -> Self {
-        let tools = self.binding.take().and_then(|b| b.tools);
         self.binding = Some(Binding {
             items: ItemBinding::new(dataset_raw_ids, &self.config.star.items),
             store,
-            tools,
         });
         self
     }
@@ -282,11 +282,9 @@ impl StarModel {
         self
     }
 
-    /// Sets the tools explain mode calls (after [`StarModel::bind`]).
+    /// Sets the tools explain mode calls (before or after [`StarModel::bind`]).
     pub fn with_tools(mut self, tools: Arc<dyn ToolExecutor>) -> Self {
-        if let Some(b) = self.binding.as_mut() {
-            b.tools = Some(tools);
-        }
+        self.tools = Some(tools);
         self
     }
 
@@ -430,7 +428,7 @@ impl StarModel {
     ) -> Result<Explanation> {
         let prompt = self.prompt(request)?;
         let ctl = ControlTokens::of(&self.tokenizer)?;
-        let tools = self.binding()?.tools.as_deref();
+        let tools = self.tools.as_deref();
         explain::explain(
             &self.net,
             &self.tokenizer,
