@@ -563,6 +563,16 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
 
+    // GRPO must cross-fit as SFT did (two folds, recorded in the model's config)
+    assert_eq!(config["star"]["sequence_folds"], 2);
+    let (_, out) = on_run(&[&["distill", "grpo", "--sequence-folds", "3"], SMALL_GRPO].concat());
+    fails_with(
+        &out,
+        &[
+            "trained with --sequence-folds 2",
+            "given --sequence-folds 3",
+        ],
+    );
     // GRPO from the SFT model, then both models side by side under their method names
     ok(&[&["distill", "grpo"], SMALL_GRPO].concat());
     assert!(run.join("student/grpo/model/model.safetensors").is_file());

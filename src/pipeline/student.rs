@@ -262,6 +262,11 @@ pub fn distill_sft(
     star.evidence = opts.evidence;
     let sequence = sequence_evidence(p, opts.sequence_folds, compute)?;
     star.sequence_evidence = sequence.is_some();
+    star.sequence_folds = if sequence.is_some() {
+        opts.sequence_folds
+    } else {
+        0
+    };
     // a resumed run must tokenise exactly as its checkpoints were trained: keep the tokenizer
     let dir = opts.dir(p);
     let tok_path = dir.join("sft").join("tokenizer.json");
@@ -530,6 +535,14 @@ pub fn distill_grpo(
             bail!(
                 "{}: the SFT model has sequence evidence; GRPO needs its fold models (--sequence-folds of 2 or more, as in SFT)",
                 opts.from.display()
+            );
+        }
+        let sft_folds = sft.config().star.sequence_folds;
+        if sft_folds != 0 && sft_folds != opts.sequence_folds {
+            bail!(
+                "{}: the SFT model was trained with --sequence-folds {sft_folds}; GRPO was given --sequence-folds {} (use the same)",
+                opts.from.display(),
+                opts.sequence_folds
             );
         }
         let s = sequence_evidence(p, opts.sequence_folds, compute)?.context("sequence evidence")?;

@@ -47,6 +47,11 @@ pub struct StarConfig {
     /// it is bound ([`super::StarModel::with_sequence_evidence`]).
     #[serde(default)]
     pub sequence_evidence: bool,
+    /// How many cross-fitted fold models gave the training prompts their sequence evidence
+    /// (0: none, or a model written before this was recorded). Training from this model
+    /// again (GRPO) must use as many.
+    #[serde(default)]
+    pub sequence_folds: usize,
     /// Token budget of explain-mode generation before `<recommend>` is forced.
     #[serde(default = "default_max_new")]
     pub max_new_tokens: usize,
@@ -75,6 +80,7 @@ impl StarConfig {
             history: default_history(),
             evidence: EvidenceMode::default(),
             sequence_evidence: false,
+            sequence_folds: 0,
             max_new_tokens: default_max_new(),
             items,
             chat: None,
