@@ -96,6 +96,9 @@ pub struct CfTrainConfig {
     /// Standard deviation of the embeddings' normal initialisation.
     #[config(default = 0.1)]
     pub init_std: f64,
+    /// BPR-MF only: a learned bias per item ([`MfConfig::item_bias`]).
+    #[config(default = false)]
+    pub item_bias: bool,
     /// What validation (early stopping, checkpoint selection) ranks the true item against.
     #[config(default = "CfValidation::Candidates")]
     pub validation: CfValidation,
@@ -354,6 +357,7 @@ fn init_encoder(cfg: &CfTrainConfig, graph: &CfGraph, device: &Device) -> Encode
                 .with_dim(cfg.dim)
                 .with_init_std(cfg.init_std)
                 .with_seed(cfg.seed)
+                .with_item_bias(cfg.item_bias)
                 .init(device),
         ),
         CfModelKind::LightGcn => Encoder::LightGcn(Box::new(
@@ -395,6 +399,12 @@ pub fn train_cf(
     devices: &(impl TrainDevices + ?Sized),
     resume: bool,
 ) -> Result<CfTrainResult, TrainError> {
+    if cfg.item_bias && cfg.kind != CfModelKind::Mf {
+        return Err(TrainError::Training(format!(
+            "CF settings: item_bias is a BPR-MF setting; {} has none",
+            cfg.kind.method_name()
+        )));
+    }
     let device = devices.main_device()?;
     let start_epoch = prepare_run_dir(dir, cfg, resume, |c: CfTrainConfig| {
         // the epoch limit only says where to stop

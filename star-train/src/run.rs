@@ -174,7 +174,14 @@ pub fn prepare_run_dir<C: Config + PartialEq + Clone + std::fmt::Debug>(
     let cfg_path = dir.join("train-config.json");
     // Nothing is removed before the settings are known to match.
     if resume && cfg_path.is_file() {
-        let saved = C::load(&cfg_path).map_err(|e| file_err(&cfg_path, &e))?;
+        let saved = C::load(&cfg_path).map_err(|e| {
+            file_err(
+                &cfg_path,
+                &format!(
+                    "{e} (settings written by another version of star cannot be resumed; train without --resume, or in another directory, to start over)"
+                ),
+            )
+        })?;
         if normalise(saved.clone()) != normalise(cfg.clone()) {
             return Err(TrainError::ConfigMismatch {
                 saved: format!("{saved:?}"),

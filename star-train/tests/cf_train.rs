@@ -107,6 +107,22 @@ fn resume_ends_where_an_uninterrupted_run_ends() {
     )
     .unwrap_err();
     assert!(matches!(err, TrainError::ConfigMismatch { .. }), "{err}");
+
+    // settings from a version of star without a field: refused by name, with the way out
+    let path = dir.path().join("train-config.json");
+    let mut saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    saved.as_object_mut().unwrap().remove("validation");
+    std::fs::write(&path, saved.to_string()).unwrap();
+    let err = train_cf(&cfg, &graph, &valid, dir.path(), &device, true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("train-config.json")
+            && err.contains("validation")
+            && err.contains("without --resume"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -322,5 +338,19 @@ fn catalogue_validation_ranks_the_true_item_against_every_unseen_item() {
         on_file.valid_score > 2.0 * want,
         "{} vs {want}",
         on_file.valid_score
+    );
+}
+
+#[test]
+fn item_bias_is_refused_for_lightgcn_by_name() {
+    let (_split, graph, valid) = data();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = CfTrainConfig::new(CfModelKind::LightGcn).with_item_bias(true);
+    let err = train_cf(&cfg, &graph, &valid, dir.path(), &Device::flex(), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("item_bias") && err.contains("LightGCN"),
+        "{err}"
     );
 }

@@ -111,6 +111,10 @@ pub struct CfArgs {
     /// Early-stopping patience in epochs (default: the encoder's recommended setting).
     #[arg(long)]
     patience: Option<usize>,
+    /// BPR-MF: learn a bias per item (the score is `e_u · e_i + b_i`); default: the
+    /// recommended setting.
+    #[arg(long)]
+    item_bias: Option<bool>,
     /// What validation ranks the true item against: `candidates` (the valid candidate file)
     /// or `catalogue` (every item outside the user's training history, as RecBole does);
     /// default: the encoder's recommended setting.
@@ -138,6 +142,7 @@ impl CfArgs {
             .with_l2(self.l2.unwrap_or(rec.l2))
             .with_patience(self.patience.unwrap_or(rec.patience))
             .with_init_std(self.init_std.unwrap_or(rec.init_std))
+            .with_item_bias(self.item_bias.unwrap_or(rec.item_bias))
             .with_validation(self.validation.map_or(rec.validation, Into::into))
             .with_seed(self.protocol.seed)
     }
