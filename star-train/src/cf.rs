@@ -323,7 +323,7 @@ pub type CfTrainResult = TrainOutcome<CfEmbeddings>;
 
 /// The model of either kind, built for a graph.
 enum Encoder {
-    Mf(Mf),
+    Mf(Box<Mf>),
     LightGcn(Box<LightGcn>),
 }
 
@@ -352,14 +352,14 @@ fn load_encoder<M: CfEncoder + Module + ModuleDisplay + 'static>(
 
 fn init_encoder(cfg: &CfTrainConfig, graph: &CfGraph, device: &Device) -> Encoder {
     match cfg.kind {
-        CfModelKind::Mf => Encoder::Mf(
+        CfModelKind::Mf => Encoder::Mf(Box::new(
             MfConfig::new(graph.num_users(), graph.num_items())
                 .with_dim(cfg.dim)
                 .with_init_std(cfg.init_std)
                 .with_seed(cfg.seed)
                 .with_item_bias(cfg.item_bias)
                 .init(device),
-        ),
+        )),
         CfModelKind::LightGcn => Encoder::LightGcn(Box::new(
             LightGcnConfig::new(graph.num_users(), graph.num_items())
                 .with_dim(cfg.dim)
@@ -454,7 +454,7 @@ pub fn train_cf(
     let l2 = cfg.l2;
     // parameters must be created on an autodiff device to be tracked
     match init_encoder(cfg, graph, &device.clone().autodiff()) {
-        Encoder::Mf(e) => fit_encoder(e, l2, dir, train_loader, valid_loader, &opts)?,
+        Encoder::Mf(e) => fit_encoder(*e, l2, dir, train_loader, valid_loader, &opts)?,
         Encoder::LightGcn(e) => fit_encoder(*e, l2, dir, train_loader, valid_loader, &opts)?,
     }
     let train_seconds = t.elapsed().as_secs_f64();
@@ -464,7 +464,7 @@ pub fn train_cf(
         start_epoch,
         train_seconds,
         |path| match init_encoder(cfg, graph, device) {
-            Encoder::Mf(e) => load_encoder(e, l2, path),
+            Encoder::Mf(e) => load_encoder(*e, l2, path),
             Encoder::LightGcn(e) => load_encoder(*e, l2, path),
         },
         |emb| valid_ndcg10(emb, &cases),
