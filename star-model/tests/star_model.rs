@@ -623,6 +623,17 @@ fn reranked_catalogue_scores_what_it_retrieves_with_the_prompt_and_nothing_else(
             }
         }
     }
+    // a retriever over another catalogue is refused, naming it
+    let err = m
+        .reranked(5)
+        .retrieving_with(&CatalogueById(n + 1))
+        .score_all(&w.requests[0])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("by-id") && err.contains(&n.to_string()),
+        "{err}"
+    );
     assert_eq!(
         m.reranked(5).retrieving_with(&by_id).name(),
         "student-fast (top 5 by by-id re-ranked)"

@@ -54,6 +54,15 @@ impl<'a> Reranked<'a> {
                 .collect());
         };
         let scores = scorer.score_all(request)?;
+        let n = self.model.binding()?.items.len();
+        if scores.len() != n {
+            return Err(format!(
+                "{} scored {} items; the catalogue has {n}",
+                scorer.name(),
+                scores.len()
+            )
+            .into());
+        }
         let seen: HashSet<ItemId> = request.history.iter().copied().collect();
         let key = |s: f32| if s.is_nan() { f32::NEG_INFINITY } else { s };
         let mut items: Vec<ItemId> = (0..scores.len())
