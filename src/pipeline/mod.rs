@@ -17,6 +17,7 @@ pub mod data;
 pub mod layout;
 pub mod plots;
 pub mod run;
+pub mod sequence;
 pub mod student;
 pub mod teacher;
 

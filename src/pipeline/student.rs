@@ -1,11 +1,10 @@
 //! The student: distillation samples, SFT on the teacher's kept trajectories, GRPO after it,
 //! loading model directories and evaluating them.
 
-use super::baselines::{
-    runner, sasrec_model, train_cf_model, train_sasrec_folds, trained_sasrec, trained_sasrec_folds,
-};
+use super::baselines::{runner, train_cf_model, trained_sasrec};
 use super::data::{scenario_tagger, Prepared};
 use super::layout::Compute;
+use super::sequence::{required_sasrec, sequence_evidence};
 use super::teacher::teacher_resources;
 use anyhow::{bail, Context, Result};
 use burn::prelude::Tensor;
@@ -14,7 +13,6 @@ use star_eval::catalogue::{evaluate_catalogue, CatalogueResult};
 use star_eval::{baselines, EvalReport};
 use star_model::cf::CfEmbeddings;
 use star_model::model::{EvidenceMode, InferenceMode, StarModel, ToolExecutor};
-use star_model::sasrec::{SasRec, SasRecRanker};
 use star_model::student::{LoraConfig, LoraTarget};
 use star_train::cf::{CfModelKind, CfTrainConfig};
 use star_train::distill::{
@@ -60,18 +58,6 @@ impl LoraArgs {
         }
         cfg.targets = self.lora_targets.clone();
         Some(cfg)
-    }
-}
-
-/// Folds of the cross-fitted SASRec behind the student's sequence evidence, by default.
-pub const DEFAULT_SEQUENCE_FOLDS: usize = 2;
-
-/// Parses `--sequence-folds`: 0 (no sequence evidence) or at least 2.
-pub fn sequence_folds(s: &str) -> std::result::Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(1) => Err("1 fold cannot cross-fit: use 0 (no sequence evidence) or 2 or more".into()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(format!("`{s}`: {e}")),
     }
 }
 
@@ -339,56 +325,6 @@ pub fn distill_sft(
     )?;
     result.model.save(&dir.join("model"))?;
     Ok((result.model.clone(), result))
-}
-
-/// The sequential models behind the student's sequence evidence
-/// ([`DistillOptions::sequence_folds`]).
-pub struct SequenceEvidence {
-    /// For training prompts: the SASRec fold models, cross-fitted over the users.
-    pub train: Arc<dyn star_cf::Ranker>,
-    /// For validation and test prompts: the SASRec trained on the whole train split.
-    pub eval: Arc<dyn star_cf::Ranker>,
-}
-
-/// The run's sequence evidence with `folds` folds (`None` for 0): the run's SASRec (an error
-/// when it has none) and its fold models (trained with its recipe when missing).
-pub fn sequence_evidence(
-    p: &Prepared,
-    folds: usize,
-    compute: &Compute,
-) -> Result<Option<SequenceEvidence>> {
-    if folds == 0 {
-        return Ok(None);
-    }
-    let n = p.ds.num_items();
-    let eval = SasRecRanker::new(
-        required_sasrec(p, "sequence evidence", "--sequence-folds 0")?,
-        n,
-    );
-    let train = match trained_sasrec_folds(&p.run, n, folds)? {
-        Some(models) => models,
-        None => {
-            eprintln!("sequence evidence: training the {folds} SASRec fold models");
-            train_sasrec_folds(&p.ds, &p.split, &p.run, folds, p.protocol, compute)?;
-            trained_sasrec_folds(&p.run, n, folds)?
-                .with_context(|| format!("SASRec fold models of {}", p.run.path().display()))?
-        }
-    };
-    Ok(Some(SequenceEvidence {
-        train: Arc::new(train),
-        eval: Arc::new(eval),
-    }))
-}
-
-/// The run's trained SASRec network, or an error naming the run's SASRec directory, what
-/// needs it (`what`) and the flag that does without it (`instead`).
-fn required_sasrec(p: &Prepared, what: &str, instead: &str) -> Result<SasRec> {
-    sasrec_model(&p.run, p.ds.num_items())?.with_context(|| {
-        format!(
-            "{what} needs a trained SASRec and {} has none: run `star train sasrec` first (or pass {instead})",
-            p.run.sasrec().display()
-        )
-    })
 }
 
 /// The student's item table `[items, dim]` from BPR-MF's item embeddings `mf` and, for

@@ -6,9 +6,9 @@ use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use star::cf::split::SplitKind;
 use star::model::model::EvidenceMode;
+use star::pipeline::sequence::{sequence_folds, DEFAULT_SEQUENCE_FOLDS};
 use star::pipeline::student::{
-    distill_grpo, distill_sft, eval_students, sequence_folds, DistillOptions, GrpoOptions,
-    ItemFusion, LoraArgs, DEFAULT_SEQUENCE_FOLDS,
+    distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions, ItemFusion, LoraArgs,
 };
 use star::pipeline::{Compute, DataSpec};
 use star::train::distill::{GrpoConfig, LossWeights, SftConfig, TrajectoryView};
