@@ -600,6 +600,17 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
             "{name}"
         );
     }
+    // nothing to re-rank is refused by name before any work
+    let (_, out) = on_run(&[
+        "eval",
+        "student",
+        "--model",
+        &grpo_model,
+        "--full-catalogue",
+        "--rerank",
+        "0",
+    ]);
+    fails_with(&out, &["--rerank must be at least 1"]);
     // the whole catalogue: by the item keys, and re-ranked by the prompt (the keys' and the
     // run's SASRec's top 5), beside the baselines, each against the strongest of them
     let stdout = ok(&[

@@ -340,6 +340,13 @@ pub fn catalogue_markdown(results: &[CatalogueResult]) -> String {
     s
 }
 
+/// Writes full-catalogue results to `path` as JSON (atomically).
+pub fn save_catalogue(path: &Path, results: &[CatalogueResult]) -> Result<()> {
+    let json = serde_json::to_string_pretty(results)?;
+    star_cf::fsutil::write_atomic(path, |w| std::io::Write::write_all(w, json.as_bytes()))?;
+    Ok(())
+}
+
 /// Compares every full-catalogue result with the strongest of `baselines` by NDCG@10
 /// ([`compare_catalogue`]); nothing when none of them was evaluated.
 pub fn add_catalogue_comparison(

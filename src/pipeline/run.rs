@@ -8,7 +8,8 @@
 
 use super::baselines::{
     add_catalogue_comparison, add_comparisons, catalogue_markdown, eval_baselines,
-    eval_full_catalogue, train_cf_model, train_sasrec_folds, train_sasrec_model, STRONGEST,
+    eval_full_catalogue, save_catalogue, train_cf_model, train_sasrec_folds, train_sasrec_model,
+    STRONGEST,
 };
 use super::data::{prepare, DataSpec};
 use super::layout::{Compute, Protocol};
@@ -433,10 +434,7 @@ fn run_seed(
     star_cf::fsutil::write_atomic(&dir.join("report.md"), |w| {
         std::io::Write::write_all(w, markdown.as_bytes())
     })?;
-    let json = serde_json::to_string_pretty(&catalogue)?;
-    star_cf::fsutil::write_atomic(&dir.join("full_catalogue.json"), |w| {
-        std::io::Write::write_all(w, json.as_bytes())
-    })?;
+    save_catalogue(&dir.join("full_catalogue.json"), &catalogue)?;
 
     let t = Instant::now();
     let plots = match write_plots(&report, run) {

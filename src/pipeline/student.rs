@@ -411,9 +411,9 @@ pub fn load_student(
 }
 
 /// Full-catalogue HR@10 / NDCG@10 / MRR@10 (temporal leave-one-out, the split of `p`) of
-/// student model directories in fast mode, each twice: by its context-free item keys alone,
-/// and with the top `retrieve` of those re-ranked by the full prompt
-/// ([`star_model::model::Reranked`]).
+/// student model directories in fast mode: by its context-free item keys alone, and with the
+/// top `retrieve` items by those keys, and by the run's SASRec when it has one, re-ranked by
+/// the full prompt ([`star_model::model::Reranked`]).
 pub fn eval_students_catalogue(
     p: &Prepared,
     models: &[(String, PathBuf)],
@@ -421,6 +421,7 @@ pub fn eval_students_catalogue(
     retrieve: usize,
 ) -> Result<Vec<CatalogueResult>> {
     let kind = p.kind();
+    let sasrec = trained_sasrec(&p.run, p.ds.num_items())?;
     let mut out = Vec::new();
     for (name, dir) in models {
         let student = load_student(p, dir, compute.device(), None)
@@ -434,11 +435,11 @@ pub fn eval_students_catalogue(
             kind,
             &student.reranked(retrieve),
         ));
-        if let Some(sasrec) = trained_sasrec(&p.run, p.ds.num_items())? {
+        if let Some(sasrec) = &sasrec {
             out.push(evaluate_catalogue(
                 &p.split,
                 kind,
-                &student.reranked(retrieve).retrieving_with(&sasrec),
+                &student.reranked(retrieve).retrieving_with(sasrec),
             ));
         }
     }

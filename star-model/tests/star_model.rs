@@ -623,6 +623,13 @@ fn reranked_catalogue_scores_what_it_retrieves_with_the_prompt_and_nothing_else(
             }
         }
     }
+    // nothing to retrieve is refused
+    let err = m
+        .reranked(0)
+        .score_all(&w.requests[0])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("at least 1"), "{err}");
     // a retriever over another catalogue is refused, naming it
     let err = m
         .reranked(5)

@@ -8,7 +8,7 @@ use star::eval::EvalReport;
 use star::model::model::DEFAULT_RERANK;
 use star::pipeline::baselines::{
     add_catalogue_comparison, add_comparisons, catalogue_markdown, eval_baselines,
-    eval_full_catalogue,
+    eval_full_catalogue, save_catalogue,
 };
 use star::pipeline::student::{eval_students, eval_students_catalogue};
 use star::pipeline::teacher::{eval_teacher, LlmArgs};
@@ -46,7 +46,8 @@ pub enum EvalCommand {
         /// each compared with the strongest of those (paired, bootstrap 95 % interval).
         #[arg(long, conflicts_with = "explain")]
         full_catalogue: bool,
-        /// How many of the keys' best items the prompt re-ranks on the full catalogue.
+        /// How many items (the keys' best, and SASRec's) the prompt re-ranks on the full
+        /// catalogue; at least 1.
         #[arg(long, default_value_t = DEFAULT_RERANK, requires = "full_catalogue")]
         rerank: usize,
     },
@@ -141,10 +142,9 @@ impl EvalCommand {
                     println!(
                         "\n### Full catalogue ({split} split, temporal leave-one-out)\n\n{md}"
                     );
-                    let json = serde_json::to_string_pretty(&results)?;
-                    star::cf::fsutil::write_atomic(
+                    save_catalogue(
                         &dir.join(format!("eval-full-catalogue-{split}.json")),
-                        |w| std::io::Write::write_all(w, json.as_bytes()),
+                        &results,
                     )?;
                 }
                 tracing::info!("done in {:.2}s", t.elapsed().as_secs_f64());
@@ -164,6 +164,7 @@ impl EvalCommand {
                 full_catalogue,
                 rerank,
             } => {
+                anyhow::ensure!(rerank >= 1, "--rerank must be at least 1 (got 0)");
                 let compute = Compute::one(&device)?;
                 let prepared = on.prepare(home)?;
                 let default = if explain {
@@ -193,14 +194,11 @@ impl EvalCommand {
                         on.split,
                         catalogue_markdown(&results)
                     );
-                    let json = serde_json::to_string_pretty(&results)?;
                     let path = prepared
                         .run
                         .path()
                         .join(format!("eval-full-catalogue-students-{}.json", on.split));
-                    star::cf::fsutil::write_atomic(&path, |w| {
-                        std::io::Write::write_all(w, json.as_bytes())
-                    })?;
+                    save_catalogue(&path, &results)?;
                     eprintln!("wrote {}", path.display());
                 }
             }

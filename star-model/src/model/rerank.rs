@@ -88,6 +88,9 @@ impl CatalogueScorer for Reranked<'_> {
     }
 
     fn score_all(&self, request: &RankRequest) -> Result<Vec<f32>, RankError> {
+        if self.retrieve == 0 {
+            return Err("a re-ranked catalogue needs at least 1 item to retrieve (got 0)".into());
+        }
         let n = self.model.binding()?.items.len();
         let mut retrieved = self.retrieve(request)?;
         // The prompt must not see the keys' order: candidates go in by id.
