@@ -55,6 +55,36 @@ impl Ranking {
             repaired: false,
         }
     }
+
+    /// Orders `candidates` by `scores` (higher first), breaking ties by `fallback` (higher
+    /// first), then by the order of `candidates` as [`Ranking::from_scores`] does. Rankers
+    /// whose scores are often all zero on sparse data (no co-occurrence, no neighbour voted)
+    /// pass popularity as the fallback, so a case without evidence ranks as popularity would
+    /// rather than at random. The ranking's scores are `scores`.
+    pub fn from_scores_then(candidates: &[ItemId], scores: &[f32], fallback: &[f32]) -> Ranking {
+        assert_eq!(
+            candidates.len(),
+            scores.len(),
+            "one score per candidate is required"
+        );
+        assert_eq!(
+            candidates.len(),
+            fallback.len(),
+            "one fallback score per candidate is required"
+        );
+        let key = |s: f32| if s.is_nan() { f32::NEG_INFINITY } else { s };
+        let mut order: Vec<usize> = (0..candidates.len()).collect();
+        order.sort_by(|&a, &b| {
+            key(scores[b])
+                .total_cmp(&key(scores[a]))
+                .then(key(fallback[b]).total_cmp(&key(fallback[a])))
+        });
+        Ranking {
+            items: order.iter().map(|&i| candidates[i]).collect(),
+            scores: Some(order.iter().map(|&i| scores[i]).collect()),
+            repaired: false,
+        }
+    }
 }
 
 /// Anything that orders candidates for a user.
@@ -103,5 +133,22 @@ mod tests {
         let c = [ItemId(7), ItemId(3), ItemId(9), ItemId(1)];
         let r = Ranking::from_scores(&c, &[0.5, f32::NAN, 0.9, 0.5]);
         assert_eq!(r.items, [ItemId(9), ItemId(7), ItemId(1), ItemId(3)]);
+    }
+
+    #[test]
+    fn from_scores_then_breaks_ties_by_the_fallback_only() {
+        let c = [ItemId(7), ItemId(3), ItemId(9), ItemId(1), ItemId(4)];
+        // 7, 1 and 4 tie on the score; the fallback orders them (4 over 1 over 7); 3 and 9
+        // differ on the score, so the fallback's opposite order does not matter
+        let r =
+            Ranking::from_scores_then(&c, &[0.0, 0.2, 0.5, 0.0, 0.0], &[1.0, 9.0, 0.0, 5.0, 6.0]);
+        assert_eq!(
+            r.items,
+            [ItemId(9), ItemId(3), ItemId(4), ItemId(1), ItemId(7)]
+        );
+        assert_eq!(r.scores.unwrap(), [0.5, 0.2, 0.0, 0.0, 0.0]);
+        // equal fallbacks keep the candidate order
+        let r = Ranking::from_scores_then(&c[..2], &[0.0, 0.0], &[1.0, 1.0]);
+        assert_eq!(r.items, [ItemId(7), ItemId(3)]);
     }
 }

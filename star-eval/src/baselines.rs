@@ -8,7 +8,10 @@
 //! - [`EvidenceScorer`]: a fixed, untrained combination of the CST evidence features — what the
 //!   evidence alone says, with no model on top.
 //!
-//! Ties keep the candidate-file order (see [`Ranking::from_scores`]).
+//! Ties keep the candidate-file order (see [`Ranking::from_scores`]), except in ItemKNN and
+//! UserKNN, whose ties fall back to popularity ([`Ranking::from_scores_then`]): on sparse data
+//! most candidates get no co-occurrence or neighbour vote at all, and a random order among
+//! them would rank below Pop.
 
 use star_cf::evidence::{CandidateEvidence, EvidenceStore};
 use star_cf::neighbors::user_neighbors;
@@ -34,13 +37,10 @@ impl Ranker for Pop {
     }
 
     fn rank(&self, r: &RankRequest) -> Result<Ranking, RankError> {
-        let g = self.store.graph();
-        let scores: Vec<f32> = r
-            .candidates
-            .iter()
-            .map(|&c| g.popularity_excluding(c, r.user) as f32)
-            .collect();
-        Ok(Ranking::from_scores(&r.candidates, &scores))
+        Ok(Ranking::from_scores(
+            &r.candidates,
+            &popularity(&self.store, r),
+        ))
     }
 }
 
@@ -98,7 +98,11 @@ impl Ranker for ItemKnn {
 
     fn rank(&self, r: &RankRequest) -> Result<Ranking, RankError> {
         let scores: Vec<f32> = r.candidates.iter().map(|&c| self.score(r, c)).collect();
-        Ok(Ranking::from_scores(&r.candidates, &scores))
+        Ok(Ranking::from_scores_then(
+            &r.candidates,
+            &scores,
+            &popularity(&self.store, r),
+        ))
     }
 }
 
@@ -138,8 +142,21 @@ impl Ranker for UserKnn {
                     .sum()
             })
             .collect();
-        Ok(Ranking::from_scores(&r.candidates, &scores))
+        Ok(Ranking::from_scores_then(
+            &r.candidates,
+            &scores,
+            &popularity(&self.store, r),
+        ))
     }
+}
+
+/// The request's candidates' train popularity, the asking user left out (Pop's scores).
+fn popularity(store: &EvidenceStore, r: &RankRequest) -> Vec<f32> {
+    let g = store.graph();
+    r.candidates
+        .iter()
+        .map(|&c| g.popularity_excluding(c, r.user) as f32)
+        .collect()
 }
 
 /// Weights of the evidence features in [`EvidenceScorer`].

@@ -53,6 +53,21 @@ fn scores_match_hand_computation() {
     let r = UserKnn::new(store.clone(), 1).rank(&req).unwrap();
     assert_eq!(r.items, [it("w"), it("z")]);
 
+    // Without any evidence (an empty history: no co-occurrence, no neighbour) both KNN
+    // rankers fall back to popularity (x 3 over w 2, e left out), not to the file order
+    let cold = RankRequest {
+        history: vec![],
+        candidates: vec![it("w"), it("x")],
+        ..req.clone()
+    };
+    for r in [
+        knn.rank(&cold).unwrap(),
+        UserKnn::new(store.clone(), 50).rank(&cold).unwrap(),
+    ] {
+        assert_eq!(r.items, [it("x"), it("w")]);
+        assert_eq!(r.scores.unwrap(), [0.0, 0.0]);
+    }
+
     // The evidence scorer prefers z: the maximum of both CF terms (1 + 1), plus the share of its
     // genre in e's history (x Drama, y Drama|Comedy: Comedy is 1/4); w (Horror) shares none.
     let r = EvidenceScorer::new(store.clone()).rank(&req).unwrap();
