@@ -221,6 +221,67 @@ fn bad_input_is_reported_not_panicked() {
 }
 
 #[test]
+fn a_cf_refit_trains_on_train_and_valid_and_scores_only_the_test_split() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = tmp.path();
+    let run = h.join("run");
+    let run_s = run.to_str().unwrap();
+    let data = ["--dataset", "synthetic", "--run-dir", run_s];
+    let train = [
+        &["train", "cf", "--model", "mf", "--refit"][..],
+        &data,
+        &["--epochs", "3", "--dim", "16", "--batch-size", "1024"],
+    ]
+    .concat();
+    let out = star(h, &train);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("BPR-MF refit on train + valid"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let summary = |dir: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+    };
+    let trained = summary(&run.join("cf").join("BPR-MF"));
+    let refit_dir = run.join("cf").join("BPR-MF").join("refit");
+    let refit = summary(&refit_dir);
+    assert!(refit_dir.join("embeddings.safetensors").is_file());
+    // as many epochs as validation chose, no more
+    assert_eq!(refit["epochs_run"], trained["best_epoch"]);
+    for (split, refit_used) in [("test", true), ("valid", false)] {
+        let eval = [&["eval", "baselines", "--split", split][..], &data].concat();
+        let out = Command::new(env!("CARGO_BIN_EXE_star"))
+            .args(&eval)
+            .env("STAR_HOME", h)
+            .env("RUST_LOG", "info,burn_train=warn,burn_core=warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            log.contains("BPR-MF: scoring the test split with its refit"),
+            refit_used,
+            "{split}: {log}"
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("| BPR-MF | "));
+    }
+    // a run told not to refit refuses a directory whose test split a refit would score
+    fails_with(
+        &star(h, &[&["run", "--refit-cf", "false"][..], &data].concat()),
+        &["--refit-cf false", "BPR-MF/refit"],
+    );
+}
+
+#[test]
 fn trained_cf_models_join_the_evaluation() {
     let tmp = tempfile::tempdir().unwrap();
     let h = tmp.path();

@@ -15,7 +15,7 @@ use star_model::cf::{CfEmbeddings, EmbeddingRanker};
 use star_model::sasrec::{
     CrossFitted, SasRec, SasRecRanker, SASREC_CONFIG_FILE, SASREC_WEIGHTS_FILE,
 };
-use star_train::cf::{train_cf, CfModelKind, CfTrainConfig};
+use star_train::cf::{refit_cf, train_cf, CfModelKind, CfTrainConfig};
 use star_train::outcome::TrainOutcome;
 use star_train::sasrec::{train_sasrec, SasRecTrainConfig};
 use std::path::Path;
@@ -82,6 +82,63 @@ pub fn train_cf_model(
     let r = train_cf(cfg, &graph, &valid, &dir, compute.devices(), resume)?;
     let path = dir.join("embeddings.safetensors");
     r.model.save_safetensors(&path)?;
+    let summary = RunSummary::new(cfg.kind.method_name(), cfg.clone(), &r, compute);
+    write_summary(&dir, &summary)?;
+    Ok(summary)
+}
+
+/// Refits the CF model trained under [`RunDir::cf`] on the train and valid interactions, for
+/// as many epochs as its validation chose ([`refit_cf`]), and writes `embeddings.safetensors`
+/// and `summary.json` into [`RunDir::cf_refit`]: from then on the test split is scored with
+/// these embeddings ([`trained_cf_models`]). `cfg` must be the settings the model was trained
+/// with.
+///
+/// Errors: the model has not been trained yet (no `summary.json`), or was trained with other
+/// settings than `cfg` (both named).
+pub fn refit_cf_model(
+    ds: &Dataset,
+    split: &Split,
+    run: &RunDir,
+    cfg: &CfTrainConfig,
+    protocol: Protocol,
+    compute: &Compute,
+    resume: bool,
+) -> Result<CfRunSummary> {
+    let trained = run.cf(cfg.kind).join("summary.json");
+    let summary: CfRunSummary =
+        serde_json::from_str(&std::fs::read_to_string(&trained).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {e} (train {} before refitting it)",
+                trained.display(),
+                cfg.kind.method_name()
+            )
+        })?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", trained.display()))?;
+    // the epoch limit and patience only say where training stopped
+    let same = |c: &CfTrainConfig| c.clone().with_max_epochs(0).with_patience(0);
+    if same(&summary.config) != same(cfg) {
+        anyhow::bail!(
+            "{}: {} was trained with {:?}, not with the settings given for its refit ({:?})",
+            trained.display(),
+            cfg.kind.method_name(),
+            summary.config,
+            cfg
+        );
+    }
+    let valid = candidates(ds, split, run, SplitKind::Valid, protocol)?;
+    let graph = star_cf::graph::CfGraph::from_split(&split.with_valid_in_train());
+    let dir = run.cf_refit(cfg.kind);
+    let r = refit_cf(
+        cfg,
+        &graph,
+        &valid,
+        summary.best_epoch,
+        &dir,
+        compute.devices(),
+        resume,
+    )?;
+    r.model
+        .save_safetensors(&dir.join("embeddings.safetensors"))?;
     let summary = RunSummary::new(cfg.kind.method_name(), cfg.clone(), &r, compute);
     write_summary(&dir, &summary)?;
     Ok(summary)
@@ -241,11 +298,22 @@ fn sasrec_model_at(dir: &Path, num_items: usize) -> Result<Option<SasRec>> {
 }
 
 /// The trained CF models in the run directory (those with `embeddings.safetensors`), loaded on
-/// the CPU for ranking.
-pub fn trained_cf_models(run: &RunDir) -> Result<Vec<EmbeddingRanker>> {
+/// the CPU for ranking the `split` split: for the test split a model's refit
+/// ([`refit_cf_model`]) where one exists, else the model validation chose.
+pub fn trained_cf_models(run: &RunDir, split: SplitKind) -> Result<Vec<EmbeddingRanker>> {
     let mut out = Vec::new();
     for kind in [CfModelKind::Mf, CfModelKind::LightGcn] {
-        let path = run.cf(kind).join("embeddings.safetensors");
+        let refit = run.cf_refit(kind).join("embeddings.safetensors");
+        let path = if split == SplitKind::Test && refit.is_file() {
+            tracing::info!(
+                "{}: scoring the test split with its refit on train + valid ({})",
+                kind.method_name(),
+                refit.display()
+            );
+            refit
+        } else {
+            run.cf(kind).join("embeddings.safetensors")
+        };
         if path.is_file() {
             let device = star_model::device_from_name("default")?;
             let emb = CfEmbeddings::load_safetensors(&path, &device)?;
@@ -279,7 +347,7 @@ pub fn eval_baselines(p: &Prepared, threads: usize) -> Result<EvalReport> {
     for method in baselines::all(&p.store) {
         report.push(runner.run(method.as_ref()));
     }
-    for model in trained_cf_models(&p.run)? {
+    for model in trained_cf_models(&p.run, p.kind())? {
         report.push(runner.run(&model));
     }
     if let Some(model) = trained_sasrec(&p.run, p.ds.num_items())? {
@@ -297,7 +365,7 @@ pub fn eval_full_catalogue(p: &Prepared) -> Result<Vec<CatalogueResult>> {
         kind,
         &baselines::Pop::new(p.store.clone()),
     )];
-    for model in trained_cf_models(&p.run)? {
+    for model in trained_cf_models(&p.run, kind)? {
         out.push(evaluate_catalogue(&p.split, kind, &model));
     }
     if let Some(model) = trained_sasrec(&p.run, p.ds.num_items())? {

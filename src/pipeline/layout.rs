@@ -159,6 +159,12 @@ impl RunDir {
         self.root.join("cf").join(kind.method_name())
     }
 
+    /// The refit of a CF model on the train and valid interactions, which scores the test
+    /// split when it exists: `cf/<method>/refit`.
+    pub fn cf_refit(&self, kind: CfModelKind) -> PathBuf {
+        self.cf(kind).join("refit")
+    }
+
     /// The SASRec run: `sasrec`.
     pub fn sasrec(&self) -> PathBuf {
         self.root.join("sasrec")

@@ -8,8 +8,8 @@
 
 use super::baselines::{
     add_catalogue_comparison, add_comparisons, catalogue_markdown, eval_baselines,
-    eval_full_catalogue, save_catalogue, train_cf_model, train_sasrec_folds, train_sasrec_model,
-    STRONGEST,
+    eval_full_catalogue, refit_cf_model, save_catalogue, train_cf_model, train_sasrec_folds,
+    train_sasrec_model, STRONGEST,
 };
 use super::data::{prepare, DataSpec};
 use super::layout::{Compute, Protocol};
@@ -95,6 +95,13 @@ pub struct RunConfig {
     /// SASRec), elsewhere from SASRec itself; 0: none.
     #[arg(long, default_value_t = DEFAULT_SEQUENCE_FOLDS, value_parser = sequence_folds)]
     pub sequence_folds: usize,
+    /// Refit BPR-MF and LightGCN on the train and valid interactions (for the epoch count
+    /// validation chose) and score the test split with the refits: their test requests hold
+    /// the valid item, which these models otherwise never see. The teacher's tools and the
+    /// student's item table keep the models validation chose. `--refit-cf false` scores the
+    /// test split with the validated models, as RecBole does.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub refit_cf: bool,
     /// Train every model this many times, with the training seeds seed, seed + 1, … (the test
     /// candidates stay those of --seed); the runs after the first go to <run dir>/seeds/<seed>/,
     /// and report.md gains each method's mean ± sd over the seeds (also in seeds.json).
@@ -233,9 +240,24 @@ fn run_seed(
     // keeps about one core busy. Every random draw of either has a seed of its own
     // (initialisation, negatives, SASRec's dropout masks), so neither changes the other.
     let cap = |n: usize| cfg.epochs.map_or(n, |c| c.min(n));
+    if !cfg.refit_cf {
+        // the evaluation scores the test split with any refit it finds
+        if let Some(dir) = [CfModelKind::Mf, CfModelKind::LightGcn]
+            .map(|k| run.cf_refit(k))
+            .into_iter()
+            .find(|d| d.exists())
+        {
+            anyhow::bail!(
+                "--refit-cf false, but {} holds a refit that the test split would be scored with; remove it or use another run directory",
+                dir.display()
+            );
+        }
+    }
     let cf_stages = || -> Result<Vec<(String, f64)>> {
         let mut done = Vec::new();
         for kind in [CfModelKind::Mf, CfModelKind::LightGcn] {
+            let rec = CfTrainConfig::recommended(kind).with_seed(train_seed);
+            let train = rec.clone().with_max_epochs(cap(rec.max_epochs));
             let dir = run.cf(kind);
             if dir.join("summary.json").is_file() {
                 tracing::info!(
@@ -243,17 +265,25 @@ fn run_seed(
                     kind.method_name(),
                     dir.display()
                 );
-                continue;
+            } else {
+                let t = Instant::now();
+                let resume = dir.join("checkpoint").is_dir();
+                train_cf_model(&p.ds, &p.split, run, &train, protocol, &compute, resume)?;
+                done.push((
+                    format!("train {}", kind.method_name()),
+                    t.elapsed().as_secs_f64(),
+                ));
             }
-            let t = Instant::now();
-            let rec = CfTrainConfig::recommended(kind).with_seed(train_seed);
-            let train = rec.clone().with_max_epochs(cap(rec.max_epochs));
-            let resume = dir.join("checkpoint").is_dir();
-            train_cf_model(&p.ds, &p.split, run, &train, protocol, &compute, resume)?;
-            done.push((
-                format!("train {}", kind.method_name()),
-                t.elapsed().as_secs_f64(),
-            ));
+            let refit = run.cf_refit(kind);
+            if cfg.refit_cf && !refit.join("summary.json").is_file() {
+                let t = Instant::now();
+                let resume = refit.join("checkpoint").is_dir();
+                refit_cf_model(&p.ds, &p.split, run, &train, protocol, &compute, resume)?;
+                done.push((
+                    format!("refit {}", kind.method_name()),
+                    t.elapsed().as_secs_f64(),
+                ));
+            }
         }
         Ok(done)
     };

@@ -17,9 +17,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The teacher's shared resources for a prepared run: dataset, evidence store, and the trained
-/// BPR-MF embeddings when the run directory has them (for the `cf_score` tool).
+/// BPR-MF embeddings when the run directory has them (for the `cf_score` tool): those
+/// validation chose, never a refit, so that the teacher answers every split (and its training
+/// trajectories) from the same model.
 pub fn teacher_resources(p: &Prepared) -> Result<ToolResources> {
-    let cf = trained_cf_models(&p.run)?
+    let cf = trained_cf_models(&p.run, star_cf::split::SplitKind::Valid)?
         .into_iter()
         .find(|m| star_cf::Ranker::name(m) == CfModelKind::Mf.method_name())
         .map(Arc::new);

@@ -177,6 +177,30 @@ impl Split {
         }
     }
 
+    /// This split with each user's valid interaction moved to the end of their train items
+    /// (`valid` becomes `None`; `test` stays): what a model refitted for the test split
+    /// trains on, once validation has chosen its settings. A test request's history already
+    /// holds the valid item; a model that scores from its training data alone (BPR-MF,
+    /// LightGCN) sees it only this way.
+    pub fn with_valid_in_train(&self) -> Split {
+        let users = self
+            .users
+            .iter()
+            .map(|us| {
+                let mut u = us.clone();
+                if let Some(v) = u.valid.take() {
+                    u.train.push(v.item);
+                    u.train_times.push(v.timestamp);
+                }
+                u
+            })
+            .collect();
+        Split {
+            users,
+            num_items: self.num_items,
+        }
+    }
+
     /// The held-out item of `user` for `kind`, if any.
     pub fn target(&self, user: UserId, kind: SplitKind) -> Option<ItemId> {
         let u = &self.users[user.idx()];
@@ -275,6 +299,28 @@ mod tests {
         assert_eq!(s.target(u3, SplitKind::Test), None);
         assert_eq!(s.eval_users(SplitKind::Test), [u1, u2]);
         assert_eq!(s.eval_users(SplitKind::Valid), [u1]);
+    }
+
+    #[test]
+    fn valid_in_train_appends_the_valid_item_and_keeps_the_test_item() {
+        let ds = ds();
+        let s = Split::temporal_leave_one_out(&ds);
+        let r = s.with_valid_in_train();
+        let item = |r: &str| ds.item_by_raw(r).unwrap();
+        let u1 = ds.user_by_raw("u1").unwrap();
+        assert_eq!(r.users[u1.idx()].train, [item("a"), item("b"), item("c")]);
+        assert_eq!(r.users[u1.idx()].train_times, [0, 1, 2]);
+        assert_eq!(r.target(u1, SplitKind::Valid), None);
+        assert_eq!(r.target(u1, SplitKind::Test), Some(item("d")));
+        // the test request's history is the same in both
+        assert_eq!(
+            r.history(u1, SplitKind::Test),
+            s.history(u1, SplitKind::Test)
+        );
+        // users without a valid item are unchanged
+        let u2 = ds.user_by_raw("u2").unwrap();
+        assert_eq!(r.users[u2.idx()], s.users[u2.idx()]);
+        assert_eq!(r.num_items, s.num_items);
     }
 
     #[test]

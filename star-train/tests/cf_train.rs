@@ -5,7 +5,7 @@ use burn::prelude::*;
 use star_cf::data::synthetic::{generate, SyntheticConfig};
 use star_cf::graph::CfGraph;
 use star_cf::prelude::*;
-use star_train::cf::{train_cf, CfModelKind, CfTrainConfig, TrainError};
+use star_train::cf::{refit_cf, train_cf, CfModelKind, CfTrainConfig, TrainError};
 
 fn data() -> (Split, CfGraph, CandidateSet) {
     let ds = generate(&SyntheticConfig {
@@ -353,4 +353,63 @@ fn item_bias_is_refused_for_lightgcn_by_name() {
         err.contains("item_bias") && err.contains("LightGCN"),
         "{err}"
     );
+}
+
+#[test]
+fn a_refit_trains_its_epochs_on_train_and_valid_and_keeps_the_last() {
+    let (split, graph, valid) = data();
+    let device = Device::flex();
+    let cfg = small_mf(4, 1e-2);
+    let dir = tempfile::tempdir().unwrap();
+    let trained = train_cf(&cfg, &graph, &valid, dir.path(), &device, false).unwrap();
+
+    let with_valid = CfGraph::from_split(&split.with_valid_in_train());
+    assert_eq!(
+        with_valid.num_edges(),
+        graph.num_edges() + valid.cases.len(),
+        "one more edge per valid user"
+    );
+    let refit_dir = tempfile::tempdir().unwrap();
+    let refit = refit_cf(
+        &cfg,
+        &with_valid,
+        &valid,
+        3,
+        refit_dir.path(),
+        &device,
+        false,
+    )
+    .unwrap();
+    assert_eq!((refit.best_epoch, refit.epochs_run), (3, 3));
+    // no early stopping and the last epoch kept, whatever validation says
+    let saved: Vec<String> = std::fs::read_dir(refit_dir.path().join("checkpoint"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(saved.iter().any(|f| f == "model-3.bpk"), "{saved:?}");
+    // it has seen every valid item as a positive: the valid cases rank them far higher than
+    // a model of the train edges alone does
+    assert!(
+        refit.valid_score > trained.valid_score + 0.1,
+        "refit {} against trained {}",
+        refit.valid_score,
+        trained.valid_score
+    );
+    assert_eq!(
+        values(refit.model.users.val()).len(),
+        values(trained.model.users.val()).len()
+    );
+
+    let err = refit_cf(
+        &cfg,
+        &with_valid,
+        &valid,
+        0,
+        refit_dir.path(),
+        &device,
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("BPR-MF refit: 0 epochs"), "{err}");
 }

@@ -4,7 +4,7 @@ use crate::args::{DataArgs, ProtocolArgs};
 use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use star::cf::split::Split;
-use star::pipeline::baselines::{train_cf_model, train_sasrec_model};
+use star::pipeline::baselines::{refit_cf_model, train_cf_model, train_sasrec_model};
 use star::pipeline::data::open_run_dir;
 use star::pipeline::Compute;
 use star::train::cf::{CfModelKind, CfTrainConfig, CfValidation};
@@ -120,6 +120,11 @@ pub struct CfArgs {
     /// default: the encoder's recommended setting.
     #[arg(long, value_enum)]
     validation: Option<CfValidationArg>,
+    /// Then train each model again on the train and valid interactions, for the epoch count
+    /// validation chose, into `cf/<method>/refit`: the test split is scored with the refit
+    /// (its requests hold the valid item, which BPR-MF and LightGCN otherwise never see).
+    #[arg(long)]
+    refit: bool,
     /// Continue from the latest checkpoint in the run directory.
     #[arg(long)]
     resume: bool,
@@ -248,6 +253,24 @@ impl TrainCommand {
                         s.device,
                         run.cf(kind).display()
                     );
+                    if a.refit {
+                        let r = refit_cf_model(
+                            &ds,
+                            &split,
+                            &run,
+                            &a.config(kind),
+                            a.protocol.protocol(),
+                            &compute,
+                            a.resume,
+                        )?;
+                        println!(
+                            "{} refit on train + valid: {} epochs, {:.1}s -> {}",
+                            r.method,
+                            r.epochs_run,
+                            r.train_seconds,
+                            run.cf_refit(kind).display()
+                        );
+                    }
                 }
             }
             TrainCommand::Sasrec(a) => {
