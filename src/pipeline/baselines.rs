@@ -80,10 +80,20 @@ pub fn train_cf_model(
     let graph = star_cf::graph::CfGraph::from_split(split);
     let dir = run.cf(cfg.kind);
     let r = train_cf(cfg, &graph, &valid, &dir, compute.devices(), resume)?;
-    let path = dir.join("embeddings.safetensors");
-    r.model.save_safetensors(&path)?;
-    let summary = RunSummary::new(cfg.kind.method_name(), cfg.clone(), &r, compute);
-    write_summary(&dir, &summary)?;
+    save_cf(&dir, cfg, &r, compute)
+}
+
+/// Writes a CF outcome's `embeddings.safetensors` and `summary.json` into `dir`.
+fn save_cf(
+    dir: &Path,
+    cfg: &CfTrainConfig,
+    r: &TrainOutcome<CfEmbeddings>,
+    compute: &Compute,
+) -> Result<CfRunSummary> {
+    r.model
+        .save_safetensors(&dir.join("embeddings.safetensors"))?;
+    let summary = RunSummary::new(cfg.kind.method_name(), cfg.clone(), r, compute);
+    write_summary(dir, &summary)?;
     Ok(summary)
 }
 
@@ -137,11 +147,7 @@ pub fn refit_cf_model(
         compute.devices(),
         resume,
     )?;
-    r.model
-        .save_safetensors(&dir.join("embeddings.safetensors"))?;
-    let summary = RunSummary::new(cfg.kind.method_name(), cfg.clone(), &r, compute);
-    write_summary(&dir, &summary)?;
-    Ok(summary)
+    save_cf(&dir, cfg, &r, compute)
 }
 
 /// Trains SASRec (early stopping on the valid candidates of `protocol`) and writes

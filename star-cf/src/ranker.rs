@@ -41,19 +41,7 @@ impl Ranking {
     /// which in a candidate file is a seeded shuffle, so a tie is broken uniformly at random
     /// and reproducibly — never in favour of the true item. NaN scores rank last.
     pub fn from_scores(candidates: &[ItemId], scores: &[f32]) -> Ranking {
-        assert_eq!(
-            candidates.len(),
-            scores.len(),
-            "one score per candidate is required"
-        );
-        let key = |s: f32| if s.is_nan() { f32::NEG_INFINITY } else { s };
-        let mut order: Vec<usize> = (0..candidates.len()).collect();
-        order.sort_by(|&a, &b| key(scores[b]).total_cmp(&key(scores[a])));
-        Ranking {
-            items: order.iter().map(|&i| candidates[i]).collect(),
-            scores: Some(order.iter().map(|&i| scores[i]).collect()),
-            repaired: false,
-        }
+        Ranking::ordered(candidates, scores, None)
     }
 
     /// Orders `candidates` by `scores` (higher first), breaking ties by `fallback` (higher
@@ -64,20 +52,28 @@ impl Ranking {
     pub fn from_scores_then(candidates: &[ItemId], scores: &[f32], fallback: &[f32]) -> Ranking {
         assert_eq!(
             candidates.len(),
-            scores.len(),
-            "one score per candidate is required"
-        );
-        assert_eq!(
-            candidates.len(),
             fallback.len(),
             "one fallback score per candidate is required"
+        );
+        Ranking::ordered(candidates, scores, Some(fallback))
+    }
+
+    /// Sorts by `scores`, then by `fallback` when given, then by candidate order (a stable
+    /// sort); NaN counts as `-inf`.
+    fn ordered(candidates: &[ItemId], scores: &[f32], fallback: Option<&[f32]>) -> Ranking {
+        assert_eq!(
+            candidates.len(),
+            scores.len(),
+            "one score per candidate is required"
         );
         let key = |s: f32| if s.is_nan() { f32::NEG_INFINITY } else { s };
         let mut order: Vec<usize> = (0..candidates.len()).collect();
         order.sort_by(|&a, &b| {
-            key(scores[b])
-                .total_cmp(&key(scores[a]))
-                .then(key(fallback[b]).total_cmp(&key(fallback[a])))
+            let first = key(scores[b]).total_cmp(&key(scores[a]));
+            match fallback {
+                Some(f) => first.then(key(f[b]).total_cmp(&key(f[a]))),
+                None => first,
+            }
         });
         Ranking {
             items: order.iter().map(|&i| candidates[i]).collect(),

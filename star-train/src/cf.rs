@@ -447,8 +447,8 @@ pub fn refit_cf(
     let fitted = fit_cf(&cfg, graph, valid, dir, devices, resume)?;
     let device = devices.main_device()?;
     let path = crate::run::verified_checkpoint(dir, epochs)?;
-    let model = load_checkpoint(&cfg, graph, device, &path)
-        .map_err(|e| crate::run::file_err(&path, &e))?;
+    let model =
+        load_checkpoint(&cfg, graph, device, &path).map_err(|e| crate::run::file_err(&path, &e))?;
     Ok(TrainOutcome {
         valid_score: valid_ndcg10(&model, &fitted.cases),
         model,
