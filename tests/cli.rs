@@ -279,6 +279,35 @@ fn a_cf_refit_trains_on_train_and_valid_and_scores_only_the_test_split() {
         &star(h, &[&["run", "--refit-cf", "false"][..], &data].concat()),
         &["--refit-cf false", "BPR-MF/refit"],
     );
+    // a refit that does not belong to the trained model is refused, naming both files
+    let mut edited = refit.clone();
+    edited["epochs_run"] = serde_json::json!(999);
+    std::fs::write(
+        refit_dir.join("summary.json"),
+        serde_json::to_string(&edited).unwrap(),
+    )
+    .unwrap();
+    fails_with(
+        &star(
+            h,
+            &[&["eval", "baselines", "--split", "test"][..], &data].concat(),
+        ),
+        &["BPR-MF/refit/summary.json does not belong to", "999 epochs"],
+    );
+    // training the model again removes its refit: the test split gets the new model
+    let retrain = [
+        &["train", "cf", "--model", "mf"][..],
+        &data,
+        &["--epochs", "2", "--dim", "16", "--batch-size", "1024"],
+    ]
+    .concat();
+    let out = star(h, &retrain);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!refit_dir.exists());
 }
 
 #[test]

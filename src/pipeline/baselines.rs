@@ -4,7 +4,7 @@
 
 use super::data::{candidates, scenario_tagger, Prepared};
 use super::layout::{Compute, Protocol, RunDir};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use burn::module::Module;
 use star_cf::data::Dataset;
 use star_cf::split::{Split, SplitKind};
@@ -79,6 +79,17 @@ pub fn train_cf_model(
     let valid = candidates(ds, split, run, SplitKind::Valid, protocol)?;
     let graph = star_cf::graph::CfGraph::from_split(split);
     let dir = run.cf(cfg.kind);
+    let refit = run.cf_refit(cfg.kind);
+    if refit.exists() {
+        // a refit belongs to the model it was refitted from, which this training replaces
+        std::fs::remove_dir_all(&refit)
+            .with_context(|| format!("removing the stale refit {}", refit.display()))?;
+        tracing::info!(
+            "{}: removed the refit of the model trained before ({})",
+            cfg.kind.method_name(),
+            refit.display()
+        );
+    }
     let r = train_cf(cfg, &graph, &valid, &dir, compute.devices(), resume)?;
     save_cf(&dir, cfg, &r, compute)
 }
@@ -115,18 +126,9 @@ pub fn refit_cf_model(
     resume: bool,
 ) -> Result<CfRunSummary> {
     let trained = run.cf(cfg.kind).join("summary.json");
-    let summary: CfRunSummary =
-        serde_json::from_str(&std::fs::read_to_string(&trained).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: {e} (train {} before refitting it)",
-                trained.display(),
-                cfg.kind.method_name()
-            )
-        })?)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", trained.display()))?;
-    // the epoch limit and patience only say where training stopped
-    let same = |c: &CfTrainConfig| c.clone().with_max_epochs(0).with_patience(0);
-    if same(&summary.config) != same(cfg) {
+    let summary = read_cf_summary(&trained)
+        .with_context(|| format!("train {} before refitting it", cfg.kind.method_name()))?;
+    if !same_settings(&summary.config, cfg) {
         anyhow::bail!(
             "{}: {} was trained with {:?}, not with the settings given for its refit ({:?})",
             trained.display(),
@@ -148,6 +150,20 @@ pub fn refit_cf_model(
         resume,
     )?;
     save_cf(&dir, cfg, &r, compute)
+}
+
+/// A CF model's `summary.json`.
+fn read_cf_summary(path: &Path) -> Result<CfRunSummary> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Whether two CF settings train the same model (the epoch limit and patience only say where
+/// training stopped).
+fn same_settings(a: &CfTrainConfig, b: &CfTrainConfig) -> bool {
+    let norm = |c: &CfTrainConfig| c.clone().with_max_epochs(0).with_patience(0);
+    norm(a) == norm(b)
 }
 
 /// Trains SASRec (early stopping on the valid candidates of `protocol`) and writes
@@ -311,6 +327,7 @@ pub fn trained_cf_models(run: &RunDir, split: SplitKind) -> Result<Vec<Embedding
     for kind in [CfModelKind::Mf, CfModelKind::LightGcn] {
         let refit = run.cf_refit(kind).join("embeddings.safetensors");
         let path = if split == SplitKind::Test && refit.is_file() {
+            check_refit(run, kind)?;
             tracing::info!(
                 "{}: scoring the test split with its refit on train + valid ({})",
                 kind.method_name(),
@@ -327,6 +344,25 @@ pub fn trained_cf_models(run: &RunDir, split: SplitKind) -> Result<Vec<Embedding
         }
     }
     Ok(out)
+}
+
+/// Errors unless the refit of `kind` was refitted from the model now under [`RunDir::cf`]: the
+/// same settings, and as many epochs as that model's best epoch.
+fn check_refit(run: &RunDir, kind: CfModelKind) -> Result<()> {
+    let trained_path = run.cf(kind).join("summary.json");
+    let refit_path = run.cf_refit(kind).join("summary.json");
+    let trained = read_cf_summary(&trained_path)?;
+    let refit = read_cf_summary(&refit_path)?;
+    if !same_settings(&trained.config, &refit.config) || refit.epochs_run != trained.best_epoch {
+        anyhow::bail!(
+            "{} does not belong to {} (other settings, or {} epochs where the trained model's best epoch is {}); refit it again (star train cf --refit) or remove it",
+            refit_path.display(),
+            trained_path.display(),
+            refit.epochs_run,
+            trained.best_epoch
+        );
+    }
+    Ok(())
 }
 
 /// The protocol runner over the prepared candidates, with scenario slices, invalid outputs
