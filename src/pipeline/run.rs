@@ -312,19 +312,10 @@ fn run_seed(
         }
         Ok(done)
     };
-    // The CF encoders train in a rayon pool of their own (as many threads as the global one,
-    // so their sums split the same way): in the shared pool LightGCN's many small sparse
-    // products queued behind SASRec's long matrix products, and it ran 6 to 11 times slower
-    // beside SASRec than alone.
-    let cf_pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(rayon::current_num_threads())
-        .thread_name(|i| format!("star-cf-{i}"))
-        .build()
-        .context("starting the CF encoders' thread pool")?;
     let t = Instant::now();
     let (cf_done, sasrec_done) = std::thread::scope(|s| {
         let sasrec = s.spawn(sasrec_stage);
-        let cf = cf_pool.install(cf_stages);
+        let cf = cf_stages();
         let sasrec = sasrec
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e));
