@@ -17,7 +17,7 @@ use super::plots::write_plots;
 use super::sequence::{sequence_folds, DEFAULT_SEQUENCE_FOLDS};
 use super::student::{
     distill_grpo, distill_sft, eval_students, eval_students_catalogue, DistillOptions, GrpoOptions,
-    ItemFusion, LoraArgs,
+    ItemFusion, LoraArgs, SoftTargetArgs,
 };
 use super::teacher::{
     build_teacher, eval_teacher, teach_and_filter, teacher_resources, LlmArgs, TeachScope,
@@ -95,6 +95,9 @@ pub struct RunConfig {
     /// SASRec), elsewhere from SASRec itself; 0: none.
     #[arg(long, default_value_t = DEFAULT_SEQUENCE_FOLDS, value_parser = sequence_folds)]
     pub sequence_folds: usize,
+    /// Distillation from SASRec's whole ranking of the candidates.
+    #[command(flatten)]
+    pub soft: SoftTargetArgs,
     /// Refit BPR-MF and LightGCN on the train and valid interactions (for the epoch count
     /// validation chose) and score the test split with the refits: their test requests hold
     /// the valid item, which these models otherwise never see. The teacher's tools and the
@@ -364,7 +367,7 @@ fn run_seed(
     } else {
         let t = Instant::now();
         let opts = DistillOptions {
-            sft: SftConfig::new(LossWeights::new())
+            sft: SftConfig::new(cfg.soft.apply(LossWeights::new(), cfg.sequence_folds))
                 .with_max_epochs(cap(6))
                 .with_batch_size(16)
                 .with_learning_rate(2e-3)

@@ -743,8 +743,11 @@ fn sequence_evidence_comes_from_the_bound_sequential_model_and_reaches_the_score
     assert_eq!(p.features.len(), p.markers.len() * f);
     let scores: Vec<f32> = r.candidates.iter().map(|c| c.0 as f32).collect();
     let want = sequence_features(&scores);
+    // the scores behind them travel with the prompt (the soft targets of distillation)
+    assert_eq!(p.sequence_scores.as_deref(), Some(scores.as_slice()));
     // the evidence part is what a model without sequence evidence sees
     let plain = model(&w, EvidenceMode::Features, &dev).prompt(r).unwrap();
+    assert_eq!(plain.sequence_scores, None);
     for (j, &mk) in p.candidates.iter().enumerate() {
         assert_eq!(
             p.features[mk * f + e..(mk + 1) * f],

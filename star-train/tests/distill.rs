@@ -117,12 +117,15 @@ fn a_batch_split_into_parts_has_the_loss_and_gradients_of_the_whole() {
     let w = world();
     let dev = Device::flex().autodiff();
     let m = model(&w, &corpus(&w), &dev);
-    let its = items(&w, &m);
+    // every term on, the soft targets too
+    let its = items_with_soft_targets(&w, &m, 1.0);
     let learner = star_train::distill::SftLearner {
         net: m.net().clone(),
-        weights: LossWeights::new(),
+        weights: LossWeights::new().with_soft(1.0).with_soft_temperature(2.0),
     };
     let whole = TrainStep::step(&learner, vec![collate(&its, 0, &dev)]);
+    let soft = whole.item.terms.iter().find(|(n, _)| *n == "soft").unwrap();
+    assert!(soft.1.clone().into_scalar::<f32>() > 0.0);
     let parts = collate_parts(&its, 3, 0, &dev);
     assert_eq!(parts.len(), 3);
     // item i goes to part i % 3
@@ -365,6 +368,118 @@ fn the_next_item_term_learns_the_following_item() {
     );
 }
 
+/// The items of [`items`], each with the sequence scores `j × sign` for candidate `j` (as a
+/// sequential model would give them): soft targets the test knows.
+fn items_with_soft_targets(w: &World, m: &StarModel, sign: f32) -> Vec<DistillItem> {
+    let mut its = items(w, m);
+    for it in &mut its {
+        let c = it.prompt.candidates.len();
+        it.prompt.sequence_scores = Some((0..c).map(|j| sign * j as f32).collect());
+    }
+    its
+}
+
+#[test]
+fn the_soft_target_term_is_the_tempered_kl_to_the_sequence_scores() {
+    use star_train::distill::soft_target_kl;
+    let dev = Device::flex();
+    let t = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [1, 3]), &dev);
+    let kl = |s: Vec<f32>, z: Vec<f32>, temp: f64| -> f32 {
+        soft_target_kl(t(s), t(z), temp).into_scalar()
+    };
+    // the same distribution (a shift does not change a softmax): 0
+    assert!(kl(vec![1.0, 2.0, 3.0], vec![11.0, 12.0, 13.0], 1.0).abs() < 1e-6);
+    // by hand: p = softmax(z / T), q = softmax(s / T), Σ p (ln p − ln q)
+    let (s, z, temp) = ([0.0f64, 1.0, -1.0], [2.0f64, 0.0, 0.0], 2.0);
+    let sm = |x: [f64; 3]| {
+        let e: Vec<f64> = x.iter().map(|v| (v / temp).exp()).collect();
+        let n: f64 = e.iter().sum();
+        e.into_iter().map(|v| v / n).collect::<Vec<_>>()
+    };
+    let (p, q) = (sm(z), sm(s));
+    let want: f64 = (0..3).map(|i| p[i] * (p[i] / q[i]).ln()).sum();
+    let got = kl(
+        s.iter().map(|&x| x as f32).collect(),
+        z.iter().map(|&x| x as f32).collect(),
+        temp,
+    );
+    assert!((got as f64 - want).abs() < 1e-5, "{got} vs {want}");
+    assert!(want > 0.05);
+
+    // in the loss: weight × T² × the mean KL over the rows, added to the total
+    let w = world();
+    let m = model(&w, &corpus(&w), &dev);
+    let batch = collate(&items_with_soft_targets(&w, &m, 1.0), 0, &dev);
+    let base = LossWeights::new();
+    let off = distill_loss(m.net(), &batch, &base);
+    let soft_off: f32 = off.soft.into_scalar();
+    assert_eq!(soft_off, 0.0, "weight 0: not computed");
+    let on = distill_loss(
+        m.net(),
+        &batch,
+        &base.clone().with_soft(0.5).with_soft_temperature(2.0),
+    );
+    let kl_mean: f32 = soft_target_kl(off.scores.clone(), batch.soft_scores.clone().unwrap(), 2.0)
+        .mean()
+        .into_scalar();
+    assert!(kl_mean > 0.0);
+    let soft_on: f32 = on.soft.into_scalar();
+    assert!((soft_on - kl_mean).abs() < 1e-5, "{soft_on} vs {kl_mean}");
+    let (t_on, t_off): (f32, f32) = (on.total.into_scalar(), off.total.into_scalar());
+    assert!(
+        (t_on - t_off - 0.5 * 4.0 * kl_mean).abs() < 1e-4 * (1.0 + t_off),
+        "{t_on} - {t_off} vs 2 × {kl_mean}"
+    );
+    // without sequence scores on every row, the batch has no soft targets
+    let mut its = items_with_soft_targets(&w, &m, 1.0);
+    its[1].prompt.sequence_scores = None;
+    assert!(collate(&its, 0, &dev).soft_scores.is_none());
+    // a score the sequential model did not give gets no mass, even at a high temperature
+    let mut its = items_with_soft_targets(&w, &m, 1.0);
+    its[0].prompt.sequence_scores.as_mut().unwrap()[3] = f32::NAN;
+    let z = collate(&its, 0, &dev).soft_scores.unwrap().div_scalar(20.0);
+    let p = burn::tensor::activation::softmax(z, 1)
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert!(p.iter().all(|x| x.is_finite()));
+    assert!(p[3] < 1e-20, "{}", p[3]);
+}
+
+#[test]
+fn the_soft_target_term_teaches_the_sequence_models_ranking() {
+    let w = world();
+    let dev = Device::flex().autodiff();
+    let m = model(&w, &corpus(&w), &dev);
+    let only_soft = LossWeights::rank_only().with_rank(0.0).with_soft(1.0);
+    // the opposite orders from the same prompts: the term follows the targets, not the data
+    for sign in [1.0f32, -1.0] {
+        let batch = collate(&items_with_soft_targets(&w, &m, sign), 0, &dev);
+        let mut net = m.net().clone();
+        let mut optim = AdamConfig::new().init();
+        let first: f32 = distill_loss(&net, &batch, &only_soft).soft.into_scalar();
+        for _ in 0..60 {
+            let out = distill_loss(&net, &batch, &only_soft);
+            let grads = GradientsParams::from_grads(out.total.backward(), &net);
+            net = optim.step(0.01, net, grads);
+        }
+        let out = distill_loss(&net, &batch, &only_soft);
+        let last: f32 = out.soft.into_scalar();
+        assert!(
+            first > 0.5 && last < first / 4.0,
+            "{sign}: KL {first} → {last}"
+        );
+        // every row now puts its highest score where the targets do
+        let [b, c] = out.scores.dims();
+        let s = out.scores.into_data().try_to_vec::<f32>().unwrap();
+        for r in 0..b {
+            let row = &s[r * c..(r + 1) * c];
+            let best = (0..c).max_by(|&i, &j| row[i].total_cmp(&row[j])).unwrap();
+            assert_eq!(best, if sign > 0.0 { c - 1 } else { 0 }, "row {r}: {row:?}");
+        }
+    }
+}
+
 #[test]
 fn a_tiny_student_overfits_a_handful_of_trajectories() {
     let w = world();
@@ -452,6 +567,45 @@ fn sft_runs_on_the_learner_checkpoints_and_resumes() {
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();
+    // a soft-target weight without sequence scores to distil from is refused by name
+    let soft = SftConfig::new(LossWeights::new().with_soft(1.0));
+    let err = train_sft(
+        &soft,
+        &m,
+        train.clone(),
+        valid.clone(),
+        dir.path(),
+        &dev,
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("weights.soft") && err.contains(&train[0].id),
+        "{err}"
+    );
+    // as are a weight or a temperature that is no number SFT can use
+    for (bad, field) in [
+        (LossWeights::new().with_soft(-1.0), "weights.soft "),
+        (LossWeights::new().with_soft(f64::NAN), "weights.soft "),
+        (
+            LossWeights::new().with_soft(1.0).with_soft_temperature(0.0),
+            "weights.soft_temperature",
+        ),
+    ] {
+        let err = train_sft(
+            &SftConfig::new(bad),
+            &m,
+            train.clone(),
+            valid.clone(),
+            dir.path(),
+            &dev,
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(field), "{field}: {err}");
+    }
     let cfg = SftConfig::new(LossWeights::new())
         .with_max_epochs(2)
         .with_batch_size(3)

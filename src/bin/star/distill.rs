@@ -9,6 +9,7 @@ use star::model::model::EvidenceMode;
 use star::pipeline::sequence::{sequence_folds, DEFAULT_SEQUENCE_FOLDS};
 use star::pipeline::student::{
     distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions, ItemFusion, LoraArgs,
+    SoftTargetArgs,
 };
 use star::pipeline::{Compute, DataSpec};
 use star::train::distill::{GrpoConfig, LossWeights, SftConfig, TrajectoryView};
@@ -114,6 +115,9 @@ pub struct SftArgs {
     /// run's SASRec's recipe when missing), elsewhere from the run's SASRec; 0: none.
     #[arg(long, default_value_t = DEFAULT_SEQUENCE_FOLDS, value_parser = sequence_folds)]
     sequence_folds: usize,
+    /// Distillation from SASRec's whole ranking of the candidates.
+    #[command(flatten)]
+    soft: SoftTargetArgs,
     /// Student directory (sft/ and model/); default runs/<dataset>/student.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -127,7 +131,7 @@ impl SftArgs {
     /// The distillation options these flags describe.
     fn options(&self) -> DistillOptions {
         DistillOptions {
-            sft: SftConfig::new(LossWeights::new())
+            sft: SftConfig::new(self.soft.apply(LossWeights::new(), self.sequence_folds))
                 .with_max_epochs(self.epochs)
                 .with_batch_size(self.batch_size)
                 .with_learning_rate(self.lr)

@@ -18,10 +18,7 @@
 //! tokenizer's encoding of [`Prompt::text`].
 
 use super::config::{EvidenceMode, StarConfig};
-use super::features::{
-    evidence_features, evidence_text, sequence_features, NUM_EVIDENCE_FEATURES,
-    NUM_SEQUENCE_FEATURES,
-};
+use super::features::{evidence_features, evidence_text, sequence_features, NUM_EVIDENCE_FEATURES};
 use crate::student::{StarTokenizer, TokenizerError};
 use star_cf::evidence::EvidenceStore;
 use star_cf::{ItemId, RankError, RankRequest, Ranker};
@@ -156,6 +153,10 @@ pub struct Prompt {
     pub feature_dim: usize,
     /// For each candidate of the request, in request order, the index of its marker.
     pub candidates: Vec<usize>,
+    /// The sequential model's score of each candidate, in request order (higher is better;
+    /// non-finite where it gave none), when the configuration has sequence evidence: the
+    /// numbers behind the sequence features, and the soft targets of distillation.
+    pub sequence_scores: Option<Vec<f32>>,
 }
 
 /// Why a prompt cannot be built.
@@ -250,12 +251,9 @@ impl<'a> PromptBuilder<'a> {
         self
     }
 
-    /// The sequence features of the request's candidates, `candidates × NUM_SEQUENCE_FEATURES`
-    /// (`None` when the configuration has none).
-    fn sequence_features(
-        &self,
-        request: &RankRequest,
-    ) -> Result<Option<Vec<[f32; NUM_SEQUENCE_FEATURES]>>, PromptError> {
+    /// The sequential model's scores of the request's candidates, in request order (`None`
+    /// when the configuration has no sequence evidence).
+    fn sequence_scores(&self, request: &RankRequest) -> Result<Option<Vec<f32>>, PromptError> {
         if !self.config.sequence_evidence {
             return Ok(None);
         }
@@ -281,7 +279,7 @@ impl<'a> PromptBuilder<'a> {
                 })
             })
             .collect::<Result<Vec<f32>, _>>()?;
-        Ok(Some(sequence_features(&scores)))
+        Ok(Some(scores))
     }
 
     /// The prompt of `request`.
@@ -344,10 +342,11 @@ impl<'a> PromptBuilder<'a> {
         }
         p.piece("\nCandidates:", true)?;
         // the text does not show them: a text-only prompt needs no sequential model
-        let sequence = match tok {
-            Some(_) => self.sequence_features(request)?,
+        let sequence_scores = match tok {
+            Some(_) => self.sequence_scores(request)?,
             None => None,
         };
+        let sequence = sequence_scores.as_deref().map(sequence_features);
         let f = self.config.marker_features();
         let mut features = vec![0.0f32; (shown.len() + request.candidates.len()) * f];
         let mut piece = String::new();
@@ -394,6 +393,7 @@ impl<'a> PromptBuilder<'a> {
             features,
             feature_dim: f,
             candidates: (shown.len()..shown.len() + request.candidates.len()).collect(),
+            sequence_scores,
         })
     }
 }

@@ -381,6 +381,11 @@ pub struct DistillBatch {
     pub next_items: Option<(Tensor<1, Int>, Tensor<1, Int>)>,
     /// The targets the next-item term is averaged over (this batch's, or the whole step's).
     pub next_rows: usize,
+    /// The sequential model's scores of each row's candidates `[B, C]`
+    /// ([`Prompt::sequence_scores`]; a score it did not give, far below any, gets no mass),
+    /// behind the soft targets of the distillation term; `None` unless every row has
+    /// them.
+    pub soft_scores: Option<Tensor<2>>,
 }
 
 /// Collates [`DistillItem`]s (all with the same number of candidates).
@@ -434,6 +439,35 @@ pub fn collate_parts(
         }
     }
     batches
+}
+
+/// The soft-target score of a candidate the sequential model gave no finite score: far below
+/// any real score, and finite, so that its probability is 0 and `0 · log p` stays 0.
+const MISSING_SCORE: f32 = -1e30;
+
+/// The rows' sequence scores as a `[B, C]` tensor ([`DistillBatch::soft_scores`]).
+fn soft_scores(items: &[DistillItem], device: &Device) -> Option<Tensor<2>> {
+    let rows: Vec<&[f32]> = items
+        .iter()
+        .map(|it| it.prompt.sequence_scores.as_deref())
+        .collect::<Option<_>>()?;
+    let c = rows.first()?.len();
+    if c == 0 || rows.iter().any(|r| r.len() != c) {
+        return None;
+    }
+    let mut flat = Vec::with_capacity(rows.len() * c);
+    for r in &rows {
+        // no mass where the sequential model gave no (finite) score, at any temperature
+        // (`train_sft` refuses a row without one)
+        flat.extend(
+            r.iter()
+                .map(|&x| if x.is_finite() { x } else { MISSING_SCORE }),
+        );
+    }
+    Some(Tensor::from_data(
+        TensorData::new(flat, [rows.len(), c]),
+        device,
+    ))
 }
 
 /// Collates items into a [`DistillBatch`] (left padding, like the inference path).
@@ -507,6 +541,7 @@ pub fn collate(items: &[DistillItem], pad_id: u32, device: &Device) -> DistillBa
             device,
         ),
         rank_rows: b,
+        soft_scores: soft_scores(items, device),
         next_rows: next_at.len(),
         next_items: (!next_at.is_empty()).then(|| {
             let m = next_at.len();

@@ -3,10 +3,14 @@
 //! recommend; prompt and tool responses are conditioned on, never predicted) and `CE_rank` the
 //! listwise cross-entropy of the candidate scores at `<recommend>` against the true item,
 //! plus `w_next · CE_next`, the next-item cross-entropy over the whole catalogue at every
-//! history marker (the item that came next as the target, as SASRec learns).
+//! history marker (the item that came next as the target, as SASRec learns), plus
+//! `w_soft · T² · KL(p_T ‖ q_T)`, distillation from the sequential model's whole ranking of the
+//! candidates: `p_T` the softmax of its scores over the candidates at temperature `T`, `q_T`
+//! the student's.
 
 use super::data::{DistillBatch, Segment};
 use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
 use star_model::cross_entropy::cross_entropy;
 use star_model::linear_cross_entropy::linear_cross_entropy;
 use star_model::model::StarNet;
@@ -33,6 +37,13 @@ pub struct LossWeights {
     /// catalogue key, with the item that came next as the target.
     #[config(default = 1.0)]
     pub next_item: f64,
+    /// The soft-target term: the student's candidate distribution against the sequential
+    /// model's ([`DistillBatch::soft_scores`]), as `T² · KL` (0: off).
+    #[config(default = 0.0)]
+    pub soft: f64,
+    /// The temperature `T` of both distributions in the soft-target term.
+    #[config(default = 1.0)]
+    pub soft_temperature: f64,
 }
 
 impl LossWeights {
@@ -44,6 +55,7 @@ impl LossWeights {
             .with_reflection(0.0)
             .with_recommend(0.0)
             .with_next_item(0.0)
+            .with_soft(0.0)
     }
 
     /// The weight of a learned segment.
@@ -71,6 +83,9 @@ pub struct DistillLoss {
     /// The next-item cross-entropy over the catalogue `[1]` (zero when not computed), without a
     /// gradient (for logging).
     pub next_item: Tensor<1>,
+    /// `KL(p_T ‖ q_T)` of the soft-target term `[1]`, averaged over the rows (zero when not
+    /// computed), without a gradient (for logging).
+    pub soft: Tensor<1>,
     /// Candidate scores `[B, C]`.
     pub scores: Tensor<2>,
 }
@@ -80,6 +95,10 @@ pub struct DistillLoss {
 /// segment mask covers ([`DistillBatch::learned_positions`]), through the fused head loss
 /// ([`StarNet::token_loss`]). The segment terms are reported without a gradient: the total
 /// carries it.
+///
+/// # Panics
+/// If the soft-target weight is not 0 and the batch has no soft targets
+/// ([`DistillBatch::soft_scores`]; `train_sft` refuses such items by name first).
 pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> DistillLoss {
     let hidden = net.hidden(&batch.inputs);
     let scores = net.candidate_scores(hidden.clone(), &batch.inputs);
@@ -103,6 +122,18 @@ pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> Dis
         );
         total = total + ce.loss;
         next_item = ce.nll.sum().div_scalar(batch.next_rows.max(1) as f64);
+    }
+    let mut soft = Tensor::zeros([1], &device);
+    if w.soft != 0.0 {
+        let targets = batch.soft_scores.as_ref().expect(
+            "the soft-target weight is set, but some row of the batch has no sequence scores",
+        );
+        let kl = soft_target_kl(scores.clone(), targets.clone(), w.soft_temperature)
+            .sum()
+            .div_scalar(batch.rank_rows.max(1) as f64);
+        let t = w.soft_temperature;
+        total = total + kl.clone().mul_scalar(w.soft * t * t);
+        soft = kl.detach();
     }
     let needs_lm = batch
         .masks
@@ -151,6 +182,18 @@ pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> Dis
         segments,
         rank,
         next_item,
+        soft,
         scores,
     }
+}
+
+/// `KL(softmax(targets / t) ‖ softmax(scores / t))` per row `[B]`, differentiable in `scores`
+/// (`targets` carries no gradient).
+pub fn soft_target_kl(scores: Tensor<2>, targets: Tensor<2>, t: f64) -> Tensor<1> {
+    let log_p = log_softmax(targets.detach().div_scalar(t), 1);
+    let log_q = log_softmax(scores.div_scalar(t), 1);
+    let [b, _] = log_p.dims();
+    (log_p.clone().exp() * (log_p - log_q))
+        .sum_dim(1)
+        .reshape([b])
 }

@@ -68,7 +68,8 @@ pub struct SftLearner {
 pub struct DistillOutput {
     /// The weighted loss `[1]`.
     pub loss: Tensor<1>,
-    /// Named terms (`plan`, `tool_call`, `reflection`, `recommend`, `rank`), each `[1]`.
+    /// Named terms ([`TERMS`]: `plan`, `tool_call`, `reflection`, `recommend`, `rank`,
+    /// `next_item`, `soft`), each `[1]`.
     pub terms: Vec<(&'static str, Tensor<1>)>,
 }
 
@@ -126,7 +127,7 @@ impl NumericSource for LossTerm {
 pub type TermLossMetric = NumericMetric<LossTerm>;
 
 impl TermLossMetric {
-    /// The metric of term `term` (`plan`, `tool_call`, `reflection`, `recommend`, `rank`).
+    /// The metric of term `term` (one of [`TERMS`]).
     pub fn new(term: &'static str) -> Self {
         Self::named(term, &format!("loss_{term}"), false)
     }
@@ -138,13 +139,14 @@ impl TermLossMetric {
 }
 
 /// The loss terms, in the order of the metrics.
-pub const TERMS: [&str; 6] = [
+pub const TERMS: [&str; 7] = [
     star_model::student::Segment::LEARNED[0].name(),
     star_model::student::Segment::LEARNED[1].name(),
     star_model::student::Segment::LEARNED[2].name(),
     star_model::student::Segment::LEARNED[3].name(),
     "rank",
     "next_item",
+    "soft",
 ];
 
 impl TrainStep for SftLearner {
@@ -163,6 +165,7 @@ impl TrainStep for SftLearner {
                 .collect();
             terms.push(("rank", out.rank));
             terms.push(("next_item", out.next_item));
+            terms.push(("soft", out.soft));
             (out.total, terms)
         });
         // the parts' terms add up to the batch's
@@ -330,6 +333,7 @@ pub fn train_sft(
             "SFT settings: parts must be at least 1".into(),
         ));
     }
+    check_soft_targets(&cfg.weights, &train)?;
     let start_epoch = prepare_run_dir(dir, cfg, resume, |c: SftConfig| c.with_max_epochs(0))?;
     let pad = student
         .tokenizer()
@@ -389,6 +393,47 @@ pub fn train_sft(
         |net| avg_hr(net, &vitems, pad, device),
     )?;
     Ok(outcome.map_model(|net| student.clone().with_net(net)))
+}
+
+/// Refuses, by name, soft-target settings SFT cannot honour: a weight that is negative or not
+/// a number, a temperature that is not positive, or a training item whose prompt lacks
+/// sequence scores, has another number of them than candidates, or no finite one.
+fn check_soft_targets(w: &LossWeights, train: &[DistillItem]) -> Result<(), TrainError> {
+    let bad = |m: String| Err(TrainError::Training(format!("SFT settings: {m}")));
+    if !(w.soft >= 0.0 && w.soft.is_finite()) {
+        return bad(format!(
+            "weights.soft must be a number of at least 0, not {}",
+            w.soft
+        ));
+    }
+    if w.soft == 0.0 {
+        return Ok(());
+    }
+    if !(w.soft_temperature > 0.0 && w.soft_temperature.is_finite()) {
+        return bad(format!(
+            "weights.soft_temperature must be a positive number, not {}",
+            w.soft_temperature
+        ));
+    }
+    for it in train {
+        let why = match it.prompt.sequence_scores.as_deref() {
+            None => "has no sequence scores to distil from (the student needs sequence evidence, star.sequence_evidence)".to_string(),
+            Some(s) if s.len() != it.prompt.candidates.len() => format!(
+                "has {} sequence scores for {} candidates",
+                s.len(),
+                it.prompt.candidates.len()
+            ),
+            Some(s) if !s.iter().any(|x| x.is_finite()) => {
+                "has no finite sequence score".to_string()
+            }
+            Some(_) => continue,
+        };
+        return bad(format!(
+            "weights.soft is {} but training item `{}` {why}",
+            w.soft, it.id
+        ));
+    }
+    Ok(())
 }
 
 /// Fast-mode avg-HR (fraction) of a network on items (their candidate scores at
