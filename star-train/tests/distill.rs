@@ -345,6 +345,23 @@ fn next_item_targets_are_the_following_history_item_then_the_true_candidate() {
     assert_eq!(b.next_rows, want.0.len());
 }
 
+/// `net` after `steps` Adam steps (learning rate 0.01) on `batch` under `weights`.
+fn adam_steps(
+    net: &star_model::model::StarNet,
+    batch: &star_train::distill::DistillBatch,
+    weights: &LossWeights,
+    steps: usize,
+) -> star_model::model::StarNet {
+    let mut net = net.clone();
+    let mut optim = AdamConfig::new().init();
+    for _ in 0..steps {
+        let out = distill_loss(&net, batch, weights);
+        let grads = GradientsParams::from_grads(out.total.backward(), &net);
+        net = optim.step(0.01, net, grads);
+    }
+    net
+}
+
 #[test]
 fn the_next_item_term_learns_the_following_item() {
     let w = world();
@@ -352,14 +369,10 @@ fn the_next_item_term_learns_the_following_item() {
     let m = model(&w, &corpus(&w), &dev);
     let batch = collate(&items(&w, &m), 0, &dev);
     let only_next = LossWeights::rank_only().with_rank(0.0).with_next_item(1.0);
-    let mut net = m.net().clone();
-    let mut optim = AdamConfig::new().init();
-    let first: f32 = distill_loss(&net, &batch, &only_next).total.into_scalar();
-    for _ in 0..100 {
-        let out = distill_loss(&net, &batch, &only_next);
-        let grads = GradientsParams::from_grads(out.total.backward(), &net);
-        net = optim.step(0.01, net, grads);
-    }
+    let first: f32 = distill_loss(m.net(), &batch, &only_next)
+        .total
+        .into_scalar();
+    let net = adam_steps(m.net(), &batch, &only_next, 100);
     let last: f32 = distill_loss(&net, &batch, &only_next).total.into_scalar();
     // 120 items: a uniform guess is ln 120 ≈ 4.8
     assert!(
@@ -455,14 +468,8 @@ fn the_soft_target_term_teaches_the_sequence_models_ranking() {
     // the opposite orders from the same prompts: the term follows the targets, not the data
     for sign in [1.0f32, -1.0] {
         let batch = collate(&items_with_soft_targets(&w, &m, sign), 0, &dev);
-        let mut net = m.net().clone();
-        let mut optim = AdamConfig::new().init();
-        let first: f32 = distill_loss(&net, &batch, &only_soft).soft.into_scalar();
-        for _ in 0..60 {
-            let out = distill_loss(&net, &batch, &only_soft);
-            let grads = GradientsParams::from_grads(out.total.backward(), &net);
-            net = optim.step(0.01, net, grads);
-        }
+        let first: f32 = distill_loss(m.net(), &batch, &only_soft).soft.into_scalar();
+        let net = adam_steps(m.net(), &batch, &only_soft, 60);
         let out = distill_loss(&net, &batch, &only_soft);
         let last: f32 = out.soft.into_scalar();
         assert!(
@@ -567,19 +574,20 @@ fn sft_runs_on_the_learner_checkpoints_and_resumes() {
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();
+    let fresh = |cfg: &SftConfig| {
+        train_sft(
+            cfg,
+            &m,
+            train.clone(),
+            valid.clone(),
+            dir.path(),
+            &dev,
+            false,
+        )
+    };
+    let refused = |w: LossWeights| fresh(&SftConfig::new(w)).unwrap_err().to_string();
     // a soft-target weight without sequence scores to distil from is refused by name
-    let soft = SftConfig::new(LossWeights::new().with_soft(1.0));
-    let err = train_sft(
-        &soft,
-        &m,
-        train.clone(),
-        valid.clone(),
-        dir.path(),
-        &dev,
-        false,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = refused(LossWeights::new().with_soft(1.0));
     assert!(
         err.contains("weights.soft") && err.contains(&train[0].id),
         "{err}"
@@ -593,33 +601,14 @@ fn sft_runs_on_the_learner_checkpoints_and_resumes() {
             "weights.soft_temperature",
         ),
     ] {
-        let err = train_sft(
-            &SftConfig::new(bad),
-            &m,
-            train.clone(),
-            valid.clone(),
-            dir.path(),
-            &dev,
-            false,
-        )
-        .unwrap_err()
-        .to_string();
+        let err = refused(bad);
         assert!(err.contains(field), "{field}: {err}");
     }
     let cfg = SftConfig::new(LossWeights::new())
         .with_max_epochs(2)
         .with_batch_size(3)
         .with_learning_rate(1e-2);
-    let r = train_sft(
-        &cfg,
-        &m,
-        train.clone(),
-        valid.clone(),
-        dir.path(),
-        &dev,
-        false,
-    )
-    .unwrap();
+    let r = fresh(&cfg).unwrap();
     assert_eq!(r.epochs_run, 2);
     assert!((1..=2).contains(&r.best_epoch));
     assert!((0.0..=1.0).contains(&r.valid_score));
