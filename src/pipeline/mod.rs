@@ -9,6 +9,7 @@
 //! - [`baselines`]: train BPR-MF, LightGCN and SASRec, evaluate every baseline;
 //! - [`teacher`]: run the teacher into trajectory files, the outcome filter, its evaluation;
 //! - [`student`]: SFT and GRPO distillation, loading and evaluating students;
+//! - [`soft_targets`]: SFT's soft targets from the sequential model (`--soft-weight`);
 //! - [`plots`]: a run's figures;
 //! - [`run`]: all of it as one resumable run (`star run`, `examples/movielens.rs`).
 
@@ -18,6 +19,7 @@ pub mod layout;
 pub mod plots;
 pub mod run;
 pub mod sequence;
+pub mod soft_targets;
 pub mod student;
 pub mod teacher;
 

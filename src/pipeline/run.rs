@@ -15,9 +15,10 @@ use super::data::{prepare, DataSpec};
 use super::layout::{Compute, Protocol};
 use super::plots::write_plots;
 use super::sequence::{sequence_folds, DEFAULT_SEQUENCE_FOLDS};
+use super::soft_targets::SoftTargetArgs;
 use super::student::{
     distill_grpo, distill_sft, eval_students, eval_students_catalogue, DistillOptions, GrpoOptions,
-    ItemFusion, LoraArgs, SoftTargetArgs,
+    ItemFusion, LoraArgs,
 };
 use super::teacher::{
     build_teacher, eval_teacher, teach_and_filter, teacher_resources, LlmArgs, TeachScope,

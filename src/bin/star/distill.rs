@@ -7,9 +7,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use star::cf::split::SplitKind;
 use star::model::model::EvidenceMode;
 use star::pipeline::sequence::{sequence_folds, DEFAULT_SEQUENCE_FOLDS};
+use star::pipeline::soft_targets::SoftTargetArgs;
 use star::pipeline::student::{
     distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions, ItemFusion, LoraArgs,
-    SoftTargetArgs,
 };
 use star::pipeline::{Compute, DataSpec};
 use star::train::distill::{GrpoConfig, LossWeights, SftConfig, TrajectoryView};
