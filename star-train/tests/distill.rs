@@ -592,13 +592,22 @@ fn sft_runs_on_the_learner_checkpoints_and_resumes() {
         err.contains("weights.soft") && err.contains(&train[0].id),
         "{err}"
     );
-    // as are a weight or a temperature that is no number SFT can use
+    // as are a weight or a temperature that is no number SFT can use, and a temperature
+    // without a soft-target term to act on
     for (bad, field) in [
         (LossWeights::new().with_soft(-1.0), "weights.soft "),
         (LossWeights::new().with_soft(f64::NAN), "weights.soft "),
         (
             LossWeights::new().with_soft(1.0).with_soft_temperature(0.0),
             "weights.soft_temperature",
+        ),
+        (
+            LossWeights::new().with_soft_temperature(-1.0),
+            "weights.soft_temperature must be a positive number",
+        ),
+        (
+            LossWeights::new().with_soft_temperature(2.0),
+            "weights.soft_temperature is 2 but weights.soft is 0",
         ),
     ] {
         let err = refused(bad);

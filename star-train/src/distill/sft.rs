@@ -396,7 +396,8 @@ pub fn train_sft(
 }
 
 /// Refuses, by name, soft-target settings SFT cannot honour: a weight that is negative or not
-/// a number, a temperature that is not positive, or a training item whose prompt lacks
+/// a number, a temperature that is not positive or is set (≠ 1) without a soft weight for it
+/// to act on, or a training item whose prompt lacks
 /// sequence scores, has another number of them than candidates, or no finite one.
 fn check_soft_targets(w: &LossWeights, train: &[DistillItem]) -> Result<(), TrainError> {
     let bad = |m: String| Err(TrainError::Training(format!("SFT settings: {m}")));
@@ -406,14 +407,21 @@ fn check_soft_targets(w: &LossWeights, train: &[DistillItem]) -> Result<(), Trai
             w.soft
         ));
     }
-    if w.soft == 0.0 {
-        return Ok(());
-    }
     if !(w.soft_temperature > 0.0 && w.soft_temperature.is_finite()) {
         return bad(format!(
             "weights.soft_temperature must be a positive number, not {}",
             w.soft_temperature
         ));
+    }
+    if w.soft == 0.0 {
+        if w.soft_temperature != 1.0 {
+            return bad(format!(
+                "weights.soft_temperature is {} but weights.soft is 0: there is no soft-target \
+                 term for it to act on (give a soft weight, or leave the temperature at 1)",
+                w.soft_temperature
+            ));
+        }
+        return Ok(());
     }
     for it in train {
         let why = match it.prompt.sequence_scores.as_deref() {
