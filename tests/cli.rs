@@ -199,6 +199,12 @@ fn bad_input_is_reported_not_panicked() {
         &["--sequence-folds", "1 fold cannot cross-fit"],
     );
 
+    // the prompt shows at least one history item
+    fails_with(
+        &star(h, &["distill", "sft", "--history", "0"]),
+        &["--history", "at least 1 history item"],
+    );
+
     // the good version of the same file works and counts what it holds
     std::fs::write(
         d.join("interactions.csv"),
@@ -568,7 +574,12 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
     // BPR-MF's and SASRec's item embeddings and SASRec's cross-fitted scores (the defaults):
     // without a trained SASRec that is an error that says what to run
     assert_eq!(SMALL_SFT[..4], ["--fusion", "mf", "--sequence-folds", "0"]);
-    let fused = [&args[..], &SMALL_SFT[4..], &["--fusion", "mf-sasrec"]].concat();
+    let fused = [
+        &args[..],
+        &SMALL_SFT[4..],
+        &["--fusion", "mf-sasrec", "--history", "7"],
+    ]
+    .concat();
     let out = star(h, &fused);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
@@ -612,6 +623,13 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         "BPR-MF's 64 and SASRec's 64"
     );
     assert_eq!(config["star"]["sequence_evidence"], true);
+    assert_eq!(config["star"]["history"], 7, "--history");
+    // the configuration SFT started with is kept for a resume to check
+    let kept: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("student/sft/student.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(kept["star"], config["star"]);
     // the two fold models were trained (SASRec's recipe: one epoch) for the training prompts
     for k in 0..2 {
         let fold = run.join(format!("sasrec-folds/{k}-of-2"));

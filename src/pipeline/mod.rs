@@ -17,10 +17,12 @@ pub mod baselines;
 pub mod data;
 pub mod layout;
 pub mod plots;
+pub mod prompt_history;
 pub mod run;
 pub mod sequence;
 pub mod soft_targets;
 pub mod student;
+pub mod student_resume;
 pub mod teacher;
 
 pub use data::{prepare, DataSpec, Prepared};

@@ -14,6 +14,7 @@ use super::baselines::{
 use super::data::{prepare, DataSpec};
 use super::layout::{Compute, Protocol};
 use super::plots::write_plots;
+use super::prompt_history::{prompt_history, DEFAULT_PROMPT_HISTORY};
 use super::sequence::{sequence_folds, DEFAULT_SEQUENCE_FOLDS};
 use super::soft_targets::SoftTargetArgs;
 use super::student::{
@@ -99,6 +100,9 @@ pub struct RunConfig {
     /// Distillation from SASRec's whole ranking of the candidates.
     #[command(flatten)]
     pub soft: SoftTargetArgs,
+    /// History items the student's prompt shows (the most recent); default SASRec's max_len.
+    #[arg(long, default_value_t = DEFAULT_PROMPT_HISTORY, value_parser = prompt_history)]
+    pub history: usize,
     /// Refit BPR-MF and LightGCN on the train and valid interactions (for the epoch count
     /// validation chose) and score the test split with the refits: their test requests hold
     /// the valid item, which these models otherwise never see. The teacher's tools and the
@@ -387,6 +391,7 @@ fn run_seed(
             resume: student.join("sft/checkpoint").is_dir(),
             evidence: Default::default(),
             fusion: cfg.fusion,
+            history: cfg.history,
             sequence_folds: cfg.sequence_folds,
             out: None,
             trajectories: Some(taught.kept_path.clone()),

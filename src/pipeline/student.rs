@@ -99,6 +99,9 @@ pub struct DistillOptions {
     pub evidence: EvidenceMode,
     /// Where the item table comes from.
     pub fusion: ItemFusion,
+    /// History items the prompt shows (the most recent;
+    /// [`super::prompt_history::DEFAULT_PROMPT_HISTORY`] in the CLI).
+    pub history: usize,
     /// Sequence evidence: with `k ≥ 2`, every candidate marker also gets the run's SASRec's
     /// scores of the candidates as features; on training prompts they come from `k` SASRec
     /// fold models cross-fitted over the users (trained first when missing), on validation and
@@ -128,11 +131,15 @@ impl DistillOptions {
 
 /// Fast-mode samples (no trajectory) of the train split: of every user, the `per_user` train
 /// positions before the last `skip` ones, each with the protocol's negatives drawn with
-/// `seed` (the candidates of a position do not depend on `per_user` or `skip`).
+/// `seed` (the candidates of a position do not depend on `per_user` or `skip`). A request
+/// keeps the last [`FAST_HISTORY`] items before its position, or the last `shown` (what the
+/// prompt shows, `StarConfig::history`) when that is more, so training prompts show as much
+/// history as test prompts.
 pub fn fast_samples(
     p: &Prepared,
     per_user: usize,
     skip: usize,
+    shown: usize,
     seed: u64,
 ) -> Result<Vec<DistillSample>> {
     star_agents::teach::training_jobs_before(
@@ -140,7 +147,7 @@ pub fn fast_samples(
         &p.split,
         per_user,
         skip,
-        FAST_HISTORY,
+        FAST_HISTORY.max(shown),
         p.protocol.negatives,
         seed,
     )
@@ -222,7 +229,13 @@ pub fn distill_sft(
         }
     }
     let n_traj = samples.len();
-    samples.extend(fast_samples(p, opts.fast_per_user, 0, opts.sft.seed)?);
+    samples.extend(fast_samples(
+        p,
+        opts.fast_per_user,
+        0,
+        opts.history,
+        opts.sft.seed,
+    )?);
     let valid = valid_samples(p);
 
     // the CF item embeddings
@@ -246,6 +259,7 @@ pub fn distill_sft(
     let raw = raw_items(p);
     let mut star = StarConfig::new(raw.clone(), cf_dim);
     star.evidence = opts.evidence;
+    star.history = opts.history;
     let sequence = sequence_evidence(p, opts.sequence_folds, compute)?;
     star.sequence_evidence = sequence.is_some();
     star.sequence_folds = if sequence.is_some() {
@@ -314,6 +328,7 @@ pub fn distill_sft(
         student.tokenizer().vocab_size(),
         t0.elapsed().as_secs_f64()
     );
+    super::student_resume::keep_student_config(&dir.join("sft"), student.config(), opts.resume)?;
     let result = train_sft(
         &opts.sft,
         &student,
@@ -487,7 +502,8 @@ pub fn distill_grpo(
     } else {
         sft.clone()
     };
-    let mut train = fast_samples(p, opts.per_user, opts.skip, opts.grpo.seed)?;
+    let shown = sft.config().star.history;
+    let mut train = fast_samples(p, opts.per_user, opts.skip, shown, opts.grpo.seed)?;
     if let Some(n) = opts.max_prompts {
         use rand::seq::SliceRandom;
         use rand::SeedableRng;

@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use star::cf::split::SplitKind;
 use star::model::model::EvidenceMode;
+use star::pipeline::prompt_history::{prompt_history, DEFAULT_PROMPT_HISTORY};
 use star::pipeline::sequence::{sequence_folds, DEFAULT_SEQUENCE_FOLDS};
 use star::pipeline::soft_targets::SoftTargetArgs;
 use star::pipeline::student::{
@@ -118,6 +119,9 @@ pub struct SftArgs {
     /// Distillation from SASRec's whole ranking of the candidates.
     #[command(flatten)]
     soft: SoftTargetArgs,
+    /// History items the student's prompt shows (the most recent); default SASRec's max_len.
+    #[arg(long, default_value_t = DEFAULT_PROMPT_HISTORY, value_parser = prompt_history)]
+    history: usize,
     /// Student directory (sft/ and model/); default runs/<dataset>/student.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -152,6 +156,7 @@ impl SftArgs {
             resume: self.resume,
             evidence: self.evidence.into(),
             fusion: self.fusion,
+            history: self.history,
             sequence_folds: self.sequence_folds,
             out: self.out.clone(),
             trajectories: self.trajectories.clone(),
