@@ -3,8 +3,8 @@
 /// History items the student's prompt shows when `--history` is not given: SASRec's `max_len`,
 /// so the student reads as much of the sequence as the sequential model whose scores it also
 /// reads. On MovieLens-100K (AMD EPYC, 3 SFT seeds on the same baselines) it raised
-/// student-fast's test avg-HR over 20 items by +0.78, +0.99 and +0.85 points, with validation
-/// level or higher (BENCHMARKS.md, issue 17, seventh session).
+/// student-fast's test avg-HR over 20 items by +0.78, +0.99 and +0.78 points (mean +0.85), with
+/// validation level or higher (BENCHMARKS.md, issue 17, seventh session).
 pub const DEFAULT_PROMPT_HISTORY: usize = 50;
 
 /// Parses `--history`: at least one item.

@@ -20,16 +20,18 @@ pub fn keep_student_config(sft_dir: &Path, config: &ModelConfig, resume: bool) -
     if resume && sft_dir.join("checkpoint").is_dir() {
         if !path.is_file() {
             bail!(
-                "{}: missing; these checkpoints were written by another version of star and cannot be resumed (train without --resume, or in another directory)",
-                path.display()
+                "{}: missing; these checkpoints were written by another version of star and cannot be resumed (delete {} to train afresh, or train without --resume, or in another directory)",
+                path.display(),
+                sft_dir.display()
             );
         }
         let saved = ModelConfig::load(&path)?;
         if &saved != config {
             bail!(
-                "{}: the checkpoints were trained as another student ({}); resume with the options they were started with, or train without --resume",
+                "{}: the checkpoints were trained as another student ({}); resume with the options they were started with, or delete {} (or train without --resume) to train afresh",
                 path.display(),
-                differing_fields(&saved, config).join("; ")
+                differing_fields(&saved, config).join("; "),
+                sft_dir.display()
             );
         }
         return Ok(());
