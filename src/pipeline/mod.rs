@@ -17,7 +17,6 @@ pub mod baselines;
 pub mod data;
 pub mod layout;
 pub mod plots;
-pub mod prompt_history;
 pub mod run;
 pub mod sequence;
 pub mod soft_targets;

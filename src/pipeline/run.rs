@@ -14,12 +14,11 @@ use super::baselines::{
 use super::data::{prepare, DataSpec};
 use super::layout::{Compute, Protocol};
 use super::plots::write_plots;
-use super::prompt_history::{prompt_history, DEFAULT_PROMPT_HISTORY};
 use super::sequence::{sequence_folds, DEFAULT_SEQUENCE_FOLDS};
 use super::soft_targets::SoftTargetArgs;
 use super::student::{
     distill_grpo, distill_sft, eval_students, eval_students_catalogue, DistillOptions, GrpoOptions,
-    ItemFusion, LoraArgs,
+    ItemFusion, LoraArgs, DEFAULT_PROMPT_HISTORY,
 };
 use super::teacher::{
     build_teacher, eval_teacher, teach_and_filter, teacher_resources, LlmArgs, TeachScope,
@@ -101,7 +100,7 @@ pub struct RunConfig {
     #[command(flatten)]
     pub soft: SoftTargetArgs,
     /// History items the student's prompt shows (the most recent); default SASRec's max_len.
-    #[arg(long, default_value_t = DEFAULT_PROMPT_HISTORY, value_parser = prompt_history)]
+    #[arg(long, default_value_t = DEFAULT_PROMPT_HISTORY, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(1..), |n| n as usize))]
     pub history: usize,
     /// Refit BPR-MF and LightGCN on the train and valid interactions (for the epoch count
     /// validation chose) and score the test split with the refits: their test requests hold

@@ -26,6 +26,13 @@ use std::time::Instant;
 /// `StarConfig::history` of it; the evidence reads all of it).
 pub const FAST_HISTORY: usize = 50;
 
+/// History items the student's prompt shows when `--history` is not given: SASRec's `max_len`,
+/// so the student reads as much of the sequence as the sequential model whose scores it also
+/// reads. On MovieLens-100K (AMD EPYC, 3 SFT seeds on the same baselines) it raised
+/// student-fast's test avg-HR over 20 items by +0.78, +0.99 and +0.78 points (mean +0.85), with
+/// validation level or higher (BENCHMARKS.md, issue 17, seventh session).
+pub const DEFAULT_PROMPT_HISTORY: usize = 50;
+
 /// LoRA fine-tuning (`--lora-rank` and its options).
 #[derive(clap::Args, Clone, Debug)]
 pub struct LoraArgs {
@@ -100,7 +107,7 @@ pub struct DistillOptions {
     /// Where the item table comes from.
     pub fusion: ItemFusion,
     /// History items the prompt shows (the most recent;
-    /// [`super::prompt_history::DEFAULT_PROMPT_HISTORY`] in the CLI).
+    /// [`DEFAULT_PROMPT_HISTORY`] in the CLI).
     pub history: usize,
     /// Sequence evidence: with `k ≥ 2`, every candidate marker also gets the run's SASRec's
     /// scores of the candidates as features; on training prompts they come from `k` SASRec

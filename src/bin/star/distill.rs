@@ -6,11 +6,11 @@ use anyhow::Result;
 use clap::{Args, Subcommand, ValueEnum};
 use star::cf::split::SplitKind;
 use star::model::model::EvidenceMode;
-use star::pipeline::prompt_history::{prompt_history, DEFAULT_PROMPT_HISTORY};
 use star::pipeline::sequence::{sequence_folds, DEFAULT_SEQUENCE_FOLDS};
 use star::pipeline::soft_targets::SoftTargetArgs;
 use star::pipeline::student::{
     distill_grpo, distill_sft, eval_students, DistillOptions, GrpoOptions, ItemFusion, LoraArgs,
+    DEFAULT_PROMPT_HISTORY,
 };
 use star::pipeline::{Compute, DataSpec};
 use star::train::distill::{GrpoConfig, LossWeights, SftConfig, TrajectoryView};
@@ -120,7 +120,7 @@ pub struct SftArgs {
     #[command(flatten)]
     soft: SoftTargetArgs,
     /// History items the student's prompt shows (the most recent); default SASRec's max_len.
-    #[arg(long, default_value_t = DEFAULT_PROMPT_HISTORY, value_parser = prompt_history)]
+    #[arg(long, default_value_t = DEFAULT_PROMPT_HISTORY, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(1..), |n| n as usize))]
     history: usize,
     /// Student directory (sft/ and model/); default runs/<dataset>/student.
     #[arg(long)]
