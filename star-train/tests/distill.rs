@@ -7,8 +7,8 @@ use burn::prelude::*;
 use star_agents::orchestrator::resources;
 use star_model::model::StarModel;
 use star_train::distill::{
-    collate, collate_parts, distill_loss, sample_from_episode, student_trajectory, tokenize,
-    DistillItem, LossWeights, Segment, TrajectoryView,
+    collate, collate_parts, distill_loss, distill_loss_dropping, sample_from_episode,
+    student_trajectory, tokenize, DistillItem, LossWeights, Segment, TrajectoryView,
 };
 use std::sync::Arc;
 use support::{corpus, items, model, short, world, World};
@@ -122,6 +122,7 @@ fn a_batch_split_into_parts_has_the_loss_and_gradients_of_the_whole() {
     let learner = star_train::distill::SftLearner {
         net: m.net().clone(),
         weights: LossWeights::new().with_soft(1.0).with_soft_temperature(2.0),
+        dropout: 0.0,
     };
     let whole = TrainStep::step(&learner, vec![collate(&its, 0, &dev)]);
     let soft = whole.item.terms.iter().find(|(n, _)| *n == "soft").unwrap();
@@ -163,6 +164,31 @@ fn a_batch_split_into_parts_has_the_loss_and_gradients_of_the_whole() {
     for (x, y) in gw.iter().zip(&gs) {
         assert!((x - y).abs() <= 1e-4 * scale, "{x} vs {y}");
     }
+}
+
+#[test]
+fn dropout_changes_the_training_loss_by_its_seed_only() {
+    let w = world();
+    let dev = Device::flex();
+    let m = model(&w, &corpus(&w), &dev);
+    let its = items(&w, &m);
+    let mut batch = collate(&its, 0, &dev);
+    let weights = LossWeights::new();
+    let loss = |b: &star_train::distill::DistillBatch, p: f64| -> f32 {
+        distill_loss_dropping(m.net(), b, &weights, p)
+            .total
+            .into_scalar()
+    };
+    let plain: f32 = distill_loss(m.net(), &batch, &weights).total.into_scalar();
+    // probability 0 is the plain loss, bit for bit
+    assert_eq!(loss(&batch, 0.0), plain);
+    // with dropout: the same seed draws the same masks, another seed others
+    batch.dropout_seed = 7;
+    let (a, again) = (loss(&batch, 0.3), loss(&batch, 0.3));
+    assert_eq!(a, again);
+    assert_ne!(a, plain);
+    batch.dropout_seed = 8;
+    assert_ne!(loss(&batch, 0.3), a);
 }
 
 #[test]
@@ -613,10 +639,19 @@ fn sft_runs_on_the_learner_checkpoints_and_resumes() {
         let err = refused(bad);
         assert!(err.contains(field), "{field}: {err}");
     }
+    // a dropout probability outside 0..1 is refused by name
+    for p in [1.0, -0.1, f64::NAN] {
+        let err = fresh(&SftConfig::new(LossWeights::new()).with_dropout(p))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dropout must be in 0..1"), "{p}: {err}");
+    }
+    // dropout on: the masks' seeds come with the batches, so the resume below replays them
     let cfg = SftConfig::new(LossWeights::new())
         .with_max_epochs(2)
         .with_batch_size(3)
-        .with_learning_rate(1e-2);
+        .with_learning_rate(1e-2)
+        .with_dropout(0.1);
     let r = fresh(&cfg).unwrap();
     assert_eq!(r.epochs_run, 2);
     assert!((1..=2).contains(&r.best_epoch));

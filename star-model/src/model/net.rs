@@ -5,6 +5,7 @@
 
 use super::config::ModelConfig;
 use super::prompt::Prompt;
+use crate::dropout::DropoutDraws;
 use crate::student::{CausalLm, Decoder, KvCache};
 use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
@@ -189,6 +190,14 @@ impl StarNet {
     pub fn hidden(&self, batch: &PromptBatch) -> Tensor<3> {
         self.model
             .forward_embeddings(self.embed(batch), batch.pad.clone(), None)
+    }
+
+    /// [`StarNet::hidden`] in training with dropout: `drop` masks the input embeddings (after
+    /// the item fusion) and each block's attention and feed-forward outputs.
+    pub fn hidden_dropping(&self, batch: &PromptBatch, drop: &mut DropoutDraws) -> Tensor<3> {
+        let x = drop.apply(self.embed(batch));
+        self.model
+            .forward_embeddings_dropping(x, batch.pad.clone(), None, &mut |y| drop.apply(y))
     }
 
     /// Vocabulary logits `[B, T, V]` of hidden states.

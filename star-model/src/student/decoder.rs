@@ -269,7 +269,20 @@ impl Decoder {
         &self,
         x: Tensor<3>,
         pad: Option<Tensor<2, Bool>>,
+        cache: Option<&mut KvCache>,
+    ) -> Tensor<3> {
+        self.forward_embeddings_dropping(x, pad, cache, &mut |y| y)
+    }
+
+    /// [`Decoder::forward_embeddings`] with `drop` applied to each block's attention and
+    /// feed-forward outputs before they join the residual stream (where Hugging Face's
+    /// `hidden_dropout` sits): training dropout, e.g. [`crate::dropout::DropoutDraws::apply`].
+    pub fn forward_embeddings_dropping(
+        &self,
+        x: Tensor<3>,
+        pad: Option<Tensor<2, Bool>>,
         mut cache: Option<&mut KvCache>,
+        drop: &mut dyn FnMut(Tensor<3>) -> Tensor<3>,
     ) -> Tensor<3> {
         let past = cache.as_ref().map_or(0, |c| c.len);
         let at = Positions::new(&x, pad, past, &self.rotary);
@@ -282,13 +295,13 @@ impl Decoder {
             let a = layer
                 .self_attn
                 .forward(layer.input_layernorm.forward(h.clone()), &at, slot);
-            h = h + a;
+            h = h + drop(a);
             let m = &layer.mlp;
             let y = layer.post_attention_layernorm.forward(h.clone());
             let gate = project(&m.gate_proj, &m.gate_lora, y.clone());
             let up = project(&m.up_proj, &m.up_lora, y);
             let ff = project(&m.down_proj, &m.down_lora, crate::swiglu::swiglu(gate, up));
-            h = h + ff;
+            h = h + drop(ff);
         }
         if let Some(c) = cache {
             c.len = at.seq_len_with_pad;

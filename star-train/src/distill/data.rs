@@ -386,6 +386,10 @@ pub struct DistillBatch {
     /// behind the soft targets of the distillation term; `None` unless every row has
     /// them.
     pub soft_scores: Option<Tensor<2>>,
+    /// The seed of the batch's dropout masks in training ([`super::distill_loss_dropping`]): 0
+    /// from [`collate`]; SFT's loader draws one per batch and part, so a resumed run replays
+    /// the same masks.
+    pub dropout_seed: u64,
 }
 
 /// Collates [`DistillItem`]s (all with the same number of candidates).
@@ -542,6 +546,7 @@ pub fn collate(items: &[DistillItem], pad_id: u32, device: &Device) -> DistillBa
         ),
         rank_rows: b,
         soft_scores: soft_scores(items, device),
+        dropout_seed: 0,
         next_rows: next_at.len(),
         next_items: (!next_at.is_empty()).then(|| {
             let m = next_at.len();

@@ -12,6 +12,7 @@ use super::data::{DistillBatch, Segment};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use star_model::cross_entropy::cross_entropy;
+use star_model::dropout::DropoutDraws;
 use star_model::linear_cross_entropy::linear_cross_entropy;
 use star_model::model::StarNet;
 
@@ -100,7 +101,31 @@ pub struct DistillLoss {
 /// If the soft-target weight is not 0 and the batch has no soft targets
 /// ([`DistillBatch::soft_scores`]; `train_sft` refuses such items by name first).
 pub fn distill_loss(net: &StarNet, batch: &DistillBatch, w: &LossWeights) -> DistillLoss {
-    let hidden = net.hidden(&batch.inputs);
+    distill_loss_dropping(net, batch, w, 0.0)
+}
+
+/// [`distill_loss`] with dropout of probability `dropout` (in `0..1`; 0: none) on the
+/// network's input embeddings and on each decoder block's attention and feed-forward outputs
+/// ([`StarNet::hidden_dropping`]), its masks drawn from [`DistillBatch::dropout_seed`]: the
+/// training loss.
+///
+/// # Panics
+/// As [`distill_loss`], and if `dropout` is not in `0..1` (`train_sft` refuses it by name
+/// first).
+pub fn distill_loss_dropping(
+    net: &StarNet,
+    batch: &DistillBatch,
+    w: &LossWeights,
+    dropout: f64,
+) -> DistillLoss {
+    let hidden = if dropout == 0.0 {
+        net.hidden(&batch.inputs)
+    } else {
+        net.hidden_dropping(
+            &batch.inputs,
+            &mut DropoutDraws::new(dropout, batch.dropout_seed),
+        )
+    };
     let scores = net.candidate_scores(hidden.clone(), &batch.inputs);
     let device = scores.device();
     // averaged over the step's rows (this batch's unless it is one part of a split step)

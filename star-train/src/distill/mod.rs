@@ -18,5 +18,5 @@ pub use grpo::{
     group_advantages, grpo_loss, outcome_reward, ranking_logp, sample_ranking, train_grpo,
     GrpoBatch, GrpoConfig, GrpoLearner, GrpoLoss, GrpoPrompt, GrpoResult,
 };
-pub use loss::{distill_loss, soft_target_kl, DistillLoss, LossWeights};
+pub use loss::{distill_loss, distill_loss_dropping, soft_target_kl, DistillLoss, LossWeights};
 pub use sft::{avg_hr, batch_count, epoch_batches, train_sft, SftConfig, SftLearner, SftResult};

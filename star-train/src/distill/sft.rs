@@ -4,7 +4,7 @@
 //! avg-HR, exact resume.
 
 use super::data::{collate, collate_parts, DistillBatch, DistillItem};
-use super::loss::{distill_loss, LossWeights};
+use super::loss::{distill_loss, distill_loss_dropping, LossWeights};
 use crate::devices::TrainDevices;
 use crate::loader::EpochLoader;
 use crate::metrics::{host_f32, NumericMetric, NumericSource, RankingMetric, RankingOutput};
@@ -18,7 +18,7 @@ use burn::tensor::{ExecutionError, TensorReadError};
 use burn::train::metric::{Adaptor, ItemLazy, LossInput};
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use star_model::model::{StarModel, StarNet};
 use std::path::Path;
@@ -51,6 +51,11 @@ pub struct SftConfig {
     /// machine's thread count.
     #[config(default = 2)]
     pub parts: usize,
+    /// Dropout probability (in `0..1`; 0: none) on the student's input embeddings and on each
+    /// decoder block's attention and feed-forward outputs, in training only
+    /// ([`super::distill_loss_dropping`]).
+    #[config(default = 0.0)]
+    pub dropout: f64,
 }
 
 /// The student as the `Learner` sees it.
@@ -61,6 +66,9 @@ pub struct SftLearner {
     /// Loss weights.
     #[module(skip)]
     pub weights: LossWeights,
+    /// Training dropout ([`SftConfig::dropout`]).
+    #[module(skip)]
+    pub dropout: f64,
 }
 
 /// What a training step returns: the loss and its terms.
@@ -157,7 +165,7 @@ impl TrainStep for SftLearner {
     fn step(&self, parts: Vec<DistillBatch>) -> TrainOutput<DistillOutput> {
         let device = parts[0].positive.device();
         let (grads, outputs) = split_step(self, parts, &device, |learner, b| {
-            let out = distill_loss(&learner.net, &b, &learner.weights);
+            let out = distill_loss_dropping(&learner.net, &b, &learner.weights, learner.dropout);
             let mut terms: Vec<(&'static str, Tensor<1>)> = out
                 .segments
                 .iter()
@@ -261,23 +269,30 @@ pub fn batch_count(items: &[DistillItem], batch: usize) -> usize {
 }
 
 /// A loader of batches of `items`: epoch `e` serves `epoch_batches(items, batch, seed, e)`,
-/// each made into a `T` by `make`.
+/// each made into a `T` by `make` with a seed of its own (drawn from `(seed, e)` in batch
+/// order, so a resumed run replays it) for its dropout masks.
 pub(crate) fn batch_loader<T: Send + Sync + 'static>(
     items: Arc<Vec<DistillItem>>,
     batch: usize,
     seed: u64,
     device: &Device,
-    make: impl Fn(&[DistillItem], &Device) -> T + Send + Sync + 'static,
-) -> EpochLoader<Vec<DistillItem>, T> {
+    make: impl Fn(&[DistillItem], u64, &Device) -> T + Send + Sync + 'static,
+) -> EpochLoader<(u64, Vec<DistillItem>), T> {
     let count = batch_count(&items, batch);
     EpochLoader::new(
         move |epoch| {
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            );
             epoch_batches(&items, batch, seed, epoch)
                 .into_iter()
-                .map(|b| b.into_iter().map(|i| items[i].clone()).collect())
+                .map(|b| {
+                    let drop_seed = rng.next_u64();
+                    (drop_seed, b.into_iter().map(|i| items[i].clone()).collect())
+                })
                 .collect()
         },
-        move |xs: &[Vec<DistillItem>], d: &Device| make(&xs[0], d),
+        move |xs: &[(u64, Vec<DistillItem>)], d: &Device| make(&xs[0].1, xs[0].0, d),
         1,
         count,
         device.clone(),
@@ -293,7 +308,7 @@ pub(crate) fn valid_loader(
     parts: usize,
     device: &Device,
 ) -> Arc<dyn DataLoader<Vec<DistillBatch>>> {
-    Arc::new(batch_loader(items, 64, seed, device, move |xs, d| {
+    Arc::new(batch_loader(items, 64, seed, device, move |xs, _, d| {
         let per = xs.len().div_ceil(parts.max(1)).max(1);
         xs.chunks(per)
             .map(|slice| {
@@ -333,6 +348,12 @@ pub fn train_sft(
             "SFT settings: parts must be at least 1".into(),
         ));
     }
+    if !(0.0..1.0).contains(&cfg.dropout) {
+        return Err(TrainError::Training(format!(
+            "SFT settings: dropout must be in 0..1 (at least 0, below 1), not {}",
+            cfg.dropout
+        )));
+    }
     check_soft_targets(&cfg.weights, &train)?;
     let start_epoch = prepare_run_dir(dir, cfg, resume, |c: SftConfig| c.with_max_epochs(0))?;
     let pad = student
@@ -346,7 +367,13 @@ pub fn train_sft(
             cfg.batch_size,
             cfg.seed,
             device,
-            move |xs, d| collate_parts(xs, parts, pad, d),
+            move |xs, drop_seed, d| {
+                let mut batches = collate_parts(xs, parts, pad, d);
+                for (i, b) in batches.iter_mut().enumerate() {
+                    b.dropout_seed = drop_seed.wrapping_add(i as u64);
+                }
+                batches
+            },
         )
         .starting_at(start_epoch),
     );
@@ -360,6 +387,7 @@ pub fn train_sft(
     let learner = SftLearner {
         net: student.net().clone().fork(&ad).train(),
         weights: cfg.weights.clone(),
+        dropout: cfg.dropout,
     };
     let opts = FitOptions::new(
         "SFT",
@@ -386,6 +414,7 @@ pub fn train_sft(
             SftLearner {
                 net: student.net().clone().fork(device),
                 weights: cfg.weights.clone(),
+                dropout: cfg.dropout,
             }
             .try_load_file(path)
             .map(|l| l.net)
