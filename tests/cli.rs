@@ -671,6 +671,27 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
 
+    // the teacher's sequence_score tool (opt-in): training requests answered by the fold
+    // models, test requests by the run's SASRec; not into trajectories written without it
+    let teach = [
+        "teach",
+        "--per-user",
+        "1",
+        "--limit",
+        "5",
+        "--sequence-tool",
+        "--out",
+    ];
+    let (_, out) = on_run(&[&teach[..], &[traj.to_str().unwrap()]].concat());
+    fails_with(&out, &["teacher-train.jsonl", "--sequence-tool"]);
+    let traj2 = h.join("traj-seq");
+    ok(&[&teach[..], &[traj2.to_str().unwrap()]].concat());
+    let episodes = std::fs::read_to_string(traj2.join("teacher-train.jsonl")).unwrap();
+    let asked = |l: &&str| l.contains("SASRec (2-fold cross-fitted) ranks 20 candidates");
+    assert_eq!(episodes.lines().filter(asked).count(), 5, "{episodes}");
+    let stdout = ok(&["eval", "teacher", "--limit", "5", "--sequence-tool"]);
+    assert!(stdout.contains("| teacher |"), "{stdout}");
+
     // GRPO must cross-fit as SFT did (two folds, recorded in the model's config)
     assert_eq!(config["star"]["sequence_folds"], 2);
     let (_, out) = on_run(&[&["distill", "grpo", "--sequence-folds", "3"], SMALL_GRPO].concat());

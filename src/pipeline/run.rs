@@ -72,6 +72,11 @@ pub struct RunConfig {
     /// Kept teacher trajectories the student learns from.
     #[arg(long, default_value_t = 300)]
     pub trajectories: usize,
+    /// The teacher also calls `sequence_score`, SASRec's ranking of the candidates (training
+    /// requests answered by the `--sequence-folds` fold models): a teacher above SASRec, but
+    /// the student distilled from it is worse, so it is off by default (BENCHMARKS.md).
+    #[arg(long)]
+    pub sequence_tool: bool,
     /// Fast-mode samples per user (prompt → ranking) for SFT, and as many GRPO prompts per
     /// user before them. Default: 20 000 / users, between 2 and 20 (20 on MovieLens-100K, 3
     /// on MovieLens-1M), so SFT and GRPO see about 20k samples whatever the dataset's size.
@@ -338,7 +343,11 @@ fn run_seed(
     // 3. The teacher on training positions (resumable), then the outcome filter.
     let t = Instant::now();
     let chat = cfg.llm.chat_model()?;
-    let teacher = build_teacher(teacher_resources(&p)?, chat.clone(), TeacherVariant::Full);
+    let teacher = build_teacher(
+        teacher_resources(&p, cfg.sequence_tool.then_some(cfg.sequence_folds))?,
+        chat.clone(),
+        TeacherVariant::Full,
+    );
     let jobs = star_agents::teach::training_jobs(
         &p.ds,
         &p.split,
@@ -441,7 +450,7 @@ fn run_seed(
     let baselines: Vec<String> = report.methods.iter().map(|(n, _)| n.clone()).collect();
     report
         .methods
-        .extend(eval_teacher(&p, chat, cfg.threads)?.methods);
+        .extend(eval_teacher(&p, chat, cfg.threads, cfg.sequence_tool)?.methods);
     let students = [
         ("student-fast".to_string(), grpo.join("model")),
         ("student-no-grpo".to_string(), run.sft_model()),

@@ -1,11 +1,12 @@
-//! The student's sequence evidence: SASRec's scores of a request's candidates, from the run's
-//! SASRec for validation and test prompts and from K cross-fitted fold models for training
-//! prompts (`--sequence-folds K`).
+//! Sequence evidence, for the student's prompts and the teacher's `sequence_score` tool: SASRec's
+//! scores of a request's candidates, from the run's SASRec for validation and test requests and
+//! from K cross-fitted fold models for training requests (`--sequence-folds K`).
 
 use super::baselines::{sasrec_model, train_sasrec_folds, trained_sasrec_folds};
 use super::data::Prepared;
 use super::layout::Compute;
 use anyhow::{Context, Result};
+use star_agents::tools::SequenceModels;
 use star_model::sasrec::{SasRec, SasRecRanker};
 use std::sync::Arc;
 
@@ -21,22 +22,14 @@ pub fn sequence_folds(s: &str) -> std::result::Result<usize, String> {
     }
 }
 
-/// The sequential models behind the student's sequence evidence
-/// ([`super::student::DistillOptions::sequence_folds`]).
-pub struct SequenceEvidence {
-    /// For training prompts: the SASRec fold models, cross-fitted over the users.
-    pub train: Arc<dyn star_cf::Ranker>,
-    /// For validation and test prompts: the SASRec trained on the whole train split.
-    pub eval: Arc<dyn star_cf::Ranker>,
-}
-
 /// The run's sequence evidence with `folds` folds (`None` for 0): the run's SASRec (an error
-/// when it has none) and its fold models (trained with its recipe when missing).
+/// when it has none) and its fold models (trained with its recipe when missing), both always
+/// there ([`SequenceModels::train`] is `Some`).
 pub fn sequence_evidence(
     p: &Prepared,
     folds: usize,
     compute: &Compute,
-) -> Result<Option<SequenceEvidence>> {
+) -> Result<Option<SequenceModels>> {
     if folds == 0 {
         return Ok(None);
     }
@@ -54,8 +47,8 @@ pub fn sequence_evidence(
                 .with_context(|| format!("SASRec fold models of {}", p.run.path().display()))?
         }
     };
-    Ok(Some(SequenceEvidence {
-        train: Arc::new(train),
+    Ok(Some(SequenceModels {
+        train: Some(Arc::new(train)),
         eval: Arc::new(eval),
     }))
 }

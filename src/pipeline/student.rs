@@ -312,7 +312,7 @@ pub fn distill_sft(
     let (student, train_student) = match sequence {
         Some(s) => (
             student.clone().with_sequence_evidence(s.eval),
-            student.with_sequence_evidence(s.train),
+            student.with_sequence_evidence(s.train.context("the fold models")?),
         ),
         None => (student.clone(), student),
     };
@@ -402,7 +402,9 @@ pub struct GrpoOptions {
 pub fn student_tools(p: &Prepared) -> Result<Arc<dyn ToolExecutor>> {
     Ok(Arc::new(star_agents::tools::StudentTools {
         registry: star_agents::tools::ToolRegistry::standard(),
-        resources: teacher_resources(p)?,
+        // every tool the teacher may have had (a student calls only those it learned); explain
+        // mode answers valid and test requests, so the fold models are not needed
+        resources: teacher_resources(p, Some(0))?,
     }))
 }
 
@@ -505,7 +507,8 @@ pub fn distill_grpo(
             );
         }
         let s = sequence_evidence(p, opts.sequence_folds, compute)?.context("sequence evidence")?;
-        sft.clone().with_sequence_evidence(s.train)
+        sft.clone()
+            .with_sequence_evidence(s.train.context("the fold models")?)
     } else {
         sft.clone()
     };

@@ -356,6 +356,7 @@ pub fn resources(
         dataset,
         store,
         cf,
+        sequence: None,
         train_len: Arc::new(split.users.iter().map(|u| u.train.len()).collect()),
     }
 }

@@ -462,3 +462,80 @@ fn episodes_that_break_their_promises_are_refused_naming_the_line() {
         assert!(err.contains("t.jsonl:2:"), "{err}");
     }
 }
+
+/// A sequential model for the tests: scores an item by its index times `sign`.
+struct ByIndex(&'static str, f32);
+
+impl Ranker for ByIndex {
+    fn name(&self) -> String {
+        self.0.into()
+    }
+    fn rank(&self, r: &RankRequest) -> Result<Ranking, RankError> {
+        let scores: Vec<f32> = r.candidates.iter().map(|c| self.1 * c.0 as f32).collect();
+        Ok(Ranking::from_scores(&r.candidates, &scores))
+    }
+}
+
+#[test]
+fn sequence_score_answers_each_request_from_a_model_that_never_trained_on_its_target() {
+    use star_agents::tools::SequenceModels;
+    let (ds, split, res) = hand();
+    let it = |r: &str| ds.item_by_raw(r).unwrap();
+    let e = ds.user_by_raw("e").unwrap();
+    let tools = ToolRegistry::standard();
+    let ask = |res: &ToolResources, request: &RankRequest| {
+        tools.call(&ToolContext { res, request }, "sequence_score", &json!({}))
+    };
+    // a prefix of e's train sequence, and e's test request
+    let prefix = RankRequest {
+        user: e,
+        history: vec![it("x")],
+        candidates: vec![it("z"), it("w")],
+    };
+    let test = split.request(e, SplitKind::Test, vec![it("z"), it("w")]);
+    // no model loaded
+    let err = ask(&res, &test).unwrap_err().to_string();
+    assert!(err.contains("no trained sequential model"), "{err}");
+    // the whole-split model only: evaluation requests get its answer, training samples none
+    let full = res.clone().with_sequence(SequenceModels {
+        train: None,
+        eval: Arc::new(ByIndex("up", 1.0)),
+    });
+    let err = ask(&full, &prefix).unwrap_err().to_string();
+    assert!(err.contains("later interactions"), "{err}");
+    let out = ask(&full, &test).unwrap();
+    assert_eq!(out.data["model"], "up");
+    let rows = out.data["candidates"].as_array().unwrap();
+    let (hi, lo) = if it("z").0 > it("w").0 {
+        ("z", "w")
+    } else {
+        ("w", "z")
+    };
+    assert_eq!(rows[0]["id"], hi);
+    assert_eq!(rows[0]["rank"], 1);
+    assert_eq!(rows[1]["id"], lo);
+    // probabilities: a softmax of the scores over the candidates
+    let p: Vec<f64> = rows
+        .iter()
+        .map(|r| r["probability"].as_f64().unwrap())
+        .collect();
+    let gap = (it("z").0 as f64 - it("w").0 as f64).abs();
+    assert!((p[0] + p[1] - 1.0).abs() < 1e-9);
+    assert!((p[1] / p[0] - (-gap).exp()).abs() < 1e-6);
+    assert!(
+        out.text.starts_with("up ranks 2 candidates: #1 ["),
+        "{}",
+        out.text
+    );
+    // with fold models, training samples are answered by them
+    let crossed = res.clone().with_sequence(SequenceModels {
+        train: Some(Arc::new(ByIndex("down", -1.0))),
+        eval: Arc::new(ByIndex("up", 1.0)),
+    });
+    let out = ask(&crossed, &prefix).unwrap();
+    assert_eq!(out.data["model"], "down");
+    assert_eq!(out.data["candidates"][0]["id"], lo);
+    assert_eq!(ask(&crossed, &test).unwrap().data["model"], "up");
+    // the no-CST ablation goes without it, as without the other learned models
+    assert!(!tools.without_cst().has("sequence_score"));
+}

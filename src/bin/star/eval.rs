@@ -24,6 +24,10 @@ pub enum EvalCommand {
         on: EvalArgs,
         #[command(flatten)]
         llm: LlmArgs,
+        /// The teacher also calls `sequence_score`, the run's SASRec's ranking of the
+        /// candidates.
+        #[arg(long)]
+        sequence_tool: bool,
     },
     /// Student model directories, each as NAME=DIR (or DIR, named student-fast /
     /// student-explain): student-fast, student-explain and the ablations student-no-grpo,
@@ -149,9 +153,13 @@ impl EvalCommand {
                 }
                 tracing::info!("done in {:.2}s", t.elapsed().as_secs_f64());
             }
-            EvalCommand::Teacher { on, llm } => {
+            EvalCommand::Teacher {
+                on,
+                llm,
+                sequence_tool,
+            } => {
                 let prepared = on.prepare(home)?;
-                let report = eval_teacher(&prepared, llm.chat_model()?, on.threads)?;
+                let report = eval_teacher(&prepared, llm.chat_model()?, on.threads, sequence_tool)?;
                 let path = format!("eval-teacher-{}.json", on.split);
                 report.save_json(&prepared.run.path().join(path))?;
                 on.print_and_save(&report)?;

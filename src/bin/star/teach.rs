@@ -6,6 +6,7 @@ use clap::{Args, ValueEnum};
 use star::agents::teach::{candidate_jobs, training_jobs, Shard};
 use star::cf::split::SplitKind;
 use star::pipeline::run::TEACH_HISTORY;
+use star::pipeline::sequence::{sequence_folds, DEFAULT_SEQUENCE_FOLDS};
 use star::pipeline::teacher::{
     build_teacher, teach_and_filter, teacher_resources, LlmArgs, TeachScope, TeacherVariant,
 };
@@ -70,6 +71,14 @@ pub struct TeachArgs {
     /// Keep episodes whose true item is within the top k (1 = ranked first).
     #[arg(long, default_value_t = 1)]
     keep_top: usize,
+    /// The teacher also calls `sequence_score`, the run's SASRec's ranking of the candidates.
+    #[arg(long)]
+    sequence_tool: bool,
+    /// With `--sequence-tool`: training requests are answered by this many SASRec fold models
+    /// cross-fitted over the users (as `star run` trains them; 0: such requests get no answer),
+    /// valid and test requests by the run's SASRec.
+    #[arg(long, default_value_t = DEFAULT_SEQUENCE_FOLDS, value_parser = sequence_folds, requires = "sequence_tool")]
+    sequence_folds: usize,
 }
 
 impl TeachArgs {
@@ -102,7 +111,7 @@ impl TeachArgs {
             (false, false) => TeacherVariant::Full,
         };
         let teacher = build_teacher(
-            teacher_resources(&prepared)?,
+            teacher_resources(&prepared, self.sequence_tool.then_some(self.sequence_folds))?,
             self.llm.chat_model()?,
             variant,
         );

@@ -1,5 +1,5 @@
-//! The seven CF tools: `user_history`, `item_info`, `item_cf`, `user_cf`, `candidate_evidence`,
-//! `popularity`, `cf_score`.
+//! The eight CF tools: `user_history`, `item_info`, `item_cf`, `user_cf`, `candidate_evidence`,
+//! `popularity`, `cf_score`, `sequence_score`.
 //!
 //! Each is one row of [`CF_TOOLS`]: a declaration (name, description, arguments, CST flag) and
 //! the function that answers. The declared [`Params`] give both the JSON schema offered to an
@@ -39,8 +39,9 @@ impl Tool for CfTool {
     }
 }
 
-/// The seven CF tools (`cf_score` answers only when CF embeddings are loaded).
-pub const CF_TOOLS: [CfTool; 7] = [
+/// The eight CF tools (`cf_score` answers only when CF embeddings are loaded, `sequence_score`
+/// only when a sequential model is).
+pub const CF_TOOLS: [CfTool; 8] = [
     CfTool {
         name: "user_history",
         description:
@@ -103,7 +104,17 @@ pub const CF_TOOLS: [CfTool; 7] = [
         cst: true,
         run: cf_score,
     },
+    CfTool {
+        name: "sequence_score",
+        description: "The trained sequential model's (SASRec) ranking of every candidate given the history: each candidate's probability among the candidates and its rank.",
+        params: Params::None,
+        cst: true,
+        run: sequence_score,
+    },
 ];
+
+/// How many candidates `sequence_score`'s text names (its data holds all of them).
+const SEQUENCE_SHOWN: usize = 5;
 
 fn genres(ctx: &ToolContext, item: ItemId) -> Vec<String> {
     ctx.res
@@ -320,5 +331,52 @@ fn cf_score(ctx: &ToolContext, args: &Args) -> Result<ToolOutput, ToolError> {
             ctx.request.candidates.len()
         ),
         data: json!({"item": ctx.raw(item), "score": score, "rank": rank}),
+    })
+}
+
+/// The sequential model's ranking of the candidates, as probabilities (a softmax of its scores
+/// over the candidates) and ranks; answered by the model that never trained on the request's
+/// target ([`super::SequenceModels::for_request`]).
+fn sequence_score(ctx: &ToolContext, args: &Args) -> Result<ToolOutput, ToolError> {
+    let models = ctx.res.sequence.as_ref().ok_or_else(|| {
+        args.unavailable("no trained sequential model is loaded (run `star train sasrec`)")
+    })?;
+    let model = models.for_request(ctx).map_err(|m| args.unavailable(m))?;
+    let ranking = model
+        .rank(ctx.request)
+        .map_err(|e| args.unavailable(&format!("{}: {e}", model.name())))?;
+    let scores = match ranking.scores.as_deref() {
+        Some(s) if s.len() == ranking.items.len() && s.iter().all(|x| x.is_finite()) => s,
+        _ => {
+            return Err(args.unavailable(&format!(
+                "{} did not give a finite score for every candidate",
+                model.name()
+            )))
+        }
+    };
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exp: Vec<f64> = scores.iter().map(|&x| f64::from(x - max).exp()).collect();
+    let total: f64 = exp.iter().sum();
+    let probability: Vec<f64> = exp.iter().map(|e| e / total).collect();
+    let text = format!(
+        "{} ranks {} candidates: {}.",
+        model.name(),
+        ranking.items.len(),
+        ranking
+            .items
+            .iter()
+            .zip(&probability)
+            .take(SEQUENCE_SHOWN)
+            .enumerate()
+            .map(|(r, (&c, p))| format!("#{} {} {:.0}%", r + 1, ctx.label(c), 100.0 * p))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    Ok(ToolOutput {
+        text,
+        data: json!({
+            "model": model.name(),
+            "candidates": ranking.items.iter().zip(&probability).enumerate().map(|(r, (&c, p))| json!({"id": ctx.raw(c), "probability": p, "rank": r + 1})).collect::<Vec<_>>(),
+        }),
     })
 }

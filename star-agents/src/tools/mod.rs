@@ -1,4 +1,5 @@
-//! Tools the analysts call, over the CST evidence store (and the CF encoder when present).
+//! Tools the analysts call, over the CST evidence store (and the CF encoder and the sequential
+//! model when present).
 //!
 //! A [`Tool`] has a name, a description and a JSON schema of its arguments (so an LLM can call
 //! it), and returns text for the trajectory plus structured data that the reflector checks
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use star_cf::data::Dataset;
 use star_cf::evidence::EvidenceStore;
-use star_cf::{ItemId, RankRequest};
+use star_cf::{ItemId, RankRequest, Ranker};
 use star_model::cf::EmbeddingRanker;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -64,9 +65,49 @@ pub struct ToolResources {
     pub store: Arc<EvidenceStore>,
     /// Trained CF embeddings, when available (`cf_score`).
     pub cf: Option<Arc<EmbeddingRanker>>,
+    /// The trained sequential model, when available (`sequence_score`).
+    pub sequence: Option<SequenceModels>,
     /// Each user's full train sequence length, to tell evaluation requests (whole history) from
     /// training samples (a prefix).
     pub train_len: Arc<Vec<usize>>,
+}
+
+impl ToolResources {
+    /// These resources with the sequential model `models` for the `sequence_score` tool.
+    pub fn with_sequence(self, models: SequenceModels) -> Self {
+        ToolResources {
+            sequence: Some(models),
+            ..self
+        }
+    }
+}
+
+/// A trained sequential model (SASRec) behind the `sequence_score` tool and the student's
+/// sequence evidence, cross-fitted so that no request is answered by a model that trained on
+/// its target.
+#[derive(Clone)]
+pub struct SequenceModels {
+    /// For training requests (a prefix of a user's train sequence): models that never trained
+    /// on the user (the fold models, each trained without a fold of the users); `None` when
+    /// there are none, and then such requests get no answer.
+    pub train: Option<Arc<dyn Ranker>>,
+    /// For valid and test requests (the whole train history): the model trained on the whole
+    /// train split, which has never seen a valid or test target.
+    pub eval: Arc<dyn Ranker>,
+}
+
+impl SequenceModels {
+    /// The model that may answer `ctx`'s request, or why none may.
+    pub fn for_request(&self, ctx: &ToolContext) -> Result<&Arc<dyn Ranker>, &'static str> {
+        if ctx.sees_whole_train_history() {
+            Ok(&self.eval)
+        } else {
+            self.train.as_ref().ok_or(
+                "the sequential model was trained on this user's later interactions and no \
+                 cross-fitted fold models are loaded",
+            )
+        }
+    }
 }
 
 /// One episode's view: the request and the shared resources.

@@ -106,3 +106,63 @@ fn without_cst_the_genres_of_the_recent_items_decide() {
         ]
     );
 }
+
+/// A sequential model for the tests: scores an item by its index (`sign` 1) or against it
+/// (`sign` -1).
+struct ByIndex(&'static str, f32);
+
+impl star_cf::Ranker for ByIndex {
+    fn name(&self) -> String {
+        self.0.into()
+    }
+    fn rank(&self, r: &star_cf::RankRequest) -> Result<star_cf::Ranking, star_cf::RankError> {
+        let scores: Vec<f32> = r.candidates.iter().map(|c| self.1 * c.0 as f32).collect();
+        Ok(star_cf::Ranking::from_scores(&r.candidates, &scores))
+    }
+}
+
+#[test]
+fn the_sequential_models_ranking_leads_where_it_may_answer() {
+    use crate::roles::rule::check_claim;
+    use crate::tools::SequenceModels;
+    use std::sync::Arc;
+    let mut fx = hand();
+    fx.res = fx.res.clone().with_sequence(SequenceModels {
+        train: None,
+        eval: Arc::new(ByIndex("up", 1.0)),
+    });
+    let w = fx.item("w");
+    // e's whole train history (x y z): a test request, answered by the model
+    let test = fx.request("e", &["x", "y", "z"], &["w", "p"]);
+    let ((claims, examined), t) = fx.first_pass(&test, &ToolRegistry::standard(), analyse);
+    assert_eq!(t.calls[0].name, "sequence_score");
+    let (top, second) = if fx.item("p").0 > w.0 {
+        (fx.item("p"), w)
+    } else {
+        (w, fx.item("p"))
+    };
+    let seq: Vec<&Claim> = claims
+        .iter()
+        .filter(|c| c.statement.starts_with("The sequential model"))
+        .collect();
+    assert_eq!(seq.len(), 2);
+    assert_eq!(seq[0].candidate, top);
+    assert_eq!(seq[0].weight, SEQUENCE_WEIGHT as f32);
+    // the second in proportion to its probability: e^-(index gap) of the top's
+    let gap = (top.0 - second.0) as f64;
+    assert!((seq[1].weight as f64 - SEQUENCE_WEIGHT * (-gap).exp()).abs() < 1e-5);
+    assert!(
+        seq[1].statement.contains("(#2 of 2)"),
+        "{}",
+        seq[1].statement
+    );
+    // every claim cites the tool's answer faithfully, so the reflector lets it stand
+    for c in &seq {
+        assert_eq!(check_claim(c, &t.calls), None, "{}", c.statement);
+    }
+    assert!(examined.contains(&top) && examined.contains(&second));
+    // a training sample (a prefix of e's train sequence) without fold models: not asked
+    let train = fx.request("e", &["x", "y"], &["z", "w"]);
+    let (_, t) = fx.first_pass(&train, &ToolRegistry::standard(), analyse);
+    assert!(t.calls.iter().all(|c| c.name != "sequence_score"));
+}
