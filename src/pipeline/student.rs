@@ -402,11 +402,17 @@ pub struct GrpoOptions {
 
 /// The teacher's tools answering the student's tool calls (explain mode).
 pub fn student_tools(p: &Prepared) -> Result<Arc<dyn ToolExecutor>> {
+    let has_sasrec = p
+        .run
+        .sasrec()
+        .join(star_model::sasrec::SASREC_WEIGHTS_FILE)
+        .is_file();
     Ok(Arc::new(star_agents::tools::StudentTools {
         registry: star_agents::tools::ToolRegistry::standard(),
-        // every tool the teacher may have had (a student calls only those it learned); explain
-        // mode answers valid and test requests, so the fold models are not needed
-        resources: teacher_resources(p, Some(0))?,
+        // every tool the teacher may have had (a student calls only those it learned), so
+        // `sequence_score` when the run has a SASRec; explain mode answers valid and test
+        // requests, so the fold models are not needed
+        resources: teacher_resources(p, has_sasrec.then_some(0))?,
     }))
 }
 
