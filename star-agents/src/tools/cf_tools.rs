@@ -354,10 +354,11 @@ fn sequence_score(ctx: &ToolContext, args: &Args) -> Result<ToolOutput, ToolErro
             )))
         }
     };
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exp: Vec<f64> = scores.iter().map(|&x| f64::from(x - max).exp()).collect();
-    let total: f64 = exp.iter().sum();
-    let probability: Vec<f64> = exp.iter().map(|e| e / total).collect();
+    // the softmax over the candidates, as the student's `seq_softmax` feature has it
+    let probability: Vec<f64> = star_model::model::sequence_features(scores)
+        .iter()
+        .map(|f| f64::from(f[0]))
+        .collect();
     let text = format!(
         "{} ranks {} candidates: {}.",
         model.name(),
