@@ -18,7 +18,7 @@ use super::sequence::{sequence_folds, DEFAULT_SEQUENCE_FOLDS};
 use super::soft_targets::SoftTargetArgs;
 use super::student::{
     distill_grpo, distill_sft, eval_students, eval_students_catalogue, DistillOptions, GrpoOptions,
-    ItemFusion, LoraArgs, DEFAULT_PROMPT_HISTORY,
+    ItemFusion, LoraArgs, DEFAULT_PROMPT_HISTORY, SFT_AVERAGE,
 };
 use super::teacher::{
     build_teacher, eval_teacher, teach_and_filter, teacher_resources, LlmArgs, TeachScope,
@@ -104,7 +104,7 @@ pub struct RunConfig {
     /// Distillation from SASRec's whole ranking of the candidates.
     #[command(flatten)]
     pub soft: SoftTargetArgs,
-    /// History items the student's prompt shows (the most recent); default SASRec's max_len.
+    /// History items the student's prompt shows (the most recent).
     #[arg(long, default_value_t = DEFAULT_PROMPT_HISTORY, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(1..), |n| n as usize))]
     pub history: usize,
     /// Refit BPR-MF and LightGCN on the train and valid interactions (for the epoch count
@@ -385,7 +385,8 @@ fn run_seed(
                 .with_batch_size(16)
                 .with_learning_rate(2e-3)
                 .with_patience(2)
-                .with_seed(train_seed),
+                .with_seed(train_seed)
+                .with_average(SFT_AVERAGE),
             view: TrajectoryView {
                 max_segment_chars: 100,
                 max_tool_calls: 4,
@@ -406,8 +407,8 @@ fn run_seed(
         };
         let (_, r) = distill_sft(&valid, &opts, &compute)?;
         tracing::info!(
-            "SFT: best epoch {} of {}, valid avg-HR {:.2}",
-            r.best_epoch,
+            "SFT: {} of {}, valid avg-HR {:.2}",
+            r.kept(),
             r.epochs_run,
             100.0 * r.valid_score
         );

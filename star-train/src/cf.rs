@@ -453,6 +453,7 @@ pub fn refit_cf(
         valid_score: valid_ndcg10(&model, &fitted.cases),
         model,
         best_epoch: epochs,
+        averaged: 1,
         epochs_run: epochs,
         train_seconds: fitted.train_seconds,
         resumed_after: (fitted.start_epoch > 0).then_some(fitted.start_epoch),

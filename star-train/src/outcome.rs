@@ -10,9 +10,12 @@ use std::path::{Path, PathBuf};
 pub struct TrainOutcome<M> {
     /// The model of the best checkpoint (inference mode, on the training device).
     pub model: M,
-    /// The epoch (1-based) of the best checkpoint; GRPO reports 0 when it kept its starting
-    /// model.
+    /// The epoch (1-based) of the best checkpoint, or the last of the averaged ones
+    /// ([`average_last`]); GRPO reports 0 when it kept its starting model.
     pub best_epoch: usize,
+    /// The model is the mean of the weights of this many consecutive epochs ending at
+    /// `best_epoch` ([`average_last`]); 1: one checkpoint's.
+    pub averaged: usize,
     /// Its validation score (fraction) on the metric that selected it: NDCG@10 for the CF
     /// encoders and SASRec, avg-HR for SFT and GRPO.
     pub valid_score: f64,
@@ -27,12 +30,26 @@ pub struct TrainOutcome<M> {
 }
 
 impl<M> TrainOutcome<M> {
+    /// Which model was kept, for logs: `best epoch 3`, or `the mean of epochs 2..=4`.
+    pub fn kept(&self) -> String {
+        if self.averaged > 1 {
+            format!(
+                "the mean of epochs {}..={}",
+                self.best_epoch + 1 - self.averaged,
+                self.best_epoch
+            )
+        } else {
+            format!("best epoch {}", self.best_epoch)
+        }
+    }
+
     /// The same outcome with its model turned into another type by `f` (e.g. a network into
     /// the student that wraps it).
     pub fn map_model<N>(self, f: impl FnOnce(M) -> N) -> TrainOutcome<N> {
         TrainOutcome {
             model: f(self.model),
             best_epoch: self.best_epoch,
+            averaged: self.averaged,
             valid_score: self.valid_score,
             epochs_run: self.epochs_run,
             train_seconds: self.train_seconds,
@@ -72,8 +89,48 @@ pub fn select_best<M, E: std::fmt::Display>(
     Ok(TrainOutcome {
         model,
         best_epoch,
+        averaged: 1,
         valid_score,
         epochs_run: epochs.last().copied().unwrap_or(0),
+        train_seconds,
+        resumed_after: (start_epoch > 0).then_some(start_epoch),
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// The outcome of the run in `dir` whose model is the mean of the weights
+/// ([`crate::average::average`]) of its last `n` epochs' checkpoints (all of them when it ran
+/// fewer), each verified against its checksums and loaded with `load`; `score` gives its
+/// validation score. Checkpoint averaging smooths the epoch-to-epoch noise that picking one
+/// checkpoint by a noisy validation score is exposed to.
+///
+/// Errors: a missing, damaged or unloadable checkpoint among the last `n` (naming its file),
+/// no checkpoint at all, or copies that cannot be averaged.
+pub fn average_last<M: burn::module::Module>(
+    dir: &Path,
+    n: usize,
+    start_epoch: usize,
+    train_seconds: f64,
+    mut load: impl FnMut(&Path) -> Result<M, String>,
+    score: impl FnOnce(&M) -> f64,
+) -> Result<TrainOutcome<M>, TrainError> {
+    let last = checkpoint_epochs(dir).last().copied().ok_or_else(|| {
+        TrainError::Training(format!("no checkpoint written in {}", dir.display()))
+    })?;
+    let first = last.saturating_sub(n.max(1) - 1).max(1);
+    let mut models = Vec::new();
+    for epoch in first..=last {
+        let path = verified_checkpoint(dir, epoch)?;
+        models.push(load(&path).map_err(|e| file_err(&path, &e))?);
+    }
+    let model = crate::average::average(models)
+        .map_err(|e| TrainError::Training(format!("{}: {e}", dir.display())))?;
+    Ok(TrainOutcome {
+        valid_score: score(&model),
+        model,
+        best_epoch: last,
+        averaged: last - first + 1,
+        epochs_run: last,
         train_seconds,
         resumed_after: (start_epoch > 0).then_some(start_epoch),
         dir: dir.to_path_buf(),
@@ -144,6 +201,66 @@ mod tests {
 
         let dir = run_dir(&[]);
         let e = select(dir.path(), 0).unwrap_err().to_string();
+        assert!(e.contains("no checkpoint written in"), "{e}");
+    }
+
+    /// A one-parameter module, so that a checkpoint's text is its weight.
+    #[derive(burn::module::Module, Debug)]
+    struct Weight {
+        w: burn::module::Param<burn::tensor::Tensor<1>>,
+    }
+
+    fn mean_of_last(dir: &Path, n: usize) -> Result<TrainOutcome<Weight>, TrainError> {
+        let dev = burn::tensor::Device::flex();
+        average_last(
+            dir,
+            n,
+            0,
+            2.0,
+            |p| {
+                let x: f32 = std::str::from_utf8(&std::fs::read(p).unwrap())
+                    .unwrap()
+                    .parse()
+                    .map_err(|e: std::num::ParseFloatError| e.to_string())?;
+                Ok(Weight {
+                    w: burn::module::Param::from_tensor(burn::tensor::Tensor::from_floats(
+                        [x],
+                        &dev,
+                    )),
+                })
+            },
+            |m| m.w.val().into_scalar::<f32>() as f64,
+        )
+    }
+
+    #[test]
+    fn the_mean_of_the_last_epochs_and_its_missing_checkpoints_named() {
+        let dir = run_dir(&[(1, "1"), (2, "2"), (3, "4"), (4, "8")]);
+        let o = mean_of_last(dir.path(), 3).unwrap();
+        assert!(
+            (o.valid_score - 14.0 / 3.0).abs() < 1e-6,
+            "{}",
+            o.valid_score
+        );
+        assert_eq!((o.best_epoch, o.averaged, o.epochs_run), (4, 3, 4));
+        assert_eq!(o.kept(), "the mean of epochs 2..=4");
+        // fewer epochs than asked for: all of them
+        let o = mean_of_last(dir.path(), 10).unwrap();
+        assert!((o.valid_score - 15.0 / 4.0).abs() < 1e-6);
+        assert_eq!(o.averaged, 4);
+        // one: the last checkpoint alone
+        let o = mean_of_last(dir.path(), 1).unwrap();
+        assert_eq!(
+            (o.valid_score, o.averaged, o.kept()),
+            (8.0, 1, "best epoch 4".into())
+        );
+        // a checkpoint of the range that is gone is named
+        std::fs::remove_file(checkpoint_path(dir.path(), 3)).unwrap();
+        let e = mean_of_last(dir.path(), 3).unwrap_err().to_string();
+        assert!(e.contains("model-3.bpk"), "{e}");
+        let e = mean_of_last(run_dir(&[]).path(), 3)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no checkpoint written in"), "{e}");
     }
 }

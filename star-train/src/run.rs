@@ -4,6 +4,7 @@
 
 use crate::checkpoint::{self, VerifiedCheckpointer};
 use crate::devices::TrainDevices;
+use crate::lr_decay::LrDecay;
 use crate::metrics::{RankingInput, RankingMetric};
 use crate::renderer::EpochLineRenderer;
 use burn::config::Config;
@@ -254,8 +255,12 @@ pub struct FitOptions {
     pub max_epochs: usize,
     /// Early-stopping patience (epochs without a better value of `select`).
     pub patience: usize,
-    /// Adam learning rate.
+    /// Adam learning rate (the starting one under a decay).
     pub learning_rate: f64,
+    /// How the learning rate moves over the epoch limit.
+    pub lr_decay: LrDecay,
+    /// The last this many epochs' checkpoints are kept (at least 1), besides the best one.
+    pub keep_last: usize,
     /// Epochs already done (resume after this many).
     pub start_epoch: usize,
     /// The validation ranking metric that drives early stopping and checkpoint selection.
@@ -282,6 +287,8 @@ impl FitOptions {
             max_epochs,
             patience,
             learning_rate,
+            lr_decay: LrDecay::Constant,
+            keep_last: 2,
             start_epoch,
             select: RankingMetric::ndcg(10),
             report: vec![RankingMetric::hr(10)],
@@ -294,6 +301,14 @@ impl FitOptions {
     pub fn on_devices(self, devices: &(impl TrainDevices + ?Sized)) -> Self {
         FitOptions {
             devices: devices.as_devices().to_vec(),
+            ..self
+        }
+    }
+
+    /// Decays the learning rate with `decay` over the epoch limit.
+    pub fn with_lr_decay(self, decay: LrDecay) -> Self {
+        FitOptions {
+            lr_decay: decay,
             ..self
         }
     }
@@ -338,7 +353,7 @@ where
     }
     let ndcg = opts.select.clone();
     let strategy = ComposedCheckpointingStrategy::builder()
-        .add(KeepLastNCheckpoints::new(2))
+        .add(KeepLastNCheckpoints::new(opts.keep_last.max(1)))
         .add(MetricCheckpointingStrategy::new(
             &ndcg,
             Aggregate::Mean,
@@ -350,6 +365,11 @@ where
         metric: burn::train::metric::Metric::name(&ndcg),
         patience: opts.patience,
     };
+    // one optimizer step per batch, or per round of batches across several devices
+    let steps_per_epoch = train.num_items().div_ceil(opts.devices.len().max(1));
+    let scheduler = opts
+        .lr_decay
+        .scheduler(opts.learning_rate, opts.max_epochs * steps_per_epoch)?;
     let mut training = SupervisedTraining::new(dir, train, valid)
         .metric_train_numeric(LossMetric::new())
         .metric_valid_numeric(LossMetric::new());
@@ -383,7 +403,7 @@ where
             ExecutionStrategy::MultiDevice(devices, MultiDeviceOptim::OptimMainDevice).into(),
         );
     }
-    let learner = Learner::new(model, AdamConfig::new().init(), opts.learning_rate);
+    let learner = Learner::new(model, AdamConfig::new().init(), scheduler);
     // Checkpoints are verified before a resume starts (see `prepare_run_dir`); should one still
     // fail to load, burn-train panics: report that as an error naming the checkpoint instead.
     let launched =

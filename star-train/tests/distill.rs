@@ -10,6 +10,8 @@ use star_train::distill::{
     collate, collate_parts, distill_loss, distill_loss_dropping, sample_from_episode,
     student_trajectory, tokenize, DistillItem, LossWeights, Segment, TrajectoryView,
 };
+use star_train::lr_decay::LrDecay;
+use std::path::Path;
 use std::sync::Arc;
 use support::{corpus, items, model, short, world, World};
 
@@ -677,12 +679,30 @@ fn sft_runs_on_the_learner_checkpoints_and_resumes() {
         r.model.score_batch(std::slice::from_ref(req)).unwrap(),
         m.score_batch(std::slice::from_ref(req)).unwrap()
     );
+    // averaging: the same training, but the model is the mean of both epochs, neither one
+    let mean_dir = tempfile::tempdir().unwrap();
+    let mean = train_sft(
+        &cfg.clone().with_average(2),
+        &m,
+        train.clone(),
+        valid.clone(),
+        mean_dir.path(),
+        &dev,
+        false,
+    )
+    .unwrap();
+    assert_eq!((mean.best_epoch, mean.averaged), (2, 2));
+    assert_eq!(mean.kept(), "the mean of epochs 1..=2");
+    assert_ne!(
+        mean.model.score_batch(std::slice::from_ref(req)).unwrap(),
+        r.model.score_batch(std::slice::from_ref(req)).unwrap()
+    );
     // resume: one more epoch after the two done
     let r2 = train_sft(
         &cfg.clone().with_max_epochs(3),
         &m,
-        train,
-        valid,
+        train.clone(),
+        valid.clone(),
         dir.path(),
         &dev,
         true,
@@ -690,6 +710,44 @@ fn sft_runs_on_the_learner_checkpoints_and_resumes() {
     .unwrap();
     assert_eq!(r2.resumed_after, Some(2));
     assert_eq!(r2.epochs_run, 3);
+
+    // a decaying learning rate: a run interrupted after epoch 1 and resumed writes the same
+    // last weights as one that was not (the scheduler's state comes back with the optimizer's)
+    let decayed = cfg.clone().with_lr_decay(LrDecay::Linear);
+    let last = |d: &Path| std::fs::read(d.join("checkpoint/model-2.bpk")).unwrap();
+    let full = tempfile::tempdir().unwrap();
+    let run = |d: &Path, resume: bool| {
+        train_sft(&decayed, &m, train.clone(), valid.clone(), d, &dev, resume).unwrap()
+    };
+    run(full.path(), false);
+    let cut = tempfile::tempdir().unwrap();
+    run(cut.path(), false);
+    for f in std::fs::read_dir(cut.path().join("checkpoint")).unwrap() {
+        let p = f.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().contains("-2.bpk") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    assert_eq!(run(cut.path(), true).resumed_after, Some(1));
+    assert!(
+        last(cut.path()) == last(full.path()),
+        "the resumed run's weights differ"
+    );
+    // the constant rate's last weights are others: the decay acts
+    assert!(last(dir.path()) != last(full.path()));
+    // under a decay the epoch limit is part of the schedule: a resume cannot change it
+    let err = train_sft(
+        &decayed.clone().with_max_epochs(3),
+        &m,
+        train,
+        valid,
+        full.path(),
+        &dev,
+        true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("other settings"), "{err}");
 }
 
 #[test]

@@ -14,6 +14,7 @@ use star::pipeline::student::{
 };
 use star::pipeline::{Compute, DataSpec};
 use star::train::distill::{GrpoConfig, LossWeights, SftConfig, TrajectoryView};
+use star::train::lr_decay::LrDecay;
 use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
@@ -66,6 +67,14 @@ pub struct SftArgs {
     /// Early-stopping patience (epochs without a better valid avg-HR).
     #[arg(long, default_value_t = 3)]
     patience: usize,
+    /// Keep the mean of the weights of the last this many epochs instead of the epoch with
+    /// the best valid avg-HR (0 or 1: the best epoch; the main job averages 3).
+    #[arg(long, default_value_t = 0)]
+    average: usize,
+    /// How the learning rate moves over --epochs: constant, or decayed to 0 at the last step
+    /// (linear, cosine).
+    #[arg(long, default_value = "constant")]
+    lr_decay: LrDecay,
     /// Cut each batch into this many parts trained on threads of their own (the result
     /// depends on this number, not on the machine's thread count).
     #[arg(long, default_value_t = 2)]
@@ -119,7 +128,7 @@ pub struct SftArgs {
     /// Distillation from SASRec's whole ranking of the candidates.
     #[command(flatten)]
     soft: SoftTargetArgs,
-    /// History items the student's prompt shows (the most recent); default SASRec's max_len.
+    /// History items the student's prompt shows (the most recent).
     #[arg(long, default_value_t = DEFAULT_PROMPT_HISTORY, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(1..), |n| n as usize))]
     history: usize,
     /// Student directory (sft/ and model/); default runs/<dataset>/student.
@@ -140,6 +149,8 @@ impl SftArgs {
                 .with_batch_size(self.batch_size)
                 .with_learning_rate(self.lr)
                 .with_patience(self.patience)
+                .with_average(self.average)
+                .with_lr_decay(self.lr_decay)
                 .with_parts(self.parts)
                 .with_seed(self.protocol.seed),
             view: TrajectoryView {
@@ -291,8 +302,8 @@ impl DistillCommand {
                 let (_, r) = distill_sft(&valid, &opts, &compute)?;
                 let out = opts.dir(&valid);
                 println!(
-                    "SFT: best epoch {} of {} (valid avg-HR {:.2}), {:.1}s -> {}",
-                    r.best_epoch,
+                    "SFT: {} of {} (valid avg-HR {:.2}), {:.1}s -> {}",
+                    r.kept(),
                     r.epochs_run,
                     100.0 * r.valid_score,
                     r.train_seconds,

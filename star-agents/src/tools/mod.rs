@@ -195,7 +195,8 @@ impl ToolRegistry {
         Self::default()
     }
 
-    /// All seven CF tools (`cf_score` answers only when CF embeddings are loaded).
+    /// Every CF tool of [`CF_TOOLS`] (`cf_score` answers only when CF embeddings are loaded,
+    /// `sequence_score` only with a trained sequential model).
     pub fn standard() -> Self {
         let mut r = Self::new();
         for tool in CF_TOOLS {

@@ -1,14 +1,15 @@
 //! Supervised fine-tuning of the student on teacher trajectories with burn-train's `Learner`:
 //! the trajectory-aligned loss (its per-segment terms logged as metrics), validation HR@1 and
 //! avg-HR on the valid candidates in fast mode, early stopping and checkpoint selection on
-//! avg-HR, exact resume.
+//! avg-HR (or the mean of the last epochs' weights, [`SftConfig::average`]), exact resume.
 
 use super::data::{collate, collate_parts, DistillBatch, DistillItem};
 use super::loss::{distill_loss, distill_loss_dropping, LossWeights};
 use crate::devices::TrainDevices;
 use crate::loader::EpochLoader;
+use crate::lr_decay::LrDecay;
 use crate::metrics::{host_f32, NumericMetric, NumericSource, RankingMetric, RankingOutput};
-use crate::outcome::{select_best, TrainOutcome};
+use crate::outcome::{average_last, select_best, TrainOutcome};
 use crate::parallel::{split_forward, split_step};
 use crate::run::{fit, prepare_run_dir, FitOptions, TrainError};
 use burn::data::dataloader::DataLoader;
@@ -56,6 +57,15 @@ pub struct SftConfig {
     /// ([`super::distill_loss_dropping`]).
     #[config(default = 0.0)]
     pub dropout: f64,
+    /// How the learning rate moves over `max_epochs` (constant, or decayed to 0 at the last
+    /// step of the epoch limit).
+    #[config(default = "LrDecay::Constant")]
+    pub lr_decay: LrDecay,
+    /// With `n ≥ 2`, the trained model is the mean of the weights of the last `n` epochs'
+    /// checkpoints ([`crate::outcome::average_last`]) instead of the checkpoint with the best
+    /// validation avg-HR; 0 or 1: the best checkpoint.
+    #[config(default = 0)]
+    pub average: usize,
 }
 
 /// The student as the `Learner` sees it.
@@ -355,7 +365,11 @@ pub fn train_sft(
         )));
     }
     check_soft_targets(&cfg.weights, &train)?;
-    let start_epoch = prepare_run_dir(dir, cfg, resume, |c: SftConfig| c.with_max_epochs(0))?;
+    // a resume may raise the epoch limit, unless the learning rate decays over it
+    let start_epoch = prepare_run_dir(dir, cfg, resume, |c: SftConfig| match c.lr_decay {
+        LrDecay::Constant => c.with_max_epochs(0),
+        LrDecay::Linear | LrDecay::Cosine => c,
+    })?;
     let pad = student
         .tokenizer()
         .token_id("<pad>")
@@ -396,8 +410,13 @@ pub fn train_sft(
         cfg.learning_rate,
         start_epoch,
     )
+    .with_lr_decay(cfg.lr_decay)
     .on_avg_hr()
     .on_devices(devices);
+    let opts = FitOptions {
+        keep_last: cfg.average.max(2),
+        ..opts
+    };
     fit(learner, dir, train_loader, valid_loader, &opts, |mut t| {
         for term in TERMS {
             t = t.metric_train_numeric(TermLossMetric::new(term));
@@ -406,21 +425,22 @@ pub fn train_sft(
     })?;
     let train_seconds = t.elapsed().as_secs_f64();
 
-    let outcome = select_best(
-        dir,
-        start_epoch,
-        train_seconds,
-        |path| {
-            SftLearner {
-                net: student.net().clone().fork(device),
-                weights: cfg.weights.clone(),
-                dropout: cfg.dropout,
-            }
-            .try_load_file(path)
-            .map(|l| l.net)
-        },
-        |net| avg_hr(net, &vitems, pad, device),
-    )?;
+    let load = |path: &Path| {
+        SftLearner {
+            net: student.net().clone().fork(device),
+            weights: cfg.weights.clone(),
+            dropout: cfg.dropout,
+        }
+        .try_load_file(path)
+        .map(|l| l.net)
+        .map_err(|e| e.to_string())
+    };
+    let score = |net: &StarNet| avg_hr(net, &vitems, pad, device);
+    let outcome = if cfg.average >= 2 {
+        average_last(dir, cfg.average, start_epoch, train_seconds, load, score)?
+    } else {
+        select_best(dir, start_epoch, train_seconds, load, score)?
+    };
     Ok(outcome.map_model(|net| student.clone().with_net(net)))
 }
 
