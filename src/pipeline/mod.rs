@@ -8,6 +8,7 @@
 //! - [`data`]: load and split a dataset, candidate files, the evidence store ([`Prepared`]);
 //! - [`baselines`]: train BPR-MF, LightGCN and SASRec, evaluate every baseline;
 //! - [`teacher`]: run the teacher into trajectory files, the outcome filter, its evaluation;
+//! - [`samples`]: the student's fast-mode training and validation samples;
 //! - [`student`]: SFT and GRPO distillation, loading and evaluating students;
 //! - [`soft_targets`]: SFT's soft targets from the sequential model (`--soft-weight`);
 //! - [`plots`]: a run's figures;
@@ -18,6 +19,7 @@ pub mod data;
 pub mod layout;
 pub mod plots;
 pub mod run;
+pub mod samples;
 pub mod sequence;
 pub mod soft_targets;
 pub mod student;

@@ -4,6 +4,7 @@
 use super::baselines::{runner, train_cf_model, trained_sasrec};
 use super::data::{scenario_tagger, Prepared};
 use super::layout::Compute;
+use super::samples::{fast_samples, valid_samples};
 use super::sequence::{required_sasrec, sequence_evidence};
 use super::teacher::teacher_resources;
 use anyhow::{bail, Context, Result};
@@ -22,13 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The history a fast-mode sample's request keeps (the prompt shows the last
-/// `StarConfig::history` of it; the evidence reads all of it).
-pub const FAST_HISTORY: usize = 50;
-
 /// History items the student's prompt shows when `--history` is not given (the evidence and
-/// SASRec's scores still read up to [`FAST_HISTORY`] items). 50, SASRec's `max_len`, was the
-/// default for two sessions: validation on 943 users does not separate the two (its
+/// SASRec's scores still read up to [`FAST_HISTORY`](super::samples::FAST_HISTORY) items).
+/// 50, SASRec's `max_len`, was the default for two sessions: validation on 943 users does not separate the two (its
 /// differences stay within the ±0.5 it moves between epochs), and 20 is the cheaper prompt
 /// (about 20 % fewer tokens, a faster SFT and a lower latency). Measured on MovieLens-100K
 /// (AMD EPYC) over 3 training seeds, every model retrained: with checkpoint averaging
@@ -146,66 +143,6 @@ impl DistillOptions {
             .clone()
             .unwrap_or_else(|| p.run.trajectories().join("teacher-train.kept.jsonl"))
     }
-}
-
-/// Fast-mode samples (no trajectory) of the train split: of every user, the `per_user` train
-/// positions before the last `skip` ones, each with the protocol's negatives drawn with
-/// `seed` (the candidates of a position do not depend on `per_user` or `skip`). A request
-/// keeps the last [`FAST_HISTORY`] items before its position, or the last `shown` (what the
-/// prompt shows, `StarConfig::history`) when that is more, so training prompts show as much
-/// history as test prompts.
-pub fn fast_samples(
-    p: &Prepared,
-    per_user: usize,
-    skip: usize,
-    shown: usize,
-    seed: u64,
-) -> Result<Vec<DistillSample>> {
-    star_agents::teach::training_jobs_before(
-        &p.ds,
-        &p.split,
-        per_user,
-        skip,
-        FAST_HISTORY.max(shown),
-        p.protocol.negatives,
-        seed,
-    )
-    .into_iter()
-    .map(|job| {
-        let target = job.meta.target.context("training jobs have targets")?;
-        let positive = job
-            .request
-            .candidates
-            .iter()
-            .position(|&c| c == target)
-            .context("the target is a candidate")?;
-        Ok(DistillSample {
-            id: job.meta.id.to_string(),
-            request: job.request,
-            positive,
-            trajectory: None,
-        })
-    })
-    .collect()
-}
-
-/// The prepared candidate cases as fast-mode samples.
-pub fn valid_samples(p: &Prepared) -> Vec<DistillSample> {
-    p.candidates
-        .cases
-        .iter()
-        .enumerate()
-        .map(|(i, c)| DistillSample {
-            id: format!(
-                "{}:{}",
-                p.candidates.header.split,
-                p.ds.users[c.user.idx()].raw_id
-            ),
-            request: p.candidates.request(i, &p.split),
-            positive: c.positive_index,
-            trajectory: None,
-        })
-        .collect()
 }
 
 /// The dataset's raw item ids, in item order.
