@@ -38,8 +38,9 @@ pub const DEFAULT_PROMPT_HISTORY: usize = 20;
 /// ([`SftConfig::average`]), not the one epoch with the best validation avg-HR. Validation on
 /// 943 users moves by about ±0.5 between epochs, so picking one epoch by it was a large part
 /// of the spread over training seeds. On MovieLens-100K (AMD EPYC, 3 training seeds, same
-/// epochs run) the mean gave student-fast 75.01 ± 0.15 avg-HR against 74.61 ± 1.00 for the
-/// best epoch (BENCHMARKS.md, issue 17, ninth session).
+/// epochs run, 50 history items) the mean gave student-fast 75.01 ± 0.15 avg-HR against
+/// 74.61 ± 1.00 for the best epoch; paired per seed −0.64, +1.34 (interval above 0) and
+/// +0.49, so higher on average, not on every seed (BENCHMARKS.md, issue 17, ninth session).
 pub const SFT_AVERAGE: usize = 3;
 
 /// LoRA fine-tuning (`--lora-rank` and its options).

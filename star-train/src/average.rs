@@ -18,7 +18,6 @@ impl ModuleVisitor for Collect {
 struct Mean<'a> {
     others: &'a [Vec<Tensor<1>>],
     next: usize,
-    count: usize,
     mismatch: Option<String>,
 }
 
@@ -26,10 +25,8 @@ impl ModuleMapper for Mean<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let i = self.next;
         self.next += 1;
-        let count = self.count as f64;
-        let others = self.others;
-        let mut mismatch = None;
-        let param = param.map(|t| {
+        let (others, mismatch) = (self.others, &mut self.mismatch);
+        param.map(|t| {
             let shape = t.shape();
             let mut sum = t;
             for (k, o) in others.iter().enumerate() {
@@ -38,20 +35,18 @@ impl ModuleMapper for Mean<'_> {
                         sum = sum + v.clone().reshape(shape.clone());
                     }
                     _ => {
-                        mismatch = Some(format!(
-                            "copy {} has no parameter {i} of {} values",
-                            k + 1,
-                            shape.num_elements()
-                        ))
+                        mismatch.get_or_insert_with(|| {
+                            format!(
+                                "copy {} has no parameter {i} of {} values",
+                                k + 1,
+                                shape.num_elements()
+                            )
+                        });
                     }
                 }
             }
-            sum.div_scalar(count)
-        });
-        if self.mismatch.is_none() {
-            self.mismatch = mismatch;
-        }
-        param
+            sum.div_scalar((others.len() + 1) as f64)
+        })
     }
 }
 
@@ -71,7 +66,6 @@ pub fn average<M: Module>(models: Vec<M>) -> Result<M, String> {
     let mut mean = Mean {
         others: &others,
         next: 0,
-        count: others.len() + 1,
         mismatch: None,
     };
     let averaged = first.map(&mut mean);

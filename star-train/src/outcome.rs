@@ -76,16 +76,13 @@ pub fn select_best<M, E: std::fmt::Display>(
     let epochs = checkpoint_epochs(dir);
     let mut best: Option<(usize, f64, M)> = None;
     for &epoch in &epochs {
-        let path = verified_checkpoint(dir, epoch)?;
-        let model = load(&path).map_err(|e| file_err(&path, &e))?;
+        let model = load_checkpoint(dir, epoch, &mut load)?;
         let s = score(&model);
         if best.as_ref().is_none_or(|(_, b, _)| s > *b) {
             best = Some((epoch, s, model));
         }
     }
-    let (best_epoch, valid_score, model) = best.ok_or_else(|| {
-        TrainError::Training(format!("no checkpoint written in {}", dir.display()))
-    })?;
+    let (best_epoch, valid_score, model) = best.ok_or_else(|| no_checkpoint(dir))?;
     Ok(TrainOutcome {
         model,
         best_epoch,
@@ -106,23 +103,22 @@ pub fn select_best<M, E: std::fmt::Display>(
 ///
 /// Errors: a missing, damaged or unloadable checkpoint among the last `n` (naming its file),
 /// no checkpoint at all, or copies that cannot be averaged.
-pub fn average_last<M: burn::module::Module>(
+pub fn average_last<M: burn::module::Module, E: std::fmt::Display>(
     dir: &Path,
     n: usize,
     start_epoch: usize,
     train_seconds: f64,
-    mut load: impl FnMut(&Path) -> Result<M, String>,
+    mut load: impl FnMut(&Path) -> Result<M, E>,
     score: impl FnOnce(&M) -> f64,
 ) -> Result<TrainOutcome<M>, TrainError> {
-    let last = checkpoint_epochs(dir).last().copied().ok_or_else(|| {
-        TrainError::Training(format!("no checkpoint written in {}", dir.display()))
-    })?;
+    let last = checkpoint_epochs(dir)
+        .last()
+        .copied()
+        .ok_or_else(|| no_checkpoint(dir))?;
     let first = last.saturating_sub(n.max(1) - 1).max(1);
-    let mut models = Vec::new();
-    for epoch in first..=last {
-        let path = verified_checkpoint(dir, epoch)?;
-        models.push(load(&path).map_err(|e| file_err(&path, &e))?);
-    }
+    let models = (first..=last)
+        .map(|epoch| load_checkpoint(dir, epoch, &mut load))
+        .collect::<Result<Vec<_>, _>>()?;
     let model = crate::average::average(models)
         .map_err(|e| TrainError::Training(format!("{}: {e}", dir.display())))?;
     Ok(TrainOutcome {
@@ -135,6 +131,21 @@ pub fn average_last<M: burn::module::Module>(
         resumed_after: (start_epoch > 0).then_some(start_epoch),
         dir: dir.to_path_buf(),
     })
+}
+
+/// The model of epoch `epoch`'s checkpoint, verified against its checksums, then loaded with
+/// `load` (an error names the file).
+fn load_checkpoint<M, E: std::fmt::Display>(
+    dir: &Path,
+    epoch: usize,
+    load: &mut impl FnMut(&Path) -> Result<M, E>,
+) -> Result<M, TrainError> {
+    let path = verified_checkpoint(dir, epoch)?;
+    load(&path).map_err(|e| file_err(&path, &e))
+}
+
+fn no_checkpoint(dir: &Path) -> TrainError {
+    TrainError::Training(format!("no checkpoint written in {}", dir.display()))
 }
 
 #[cfg(test)]
@@ -220,9 +231,8 @@ mod tests {
             |p| {
                 let x: f32 = std::str::from_utf8(&std::fs::read(p).unwrap())
                     .unwrap()
-                    .parse()
-                    .map_err(|e: std::num::ParseFloatError| e.to_string())?;
-                Ok(Weight {
+                    .parse()?;
+                Ok::<_, std::num::ParseFloatError>(Weight {
                     w: burn::module::Param::from_tensor(burn::tensor::Tensor::from_floats(
                         [x],
                         &dev,

@@ -433,7 +433,6 @@ pub fn train_sft(
         }
         .try_load_file(path)
         .map(|l| l.net)
-        .map_err(|e| e.to_string())
     };
     let score = |net: &StarNet| avg_hr(net, &vitems, pad, device);
     let outcome = if cfg.average >= 2 {
