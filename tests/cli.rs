@@ -709,6 +709,16 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
     let json = h.join("students.json");
     let sft_model = format!("student-no-grpo={}", run.join("student/model").display());
     let grpo_model = format!("student-fast={}", run.join("student/grpo/model").display());
+    // ensembles: NAME=DIR,DIR
+    let pair = format!(
+        "student-pair={},{}",
+        run.join("student/model").display(),
+        run.join("student/grpo/model").display()
+    );
+    let twice = format!(
+        "student-twice={0},{0}",
+        run.join("student/grpo/model").display()
+    );
     ok(&[
         "eval",
         "student",
@@ -716,12 +726,21 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
         &grpo_model,
         "--model",
         &sft_model,
+        "--model",
+        &pair,
+        "--model",
+        &twice,
         "--json",
         json.to_str().unwrap(),
     ]);
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    for name in ["student-fast", "student-no-grpo"] {
+    for name in [
+        "student-fast",
+        "student-no-grpo",
+        "student-pair",
+        "student-twice",
+    ] {
         let m = &report["methods"][name]["metrics"];
         assert_eq!(m["valid_ratio"], 1.0, "{name}");
         assert!(
@@ -729,6 +748,21 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
             "{name}"
         );
     }
+    // an ensemble of one model twice ranks as the model (up to the rounding of near ties)
+    let avg_hr = |name: &str| {
+        report["methods"][name]["metrics"]["avg_HR"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        (avg_hr("student-twice") - avg_hr("student-fast")).abs() < 0.02,
+        "{} vs {}",
+        avg_hr("student-twice"),
+        avg_hr("student-fast")
+    );
+    // an ensemble does not generate
+    let (_, out) = on_run(&["eval", "student", "--explain", "--model", &pair]);
+    fails_with(&out, &["student-pair", "ranks in fast mode only"]);
     // nothing to re-rank is refused by name before any work
     let (_, out) = on_run(&[
         "eval",

@@ -1,5 +1,6 @@
 //! `star run --train-seeds 2`: the second run trains every model again with the next seed on
-//! the same test candidates, and the report gains each method's mean ± sd over the seeds.
+//! the same test candidates, and the report gains each method's mean ± sd over the seeds. With
+//! `--students 2` each run distils two students, each with a training seed of its own.
 
 mod support;
 
@@ -23,7 +24,14 @@ fn a_second_training_seed_retrains_on_the_same_candidates_and_reports_the_spread
             "--trajectories",
             "5",
         ])
-        .args(["--fast-per-user", "1", "--train-seeds", "2"]);
+        .args([
+            "--fast-per-user",
+            "1",
+            "--train-seeds",
+            "2",
+            "--students",
+            "2",
+        ]);
     run_to_end(cmd, "star run --train-seeds 2");
     let second = run.join("seeds/43");
     // the same test candidates (drawn with --seed), trained again with seed 43
@@ -81,4 +89,25 @@ fn a_second_training_seed_retrains_on_the_same_candidates_and_reports_the_spread
     assert!((mean - (x + y) / 2.0).abs() < 1e-12, "{mean} {x} {y}");
     let md = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(md.contains("### Over 2 training seeds (42, 43)"), "{md}");
+
+    // the ensemble: a second student per run, its own seed, and the first one alone beside it
+    let sft_seed = |dir: std::path::PathBuf| -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(&read(dir.join("sft/train-config.json")))
+            .unwrap()["seed"]
+            .clone()
+    };
+    assert_eq!(sft_seed(run.join("student")), 42);
+    assert_eq!(sft_seed(run.join("student-1")), 1042);
+    assert_eq!(sft_seed(second.join("student-1")), 1043);
+    assert!(run.join("student-1/model/config.json").is_file());
+    assert!(
+        !run.join("student-1/grpo").exists(),
+        "GRPO trains the first student only"
+    );
+    for r in [&a, &b] {
+        for name in ["student-fast", "student-no-grpo", "student-single"] {
+            assert!(r["methods"][name]["metrics"]["avg_HR"].is_f64(), "{name}");
+        }
+    }
+    assert!(methods.contains(&"student-single"), "{methods:?}");
 }

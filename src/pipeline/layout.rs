@@ -13,6 +13,7 @@
 //!   trajectories/                   the teacher's episodes (JSONL), the kept ones, filter counts
 //!   student/sft/, student/model/    SFT checkpoints and logs, the SFT model directory
 //!   student/grpo/, student/grpo/model/
+//!   student-<k>/sft/, student-<k>/model/  the ensemble's other students (k = 1, 2, …), SFT only
 //!   report.md, report.json, per_user.jsonl, full_catalogue.json, *.png
 //! ```
 
@@ -198,6 +199,15 @@ impl RunDir {
         self.student().join("grpo")
     }
 
+    /// Student `member` of the ensemble: `student` for member 0 (the one GRPO trains further),
+    /// `student-<member>` for the others (`sft/` and `model/`, as in `student`).
+    pub fn student_member(&self, member: usize) -> PathBuf {
+        match member {
+            0 => self.student(),
+            k => self.root.join(format!("student-{k}")),
+        }
+    }
+
     /// The run's final student: the GRPO model when it exists, else the SFT model.
     pub fn final_student(&self) -> PathBuf {
         let grpo = self.grpo().join("model");
@@ -224,6 +234,8 @@ mod tests {
         );
         assert_eq!(run.cf(CfModelKind::Mf), tmp.path().join("run/cf/BPR-MF"));
         assert_eq!(run.final_student(), tmp.path().join("run/student/model"));
+        assert_eq!(run.student_member(0), run.student());
+        assert_eq!(run.student_member(2), tmp.path().join("run/student-2"));
         // the same process may open it again (steps share the lock)
         let mut again = RunDir::open(run.path()).unwrap();
         again.release();

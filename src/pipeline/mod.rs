@@ -10,6 +10,7 @@
 //! - [`teacher`]: run the teacher into trajectory files, the outcome filter, its evaluation;
 //! - [`samples`]: the student's fast-mode training and validation samples;
 //! - [`student`]: SFT and GRPO distillation, loading and evaluating students;
+//! - [`students`]: the ensemble of students the main job distils (`--students`);
 //! - [`soft_targets`]: SFT's soft targets from the sequential model (`--soft-weight`);
 //! - [`plots`]: a run's figures;
 //! - [`run`]: all of it as one resumable run (`star run`, `examples/movielens.rs`).
@@ -24,6 +25,7 @@ pub mod sequence;
 pub mod soft_targets;
 pub mod student;
 pub mod student_resume;
+pub mod students;
 pub mod teacher;
 
 pub use data::{prepare, DataSpec, Prepared};

@@ -20,6 +20,7 @@ use super::student::{
     distill_grpo, distill_sft, eval_students, eval_students_catalogue, DistillOptions, GrpoOptions,
     ItemFusion, LoraArgs, DEFAULT_PROMPT_HISTORY, SFT_AVERAGE,
 };
+use super::students::{member_seed, DEFAULT_STUDENTS, SINGLE_STUDENT};
 use super::teacher::{
     build_teacher, eval_teacher, teach_and_filter, teacher_resources, LlmArgs, TeachScope,
     TeacherVariant,
@@ -104,6 +105,13 @@ pub struct RunConfig {
     /// Distillation from SASRec's whole ranking of the candidates.
     #[command(flatten)]
     pub soft: SoftTargetArgs,
+    /// Students distilled, each with its own training seed, that rank together as one
+    /// ensemble (`student-fast` is their mean log-softmax over the candidates; GRPO trains the
+    /// first, and the report's `student-single` is that one alone). Default 1: over 3 training
+    /// seeds on MovieLens-100K two students were not measurably better than one (BENCHMARKS.md).
+    /// `star recommend` serves one student directory (the first by default).
+    #[arg(long, default_value_t = DEFAULT_STUDENTS, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(1..), |n| n as usize))]
+    pub students: usize,
     /// History items the student's prompt shows (the most recent).
     #[arg(long, default_value_t = DEFAULT_PROMPT_HISTORY, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(1..), |n| n as usize))]
     pub history: usize,
@@ -141,8 +149,9 @@ pub struct RunOutcome {
     pub run_dir: PathBuf,
     /// The plots drawn (none when they could not be, e.g. without a font).
     pub plots: Vec<PathBuf>,
-    /// The final student's model directory.
-    pub student: PathBuf,
+    /// The final students' model directories: the ensemble's, the first student (after GRPO)
+    /// first.
+    pub students: Vec<PathBuf>,
 }
 
 impl RunOutcome {
@@ -159,13 +168,18 @@ impl RunOutcome {
             .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
             .collect();
         format!(
-            "stages: {}; total {:.1}s\nwrote {}/report.md, report.json, full_catalogue.json, per_user.jsonl{}{}; the student is in {}",
+            "stages: {}; total {:.1}s\nwrote {}/report.md, report.json, full_catalogue.json, per_user.jsonl{}{}; the student{} in {}",
             timings.join(", "),
             self.total_s,
             self.run_dir.display(),
             if plots.is_empty() { "" } else { ", " },
             plots.join(", "),
-            self.student.display()
+            if self.students.len() > 1 { "s are" } else { " is" },
+            self.students
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
 }
@@ -372,12 +386,19 @@ fn run_seed(
     );
     stages.push(("teach".into(), t.elapsed().as_secs_f64()));
 
-    // 4. Distillation: SFT on the kept trajectories and fast-mode samples, then GRPO; each
-    //    skipped when its model directory exists, resumed when it has checkpoints.
-    let student = run.student();
-    if run.sft_model().join("config.json").is_file() {
-        tracing::info!("SFT: trained already ({})", run.sft_model().display());
-    } else {
+    // 4. Distillation: SFT of each student of the ensemble (on the same trajectories and
+    //    samples, with its own training seed), then GRPO of the first; each skipped when its
+    //    model directory exists, resumed when it has checkpoints.
+    for member in 0..cfg.students {
+        let dir = run.student_member(member);
+        let stage = match member {
+            0 => "SFT".to_string(),
+            k => format!("SFT, student {}", k + 1),
+        };
+        if dir.join("model/config.json").is_file() {
+            tracing::info!("{stage}: trained already ({})", dir.join("model").display());
+            continue;
+        }
         let t = Instant::now();
         let opts = DistillOptions {
             sft: SftConfig::new(cfg.soft.apply(LossWeights::new(), cfg.sequence_folds))
@@ -385,7 +406,7 @@ fn run_seed(
                 .with_batch_size(16)
                 .with_learning_rate(2e-3)
                 .with_patience(2)
-                .with_seed(train_seed)
+                .with_seed(member_seed(train_seed, member))
                 .with_average(SFT_AVERAGE),
             view: TrajectoryView {
                 max_segment_chars: 100,
@@ -397,22 +418,22 @@ fn run_seed(
             vocab: 4000,
             base: cfg.base.clone(),
             lora: cfg.lora.config(),
-            resume: student.join("sft/checkpoint").is_dir(),
+            resume: dir.join("sft/checkpoint").is_dir(),
             evidence: Default::default(),
             fusion: cfg.fusion,
             history: cfg.history,
             sequence_folds: cfg.sequence_folds,
-            out: None,
+            out: Some(dir),
             trajectories: Some(taught.kept_path.clone()),
         };
         let (_, r) = distill_sft(&valid, &opts, &compute)?;
         tracing::info!(
-            "SFT: {} of {}, valid avg-HR {:.2}",
+            "{stage}: {} of {}, valid avg-HR {:.2}",
             r.kept(),
             r.epochs_run,
             100.0 * r.valid_score
         );
-        stages.push(("SFT".into(), t.elapsed().as_secs_f64()));
+        stages.push((stage, t.elapsed().as_secs_f64()));
     }
     let grpo = run.grpo();
     if grpo.join("model/config.json").is_file() {
@@ -452,10 +473,16 @@ fn run_seed(
     report
         .methods
         .extend(eval_teacher(&p, chat, cfg.threads, cfg.sequence_tool)?.methods);
-    let students = [
-        ("student-fast".to_string(), grpo.join("model")),
-        ("student-no-grpo".to_string(), run.sft_model()),
+    // the ensemble with the first student after GRPO and after SFT, and that student alone
+    let others = (1..cfg.students).map(|k| run.student_member(k).join("model"));
+    let with = |first: PathBuf| std::iter::once(first).chain(others.clone()).collect();
+    let mut students: Vec<(String, Vec<PathBuf>)> = vec![
+        ("student-fast".to_string(), with(grpo.join("model"))),
+        ("student-no-grpo".to_string(), with(run.sft_model())),
     ];
+    if cfg.students > 1 {
+        students.push((SINGLE_STUDENT.to_string(), vec![grpo.join("model")]));
+    }
     report
         .methods
         .extend(eval_students(&p, &students, &compute, false, cfg.threads)?.methods);
@@ -501,6 +528,6 @@ fn run_seed(
         total_s: t0.elapsed().as_secs_f64(),
         run_dir: dir.to_path_buf(),
         plots,
-        student: grpo.join("model"),
+        students: students.swap_remove(0).1,
     })
 }

@@ -6,6 +6,7 @@ use super::data::{scenario_tagger, Prepared};
 use super::layout::Compute;
 use super::samples::{fast_samples, valid_samples};
 use super::sequence::{required_sasrec, sequence_evidence};
+use super::students::load_ensemble;
 use super::teacher::teacher_resources;
 use anyhow::{bail, Context, Result};
 use burn::prelude::Tensor;
@@ -391,35 +392,35 @@ pub fn load_student(
 }
 
 /// Full-catalogue HR@10 / NDCG@10 / MRR@10 (temporal leave-one-out, the split of `p`) of
-/// student model directories in fast mode: by its context-free item keys alone, and with the
-/// top `retrieve` items by those keys, and by the run's SASRec when it has one, re-ranked by
-/// the full prompt ([`star_model::model::Reranked`]).
+/// students in fast mode, each named with its model directories (several: an ensemble): by
+/// the context-free item keys alone (an ensemble's first student's), and with the top
+/// `retrieve` items by those keys, and by the run's SASRec when it has one, re-ranked by the
+/// full prompt ([`star_model::model::Reranked`]; an ensemble re-ranks with every student).
 pub fn eval_students_catalogue(
     p: &Prepared,
-    models: &[(String, PathBuf)],
+    models: &[(String, Vec<PathBuf>)],
     compute: &Compute,
     retrieve: usize,
 ) -> Result<Vec<CatalogueResult>> {
     let kind = p.kind();
     let sasrec = trained_sasrec(&p.run, p.ds.num_items())?;
     let mut out = Vec::new();
-    for (name, dir) in models {
-        let student = load_student(p, dir, compute.device(), None)
-            .with_context(|| format!("model `{name}`"))?
-            .with_mode(InferenceMode::Fast)
+    for (name, dirs) in models {
+        let students = load_ensemble(p, name, dirs, compute)?;
+        let keys = students.members()[0]
+            .clone()
             .with_name(format!("{name} (keys)"));
-        out.push(evaluate_catalogue(&p.split, kind, &student));
-        let student = student.with_name(name.clone());
+        out.push(evaluate_catalogue(&p.split, kind, &keys));
         out.push(evaluate_catalogue(
             &p.split,
             kind,
-            &student.reranked(retrieve),
+            &students.reranked(retrieve),
         ));
         if let Some(sasrec) = &sasrec {
             out.push(evaluate_catalogue(
                 &p.split,
                 kind,
-                &student.reranked(retrieve).retrieving_with(sasrec),
+                &students.reranked(retrieve).retrieving_with(sasrec),
             ));
         }
     }
@@ -513,12 +514,14 @@ pub fn distill_grpo(
     Ok((result.model.clone(), result))
 }
 
-/// Evaluates student model directories on the prepared candidates, each under its method
-/// name; `explain` runs explain mode (with the teacher's tools answering tool calls) instead
-/// of fast mode. Cases run on `threads` threads (latency stays per request).
+/// Evaluates students on the prepared candidates, each under its method name with its model
+/// directories (several: an ensemble, [`StarEnsemble`](star_model::model::StarEnsemble));
+/// `explain` runs explain mode (with the teacher's tools answering tool calls) instead of fast
+/// mode, which an ensemble refuses. Cases run on `threads` threads (latency stays per
+/// request).
 pub fn eval_students(
     p: &Prepared,
-    models: &[(String, PathBuf)],
+    models: &[(String, Vec<PathBuf>)],
     compute: &Compute,
     explain: bool,
     threads: usize,
@@ -532,17 +535,27 @@ pub fn eval_students(
     } else {
         (InferenceMode::Fast, None)
     };
-    for (name, dir) in models {
-        let student = load_student(p, dir, compute.device(), tools.clone())
-            .with_context(|| format!("model `{name}`"))?
-            .with_mode(mode)
-            .with_name(name.clone());
+    for (name, dirs) in models {
+        let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         eprintln!(
             "eval: {name} ({}) on {} cases",
-            dir.display(),
+            shown.join(", "),
             p.candidates.cases.len()
         );
-        report.push(runner.run(&student));
+        if let [dir] = dirs.as_slice() {
+            let student = load_student(p, dir, compute.device(), tools.clone())
+                .with_context(|| format!("model `{name}`"))?
+                .with_mode(mode)
+                .with_name(name.clone());
+            report.push(runner.run(&student));
+        } else if explain {
+            bail!(
+                "model `{name}`: an ensemble of {} students ranks in fast mode only; explain one student at a time",
+                dirs.len()
+            );
+        } else {
+            report.push(runner.run(&load_ensemble(p, name, dirs, compute)?));
+        }
     }
     Ok(report)
 }

@@ -788,3 +788,60 @@ fn sequence_evidence_comes_from_the_bound_sequential_model_and_reaches_the_score
     let s_early = early.score_batch(std::slice::from_ref(r)).unwrap();
     assert!(close(&s_early[0], &s_up[0], 1e-5), "{s_early:?} {s_up:?}");
 }
+
+#[test]
+fn an_ensemble_ranks_by_the_mean_of_its_members_log_softmax() {
+    use star_model::model::StarEnsemble;
+    let w = world();
+    let d = device();
+    let a = model(&w, EvidenceMode::Features, &d);
+    let b = model(&w, EvidenceMode::Features, &d);
+    let log_softmax = |s: &[f32]| -> Vec<f32> {
+        let lse = s.iter().map(|x| x.exp()).sum::<f32>().ln();
+        s.iter().map(|x| x - lse).collect()
+    };
+    let sa = a.score_batch(&w.requests).unwrap();
+    let sb = b.score_batch(&w.requests).unwrap();
+    assert_ne!(sa, sb, "the test needs two different students");
+
+    // one member: its own scores, normalised (the ranking of nearly tied scores may differ
+    // from the member's by the rounding of the normalisation)
+    let one = StarEnsemble::new(vec![a.clone()]).unwrap();
+    for (r, (e, s)) in w
+        .requests
+        .iter()
+        .zip(one.score_batch(&w.requests).unwrap().iter().zip(&sa))
+    {
+        assert!(close(e, &log_softmax(s), 1e-5), "{e:?} vs {s:?}");
+        assert_eq!(
+            one.rank(r).unwrap(),
+            star_cf::Ranking::from_scores(&r.candidates, e)
+        );
+    }
+
+    // two members: the mean of the two log-softmaxes, ranked by it
+    let two = StarEnsemble::new(vec![a, b]).unwrap().with_name("pair");
+    assert_eq!(two.name(), "pair");
+    assert_eq!(two.members().len(), 2);
+    let scores = two.score_batch(&w.requests).unwrap();
+    let mut differs = false;
+    for (i, r) in w.requests.iter().enumerate() {
+        let mean: Vec<f32> = log_softmax(&sa[i])
+            .iter()
+            .zip(log_softmax(&sb[i]))
+            .map(|(x, y)| (x + y) / 2.0)
+            .collect();
+        assert!(
+            close(&scores[i], &mean, 1e-5),
+            "{:?} vs {mean:?}",
+            scores[i]
+        );
+        let ranked = two.rank(r).unwrap().items;
+        assert_eq!(
+            ranked,
+            star_cf::Ranking::from_scores(&r.candidates, &mean).items
+        );
+        differs |= ranked != star_cf::Ranking::from_scores(&r.candidates, &sa[i]).items;
+    }
+    assert!(differs, "the second member never changed a ranking");
+}

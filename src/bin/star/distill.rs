@@ -284,7 +284,7 @@ fn eval_on_test(
     out: &Path,
 ) -> Result<()> {
     let test = protocol.prepare(spec, SplitKind::Test)?;
-    let models = [("student-fast".to_string(), dir.to_path_buf())];
+    let models = [("student-fast".to_string(), vec![dir.to_path_buf()])];
     let report = eval_students(&test, &models, compute, false, 1)?;
     println!("{}", report.to_markdown());
     report.save_json(out)?;

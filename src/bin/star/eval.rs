@@ -31,11 +31,13 @@ pub enum EvalCommand {
     },
     /// Student model directories, each as NAME=DIR (or DIR, named student-fast /
     /// student-explain): student-fast, student-explain and the ablations student-no-grpo,
-    /// student-no-reflection, student-no-tools, student-no-cst.
+    /// student-no-reflection, student-no-tools, student-no-cst. NAME=DIR,DIR,… ranks with an
+    /// ensemble of students (fast mode; `star run` writes one, `--students`).
     Student {
         #[command(flatten)]
         on: EvalArgs,
-        /// A model directory, NAME=DIR or DIR (repeatable).
+        /// A model directory, NAME=DIR or DIR (repeatable); several directories separated by
+        /// commas rank together as an ensemble (the mean of their log-softmax).
         #[arg(long = "model", required = true)]
         models: Vec<String>,
         /// Explain mode (generated trajectories, live tool calls) instead of fast mode.
@@ -180,11 +182,12 @@ impl EvalCommand {
                 } else {
                     "student-fast"
                 };
-                let models: Vec<(String, PathBuf)> = models
+                let dirs = |list: &str| list.split(',').map(PathBuf::from).collect();
+                let models: Vec<(String, Vec<PathBuf>)> = models
                     .iter()
                     .map(|m| match m.split_once('=') {
-                        Some((name, dir)) => (name.to_string(), PathBuf::from(dir)),
-                        None => (default.to_string(), PathBuf::from(m)),
+                        Some((name, list)) => (name.to_string(), dirs(list)),
+                        None => (default.to_string(), dirs(m)),
                     })
                     .collect();
                 let report = eval_students(&prepared, &models, &compute, explain, on.threads)?;

@@ -1,7 +1,8 @@
 //! The STAR student as a recommender: [`StarModel`] bundles the network ([`StarNet`]), its
 //! tokenizer and configuration, loads and saves a model directory, and ranks requests in fast
 //! mode (one forward pass) or explain mode (generation with live tool calls). It implements
-//! `star-cf`'s [`Ranker`] and [`CatalogueScorer`].
+//! `star-cf`'s [`Ranker`] and [`CatalogueScorer`]. [`StarEnsemble`] ranks with several
+//! students at once.
 //!
 //! A model directory holds `config.json` (Hugging Face decoder fields plus a `star` section),
 //! `model.safetensors` (decoder tensors under Hugging Face names, the rest under `star.*`) and
@@ -9,6 +10,7 @@
 
 mod base;
 mod config;
+mod ensemble;
 mod explain;
 mod features;
 mod net;
@@ -16,6 +18,7 @@ mod prompt;
 mod rerank;
 
 pub use config::{ChatWrap, EvidenceMode, ModelConfig, StarConfig};
+pub use ensemble::StarEnsemble;
 pub use explain::{Decoding, Explanation, Greedy, Sampling, ToolExecutor};
 pub use features::{
     evidence_features, evidence_text, sequence_features, EVIDENCE_FEATURES, NUM_EVIDENCE_FEATURES,

@@ -1,9 +1,10 @@
 //! The student on the whole catalogue: the fused top-k kernel retrieves the best `retrieve`
 //! items by their context-free keys ([`StarModel::top_k_catalogue`]), or another
 //! [`CatalogueScorer`] retrieves them ([`Reranked::retrieving_with`]); then the full prompt
-//! (CST evidence, sequence evidence, the history) re-ranks them in one fast-mode pass.
+//! (CST evidence, sequence evidence, the history) re-ranks them in one fast-mode pass, or one
+//! pass per member of a [`StarEnsemble`] ([`StarEnsemble::reranked`]).
 
-use super::StarModel;
+use super::{StarEnsemble, StarModel};
 use star_cf::{CatalogueScorer, ItemId, RankError, RankRequest};
 use std::collections::HashSet;
 
@@ -19,6 +20,7 @@ pub struct Reranked<'a> {
     model: &'a StarModel,
     retrieve: usize,
     retriever: Option<&'a dyn CatalogueScorer>,
+    ensemble: Option<&'a StarEnsemble>,
 }
 
 impl StarModel {
@@ -29,6 +31,21 @@ impl StarModel {
             model: self,
             retrieve,
             retriever: None,
+            ensemble: None,
+        }
+    }
+}
+
+impl StarEnsemble {
+    /// This ensemble on the full catalogue: its first member's item keys (or
+    /// [`Reranked::retrieving_with`]'s scorer) retrieve the `retrieve` best items, and the
+    /// ensemble's mean log-softmax ([`StarEnsemble::score_batch`]) re-ranks them.
+    pub fn reranked(&self, retrieve: usize) -> Reranked<'_> {
+        Reranked {
+            model: &self.members()[0],
+            retrieve,
+            retriever: None,
+            ensemble: Some(self),
         }
     }
 }
@@ -80,11 +97,11 @@ impl CatalogueScorer for Reranked<'_> {
         let by = self
             .retriever
             .map_or_else(|| "keys".to_string(), |r| r.name());
-        format!(
-            "{} (top {} by {by} re-ranked)",
-            star_cf::Ranker::name(self.model),
-            self.retrieve
-        )
+        let name = match self.ensemble {
+            Some(e) => star_cf::Ranker::name(e),
+            None => star_cf::Ranker::name(self.model),
+        };
+        format!("{name} (top {} by {by} re-ranked)", self.retrieve)
     }
 
     fn score_all(&self, request: &RankRequest) -> Result<Vec<f32>, RankError> {
@@ -100,11 +117,13 @@ impl CatalogueScorer for Reranked<'_> {
             history: request.history.clone(),
             candidates: retrieved,
         };
-        let scores = self
-            .model
-            .score_batch(std::slice::from_ref(&rerank))?
-            .pop()
-            .unwrap_or_default();
+        let one = std::slice::from_ref(&rerank);
+        let scores = match self.ensemble {
+            Some(e) => e.score_batch(one)?,
+            None => self.model.score_batch(one)?,
+        }
+        .pop()
+        .unwrap_or_default();
         let mut all = vec![f32::NEG_INFINITY; n];
         for (item, s) in rerank.candidates.iter().zip(scores) {
             all[item.idx()] = s;
