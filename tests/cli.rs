@@ -748,14 +748,16 @@ fn teach_then_distill_writes_a_student_that_ranks_the_test_users() {
             "{name}"
         );
     }
-    // an ensemble of one model twice ranks as the model (up to the rounding of near ties)
+    // an ensemble of one model twice ranks as the model: its mean log-softmax orders the
+    // candidates as the model's scores do (at most one user's near tie may round otherwise)
     let avg_hr = |name: &str| {
         report["methods"][name]["metrics"]["avg_HR"]
             .as_f64()
             .unwrap()
     };
+    let users = report["users"].as_f64().unwrap();
     assert!(
-        (avg_hr("student-twice") - avg_hr("student-fast")).abs() < 0.02,
+        (avg_hr("student-twice") - avg_hr("student-fast")).abs() <= 1.0 / users + 1e-12,
         "{} vs {}",
         avg_hr("student-twice"),
         avg_hr("student-fast")

@@ -386,14 +386,14 @@ fn run_seed(
     );
     stages.push(("teach".into(), t.elapsed().as_secs_f64()));
 
-    // 4. Distillation: SFT of each student of the ensemble (on the same trajectories and
-    //    samples, with its own training seed), then GRPO of the first; each skipped when its
+    // 4. Distillation: SFT of each student of the ensemble (each with its own training
+    //    seed, which also picks its trajectories and negatives), then GRPO of the first; each skipped when its
     //    model directory exists, resumed when it has checkpoints.
     for member in 0..cfg.students {
         let dir = run.student_member(member);
         let stage = match member {
             0 => "SFT".to_string(),
-            k => format!("SFT, student {}", k + 1),
+            k => format!("SFT, student-{k}"),
         };
         if dir.join("model/config.json").is_file() {
             tracing::info!("{stage}: trained already ({})", dir.join("model").display());

@@ -535,6 +535,14 @@ pub fn eval_students(
     } else {
         (InferenceMode::Fast, None)
     };
+    if explain {
+        if let Some((name, dirs)) = models.iter().find(|(_, dirs)| dirs.len() > 1) {
+            bail!(
+                "model `{name}`: an ensemble of {} students ranks in fast mode only; explain one student at a time",
+                dirs.len()
+            );
+        }
+    }
     for (name, dirs) in models {
         let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         eprintln!(
@@ -548,11 +556,6 @@ pub fn eval_students(
                 .with_mode(mode)
                 .with_name(name.clone());
             report.push(runner.run(&student));
-        } else if explain {
-            bail!(
-                "model `{name}`: an ensemble of {} students ranks in fast mode only; explain one student at a time",
-                dirs.len()
-            );
         } else {
             report.push(runner.run(&load_ensemble(p, name, dirs, compute)?));
         }

@@ -8,14 +8,15 @@ use anyhow::{Context, Result};
 use star_model::model::{InferenceMode, StarEnsemble};
 use std::path::PathBuf;
 
-/// Students the main job distils when `--students` is not given: one. Several differ only in
-/// their training seed ([`member_seed`]) and rank together ([`StarEnsemble`]: the mean of
-/// their log-softmax over the candidates), each costing one more SFT (about 4 minutes on
-/// MovieLens-100K) and one more forward pass per request. On MovieLens-100K (AMD EPYC, 3
-/// training seeds, paired over the 943 test users) two students minus the first alone gave
-/// +0.67 [+0.11, +1.27], −0.28 [−0.81, +0.25] and +0.07 [−0.49, +0.57] avg-HR, three
-/// +0.60, −0.39 and +0.11: not worth the time by default (BENCHMARKS.md, issue 17, tenth
-/// session).
+/// Students the main job distils when `--students` is not given: one. Several differ in their
+/// training seed ([`member_seed`]: the initialisation and batch order, which of the kept
+/// trajectories SFT learns from, the fast samples' negatives) and rank together
+/// ([`StarEnsemble`]: the mean of their log-softmax over the candidates), each costing one
+/// more SFT (about 4 minutes on MovieLens-100K) and one more forward pass per request. On
+/// MovieLens-100K (AMD EPYC, 3 training seeds, paired over the 943 test users) two students
+/// minus the first alone gave +0.67 [+0.11, +1.27], −0.28 [−0.81, +0.25] and
+/// +0.07 [−0.49, +0.57] avg-HR, three +0.60, −0.39 and +0.11: not worth the time by default
+/// (BENCHMARKS.md, issue 17, tenth session).
 pub const DEFAULT_STUDENTS: usize = 1;
 
 /// The report row of the first student alone (after GRPO), beside the ensemble's, when the

@@ -175,21 +175,17 @@ impl EvalCommand {
                 rerank,
             } => {
                 anyhow::ensure!(rerank >= 1, "--rerank must be at least 1 (got 0)");
-                let compute = Compute::one(&device)?;
-                let prepared = on.prepare(home)?;
                 let default = if explain {
                     "student-explain"
                 } else {
                     "student-fast"
                 };
-                let dirs = |list: &str| list.split(',').map(PathBuf::from).collect();
-                let models: Vec<(String, Vec<PathBuf>)> = models
+                let models = models
                     .iter()
-                    .map(|m| match m.split_once('=') {
-                        Some((name, list)) => (name.to_string(), dirs(list)),
-                        None => (default.to_string(), dirs(m)),
-                    })
-                    .collect();
+                    .map(|m| model_spec(m, default))
+                    .collect::<Result<Vec<_>>>()?;
+                let compute = Compute::one(&device)?;
+                let prepared = on.prepare(home)?;
                 let report = eval_students(&prepared, &models, &compute, explain, on.threads)?;
                 on.print_and_save(&report)?;
                 if full_catalogue {
@@ -215,5 +211,46 @@ impl EvalCommand {
             }
         }
         Ok(())
+    }
+}
+
+/// A `--model` value: `NAME=DIR[,DIR…]` or `DIR[,DIR…]` (named `default`); several
+/// directories are an ensemble. An empty name or directory is an error quoting the value.
+fn model_spec(value: &str, default: &str) -> Result<(String, Vec<PathBuf>)> {
+    let (name, list) = value.split_once('=').unwrap_or((default, value));
+    anyhow::ensure!(
+        !name.is_empty(),
+        "--model `{value}`: the name before `=` is empty"
+    );
+    let dirs: Vec<PathBuf> = list.split(',').map(PathBuf::from).collect();
+    anyhow::ensure!(
+        dirs.iter().all(|d| !d.as_os_str().is_empty()),
+        "--model `{value}`: a model directory is empty (NAME=DIR or NAME=DIR,DIR,…)"
+    );
+    Ok((name.to_string(), dirs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::model_spec;
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_model_value_names_one_directory_or_an_ensemble() {
+        assert_eq!(
+            model_spec("a=x/m", "d").unwrap(),
+            ("a".to_string(), vec![PathBuf::from("x/m")])
+        );
+        assert_eq!(
+            model_spec("x/m,y/m", "d").unwrap(),
+            (
+                "d".to_string(),
+                vec![PathBuf::from("x/m"), PathBuf::from("y/m")]
+            )
+        );
+        for bad in ["a=", "a=x,,y", "=x", "x,"] {
+            let err = model_spec(bad, "d").unwrap_err().to_string();
+            assert!(err.contains(&format!("`{bad}`")), "{err}");
+        }
     }
 }

@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use star_cf::{RankError, RankRequest, Ranker, Ranking};
 
 /// Students that rank together: the score of a candidate is the mean over the members of
-/// `log softmax` of the member's fast-mode scores of the request's candidates. Each member
+/// `log softmax` of the member's fast-mode scores of the request's candidates (one member:
+/// its scores as they are). Each member
 /// keeps its own binding, sequence evidence and batch size; the ensemble never generates
 /// (explain mode is a single student's).
 #[derive(Clone)]
@@ -42,17 +43,30 @@ impl StarEnsemble {
     }
 
     /// Scores of requests, in each request's candidate order: the mean over the members of
-    /// their log-softmax over the candidates ([`StarModel::score_batch`] per member).
+    /// their log-softmax over the candidates ([`StarModel::score_batch`] per member). A NaN
+    /// score counts as `-inf` (that candidate ranks last, as with one student). With one
+    /// member, its scores unchanged.
     pub fn score_batch(&self, requests: &[RankRequest]) -> Result<Vec<Vec<f32>>> {
+        if let [one] = self.members.as_slice() {
+            return one.score_batch(requests);
+        }
         let mut total: Vec<Vec<f32>> = requests
             .iter()
             .map(|r| vec![0.0; r.candidates.len()])
             .collect();
         let n = self.members.len() as f32;
-        for member in &self.members {
-            for (sum, scores) in total.iter_mut().zip(member.score_batch(requests)?) {
-                for (s, x) in sum.iter_mut().zip(log_softmax(&scores)) {
-                    *s += x / n;
+        for (k, member) in self.members.iter().enumerate() {
+            let scores = member.score_batch(requests)?;
+            for (i, (sum, s)) in total.iter_mut().zip(scores).enumerate() {
+                if s.len() != sum.len() {
+                    return Err(Error::mismatch(format!(
+                        "ensemble member {k} gave {} scores for request {i}'s {} candidates",
+                        s.len(),
+                        sum.len()
+                    )));
+                }
+                for (t, x) in sum.iter_mut().zip(log_softmax(&s)) {
+                    *t += x / n;
                 }
             }
         }
@@ -60,11 +74,18 @@ impl StarEnsemble {
     }
 }
 
-/// `log softmax` of `scores` (empty for none).
+/// `log softmax` of `scores`, NaN counted as `-inf`; an empty or all-`-inf` row comes back
+/// as it is (every candidate equal).
 fn log_softmax(scores: &[f32]) -> Vec<f32> {
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let lse = max + scores.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
-    scores.iter().map(|x| x - lse).collect()
+    let clean: Vec<f32> = scores
+        .iter()
+        .map(|&x| if x.is_nan() { f32::NEG_INFINITY } else { x })
+        .collect();
+    let lse = crate::cross_entropy::row_lse(&clean);
+    if lse == f32::NEG_INFINITY {
+        return clean;
+    }
+    clean.into_iter().map(|x| x - lse).collect()
 }
 
 impl Ranker for StarEnsemble {
@@ -97,6 +118,15 @@ mod tests {
             assert!((a - b).abs() < 1e-5, "{a} {b}");
         }
         assert!(log_softmax(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_nan_score_ranks_last_and_leaves_the_others_finite() {
+        let s = log_softmax(&[1.0, f32::NAN, 0.0]);
+        assert_eq!(s[1], f32::NEG_INFINITY);
+        assert!(s[0].is_finite() && s[2].is_finite() && s[0] > s[2], "{s:?}");
+        let all = log_softmax(&[f32::NAN, f32::NEG_INFINITY]);
+        assert!(all.iter().all(|&x| x == f32::NEG_INFINITY), "{all:?}");
     }
 
     #[test]

@@ -14,8 +14,9 @@ pub const DEFAULT_RERANK: usize = 20;
 
 /// A [`CatalogueScorer`] that retrieves with the item keys and re-ranks with the prompt.
 ///
-/// The `retrieve` items carry their fast-mode scores; every other item scores `-inf` (it
-/// ranks below them, so any metric cut at `retrieve` or less is exact).
+/// The `retrieve` items carry their fast-mode scores (an ensemble's: its mean log-softmax);
+/// every other item scores `-inf` (it ranks below them, so any metric cut at `retrieve` or
+/// less is exact).
 pub struct Reranked<'a> {
     model: &'a StarModel,
     retrieve: usize,
