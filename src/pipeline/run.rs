@@ -387,8 +387,8 @@ fn run_seed(
     stages.push(("teach".into(), t.elapsed().as_secs_f64()));
 
     // 4. Distillation: SFT of each student of the ensemble (each with its own training
-    //    seed, which also picks its trajectories and negatives), then GRPO of the first; each skipped when its
-    //    model directory exists, resumed when it has checkpoints.
+    //    seed, which also picks its trajectories and negatives), then GRPO of the first;
+    //    each skipped when its model directory exists, resumed when it has checkpoints.
     for member in 0..cfg.students {
         let dir = run.student_member(member);
         let stage = match member {
