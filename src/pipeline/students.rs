@@ -25,9 +25,10 @@ pub const SINGLE_STUDENT: &str = "student-single";
 
 /// The training seed of student `member` of a run trained with `train_seed`: `train_seed`
 /// itself for the first, `train_seed + 1000 × member` for the others, away from the seeds
-/// `--train-seeds` gives whole runs (seed + 1, seed + 2, …).
+/// `--train-seeds` gives whole runs (seed + 1, seed + 2, …); wrapping past `u64::MAX`
+/// rather than overflowing on a seed near it.
 pub fn member_seed(train_seed: u64, member: usize) -> u64 {
-    train_seed + 1000 * member as u64
+    train_seed.wrapping_add(1000u64.wrapping_mul(member as u64))
 }
 
 /// The students of the model directories `dirs` (at least one) as the ensemble `name`, each
@@ -64,5 +65,7 @@ mod tests {
             .flat_map(|s| (0..3).map(move |m| member_seed(s, m)))
             .collect();
         assert_eq!(seeds.len(), 9);
+        // --seed u64::MAX is accepted: the second student's seed wraps instead of panicking
+        assert_eq!(member_seed(u64::MAX, 1), 999);
     }
 }

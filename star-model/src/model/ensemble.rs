@@ -10,9 +10,8 @@ use star_cf::{RankError, RankRequest, Ranker, Ranking};
 
 /// Students that rank together: the score of a candidate is the mean over the members of
 /// `log softmax` of the member's fast-mode scores of the request's candidates (one member:
-/// its scores as they are). Each member
-/// keeps its own binding, sequence evidence and batch size; the ensemble never generates
-/// (explain mode is a single student's).
+/// its scores as they are). Each member keeps its own binding, sequence evidence and batch
+/// size; the ensemble never generates (explain mode is a single student's).
 #[derive(Clone)]
 pub struct StarEnsemble {
     members: Vec<StarModel>,
