@@ -22,6 +22,14 @@ Not part of CI. Set-up (a venv, pip only), as for recbole_epochs.py:
 
 `--models` picks the models (default BPR,LightGCN,SASRec); `--epochs` caps RecBole's default of
 300 (with early stopping after 10 validations without a better NDCG@10, RecBole's default).
+
+`--resume-dir DIR` makes a long run (RecBole's SASRec needs hours on 2 CPU cores) survive being
+stopped: after every validation the trainer's state (weights, optimizer, epoch, early-stopping
+count, best score and result, random number generators) goes to `DIR/<model>-latest.pth`, the
+best weights to `DIR/<model>-best.pth`, and a later run with the same arguments continues from
+there. A resumed run is close to, not bit-identical with, an uninterrupted one (RecBole's data
+loader reshuffles from its own state). Each validation is also appended to
+`DIR/<model>-log.jsonl`.
 """
 import argparse
 import json
@@ -62,6 +70,64 @@ def candidate_metrics(cases, scores_of_user, item_index):
     }
 
 
+def resumable(trainer, name, directory):
+    """Points the trainer's best-model file into `directory`, restores the latest state saved
+    there (if any), and returns the callback that saves it after every validation. The
+    callback's `finished` is true when the restored run had already stopped (early stopping or
+    the epoch cap): then there is nothing left to train."""
+    import random
+
+    import numpy as np
+    import torch
+
+    os.makedirs(directory, exist_ok=True)
+    latest = os.path.join(directory, f"{name}-latest.pth")
+    log = os.path.join(directory, f"{name}-log.jsonl")
+    earlier_s = 0.0
+    finished = False
+    if os.path.exists(latest):
+        state = torch.load(latest, map_location="cpu", weights_only=False)
+        trainer.resume_checkpoint(latest)  # weights, optimizer, epoch, cur_step, best score
+        trainer.best_valid_result = state["best_valid_result"]
+        torch.set_rng_state(state["torch_rng"])
+        np.random.set_state(state["numpy_rng"])
+        random.setstate(state["python_rng"])
+        earlier_s = state["train_s"]
+        # RecBole stops once more than `stopping_step` validations in a row brought no gain
+        finished = (
+            state["cur_step"] > trainer.stopping_step or state["epoch"] + 1 >= trainer.epochs
+        )
+        print(f"{name}: resumed after epoch {state['epoch']} ({latest})", flush=True)
+    trainer.saved_model_file = os.path.join(directory, f"{name}-best.pth")
+    started = time.time()
+
+    def save(epoch, valid_score):
+        state = {
+            "config": trainer.config,
+            "epoch": epoch,
+            "cur_step": trainer.cur_step,
+            "best_valid_score": trainer.best_valid_score,
+            "best_valid_result": trainer.best_valid_result,
+            "state_dict": trainer.model.state_dict(),
+            "other_parameter": trainer.model.other_parameter(),
+            "optimizer": trainer.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": np.random.get_state(),
+            "python_rng": random.getstate(),
+            "train_s": earlier_s + time.time() - started,
+        }
+        tmp = latest + ".tmp"
+        torch.save(state, tmp, pickle_protocol=4)
+        os.replace(tmp, latest)  # a crash mid-write keeps the previous state
+        with open(log, "a") as f:
+            f.write(json.dumps({"epoch": epoch, "valid_score": valid_score,
+                                "train_s": round(state["train_s"], 1)}) + "\n")
+
+    save.earlier_s = earlier_s
+    save.finished = finished
+    return save
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True)
@@ -70,6 +136,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=2020)
+    ap.add_argument("--resume-dir", help="keep and resume the training state here")
     a = ap.parse_args()
 
     # RecBole 1.2.1 reloads its own checkpoints with torch.load, whose default changed in 2.6
@@ -118,8 +185,14 @@ def main():
         model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
         trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
         t0 = time.time()
-        trainer.fit(train_data, valid_data, saved=True, show_progress=False)
-        train_s = time.time() - t0
+        callback = None
+        if a.resume_dir:
+            callback = resumable(trainer, name, os.path.abspath(os.path.expanduser(a.resume_dir)))
+        if not (callback and callback.finished):
+            trainer.fit(
+                train_data, valid_data, saved=True, show_progress=False, callback_fn=callback
+            )
+        train_s = time.time() - t0 + (callback.earlier_s if callback else 0.0)
         full = trainer.evaluate(test_data, load_best_model=True, show_progress=False)
 
         # full-sort scores of every test user, for star's 1+19 candidates
