@@ -16,7 +16,7 @@ Not part of CI. Set-up (a venv, pip only), as for recbole_epochs.py:
 
     python3 -m venv ~/.cache/star/venv-peers
     ~/.cache/star/venv-peers/bin/pip install torch recbole==1.2.1 "numpy<2" "pandas<2.3" \\
-        scipy==1.10.1 "setuptools<70"
+        scipy==1.10.1 "setuptools>=77,<81"
     ~/.cache/star/venv-peers/bin/python scripts/peers/recbole_accuracy.py \\
         --data ~/.cache/star/datasets/movielens-100k/recbole --candidates RUN/candidates/test-seed42.jsonl
 

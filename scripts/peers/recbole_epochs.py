@@ -7,7 +7,9 @@ Not part of CI. Set-up (a venv, pip only):
 
     python3 -m venv ~/.cache/star/venv-peers
     ~/.cache/star/venv-peers/bin/pip install torch recbole==1.2.1 "numpy<2" "pandas<2.3" \
-        scipy==1.10.1 "setuptools<70"   # RecBole 1.2.1 predates numpy 2 and scipy 1.11
+        scipy==1.10.1 "setuptools>=77,<81"
+    # RecBole 1.2.1 predates numpy 2 and scipy 1.11; its ray<=2.6.3 imports pkg_resources,
+    # which setuptools 81 removed, and torch 2.15 asks for setuptools>=77
     ~/.cache/star/venv-peers/bin/python scripts/peers/recbole_epochs.py \\
         --data ~/.cache/star/datasets/movielens-100k/recbole
 
