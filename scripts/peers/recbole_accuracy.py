@@ -30,6 +30,10 @@ best weights to `DIR/<model>-best.pth`, and a later run with the same arguments 
 there. A resumed run is close to, not bit-identical with, an uninterrupted one (RecBole's data
 loader reshuffles from its own state). Each validation is also appended to
 `DIR/<model>-log.jsonl`.
+
+`--per-user FILE` appends each scored user's 0-based rank on the 1+19 file (one JSON line
+per model and user: method `RecBole-<model>`, user, rank), in the shape of star's
+`per_user.jsonl`, so that the two can be compared paired over users.
 """
 import argparse
 import json
@@ -46,18 +50,27 @@ def load_cases(path):
     return header, cases
 
 
-def candidate_metrics(cases, scores_of_user, item_index):
-    """avg-HR, HR@1, NDCG@10 (x100) over the cases whose user RecBole scored."""
-    hr = {1: 0.0, 3: 0.0, 5: 0.0}
-    ndcg10 = 0.0
-    n = 0
+def candidate_ranks(cases, scores_of_user, item_index):
+    """The target's 0-based rank among its case's candidates (star's `per_user.jsonl` rank),
+    for every case whose user RecBole scored."""
+    ranks = {}
     for c in cases:
         s = scores_of_user.get(c["user"])
         if s is None:
             continue
         cand = [s[item_index[i]] if i in item_index else -math.inf for i in c["candidates"]]
         target = cand[c["positive_index"]]
-        rank = 1 + sum(1 for x in cand if x > target)
+        ranks[c["user"]] = sum(1 for x in cand if x > target)
+    return ranks
+
+
+def candidate_metrics(ranks):
+    """avg-HR, HR@1, NDCG@10 (x100) from 0-based ranks."""
+    hr = {1: 0.0, 3: 0.0, 5: 0.0}
+    ndcg10 = 0.0
+    n = 0
+    for rank0 in ranks.values():
+        rank = rank0 + 1
         for k in hr:
             hr[k] += rank <= k
         ndcg10 += 1.0 / math.log2(rank + 1) if rank <= 10 else 0.0
@@ -137,7 +150,16 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=2020)
     ap.add_argument("--resume-dir", help="keep and resume the training state here")
+    ap.add_argument(
+        "--per-user",
+        help="write each scored user's 1+19 rank here, one JSON line per model and user, "
+        "as star's per_user.jsonl does, for paired comparisons",
+    )
     a = ap.parse_args()
+    # resolved now: RecBole's logs make the script change its working directory below
+    for field in ("resume_dir", "per_user"):
+        if getattr(a, field):
+            setattr(a, field, os.path.abspath(os.path.expanduser(getattr(a, field))))
 
     # RecBole 1.2.1 reloads its own checkpoints with torch.load, whose default changed in 2.6
     os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
@@ -187,7 +209,7 @@ def main():
         t0 = time.time()
         callback = None
         if a.resume_dir:
-            callback = resumable(trainer, name, os.path.abspath(os.path.expanduser(a.resume_dir)))
+            callback = resumable(trainer, name, a.resume_dir)
         if not (callback and callback.finished):
             trainer.fit(
                 train_data, valid_data, saved=True, show_progress=False, callback_fn=callback
@@ -215,16 +237,19 @@ def main():
                         skipped += 1  # RecBole's test item differs (equal timestamps)
                         continue
                     scores_of_user[raw] = scores[row].tolist()
+        ranks = candidate_ranks(cases, scores_of_user, item_index)
+        if a.per_user:
+            with open(a.per_user, "a") as f:
+                for user, rank in ranks.items():
+                    f.write(json.dumps({"method": f"RecBole-{name}", "user": user,
+                                        "rank": rank}) + "\n")
         out = {
             "model": name,
             "recbole": "1.2.1",
             "best_epoch_valid": trainer.best_valid_result,
             "train_s": round(train_s, 1),
             "full_catalogue": {k: round(100.0 * v, 2) for k, v in full.items()},
-            "candidates_1_19": {
-                k: round(v, 2)
-                for k, v in candidate_metrics(cases, scores_of_user, item_index).items()
-            },
+            "candidates_1_19": {k: round(v, 2) for k, v in candidate_metrics(ranks).items()},
             "users_scored": len(scores_of_user),
             "users_skipped": skipped,
         }
